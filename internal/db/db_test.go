@@ -1,0 +1,313 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func openTest(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "flinkd.db")
+	s, err := Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func desired(ns, name, file string) DesiredSpec {
+	return DesiredSpec{
+		Namespace: ns, Name: name, File: file,
+		SpecYAML: []byte("kind: SessionCluster\n"), SpecHash: "h1",
+		Desired: []byte(`{"kind":"SessionCluster"}`), DesiredState: "RUNNING", Target: "default",
+		Warnings: []string{"spec.resources.taskmanager.memory: low"},
+	}
+}
+
+func TestOpenMigratesOnceAndReopens(t *testing.T) {
+	s, path := openTest(t)
+	v, err := s.SchemaVersion(t.Context())
+	if err != nil || v != 1 {
+		t.Fatalf("schema version = %d, %v; want 1", v, err)
+	}
+	if err := s.Update(t.Context(), func(tx *Tx) error { return tx.PutDesired(desired("default", "a", "/x/a.yaml"), "STOPPED") }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s2.Close()
+	if v, _ := s2.SchemaVersion(t.Context()); v != 1 {
+		t.Fatalf("schema version after reopen = %d", v)
+	}
+	if _, err := s2.Cluster(t.Context(), "default", "a"); err != nil {
+		t.Fatalf("cluster lost across reopen: %v", err)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	s, path := openTest(t)
+	if _, err := s.db.ExecContext(t.Context(), "PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(t.Context(), path, nil); err == nil {
+		t.Fatal("open of a database from a newer flinkd succeeded")
+	}
+}
+
+func TestClusterLifecycle(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "f.db"), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+
+	if _, err := s.Cluster(ctx, "default", "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing cluster: err = %v, want ErrNotFound", err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutDesired(desired("default", "a", "/x/a.yaml"), "STOPPED") }); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Cluster(ctx, "default", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Phase != "STOPPED" || c.Running != nil || c.Deleted || c.File != "/x/a.yaml" || !c.CreatedAt.Equal(now) {
+		t.Fatalf("new cluster = %+v", c)
+	}
+	if diff := cmp.Diff([]string{"spec.resources.taskmanager.memory: low"}, c.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+
+	now = now.Add(time.Minute)
+	err = s.Update(ctx, func(tx *Tx) error {
+		if err := tx.SetRunning("default", "a", []byte(`{"running":true}`)); err != nil {
+			return err
+		}
+		return tx.SetStatus("default", "a", Status{Phase: "STARTING", TMDesired: 2, RESTURL: "http://127.0.0.1:1"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	if err := s.Update(ctx, func(tx *Tx) error {
+		return tx.SetStatus("default", "a", Status{Phase: "STARTING", TMDesired: 2, TMReady: 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.Cluster(ctx, "default", "a")
+	if string(c.Running) != `{"running":true}` || c.TMReady != 1 || c.Phase != "STARTING" {
+		t.Fatalf("after status: %+v", c)
+	}
+	if want := now.Add(-time.Minute); !c.PhaseSince.Equal(want) {
+		t.Errorf("phase since = %v, want %v (unchanged phase keeps its start)", c.PhaseSince, want)
+	}
+
+	// A new spec keeps status and running spec.
+	d := desired("default", "a", "/x/a.yaml")
+	d.SpecHash = "h2"
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutDesired(d, "STOPPED") }); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.Cluster(ctx, "default", "a")
+	if c.SpecHash != "h2" || c.Phase != "STARTING" || c.Running == nil {
+		t.Fatalf("after new spec: %+v", c)
+	}
+
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.MarkDeleted("default", "a") }); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.Cluster(ctx, "default", "a")
+	if !c.Deleted {
+		t.Fatal("not marked deleted")
+	}
+	if err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.AddEvent("default", "a", Event{Reason: "Deleted", Message: "torn down"}); err != nil {
+			return err
+		}
+		return tx.Forget("default", "a")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Cluster(ctx, "default", "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("forgotten cluster: err = %v", err)
+	}
+	evs, err := s.Events(ctx, "default", "a", 0)
+	if err != nil || len(evs) != 1 || evs[0].Reason != "Deleted" || evs[0].Type != Normal {
+		t.Fatalf("events after forget = %+v, %v; want the Deleted event kept", evs, err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.SetStatus("default", "a", Status{Phase: "X"}) }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("status of a forgotten cluster: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestEventsAreBoundedPerCluster(t *testing.T) {
+	s, _ := openTest(t)
+	s.SetMaxEvents(5)
+	ctx := t.Context()
+	for i := range 12 {
+		err := s.Update(ctx, func(tx *Tx) error {
+			if err := tx.AddEvent("default", "a", Event{Reason: "R", Message: fmt.Sprint(i)}); err != nil {
+				return err
+			}
+			return tx.AddEvent("default", "b", Event{Reason: "R", Message: fmt.Sprint(i)})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a", "b"} {
+		evs, err := s.Events(ctx, "default", name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.Message)
+		}
+		if diff := cmp.Diff([]string{"7", "8", "9", "10", "11"}, got); diff != "" {
+			t.Errorf("events of %s (-want +got):\n%s", name, diff)
+		}
+	}
+	evs, _ := s.Events(ctx, "default", "a", 2)
+	if len(evs) != 2 || evs[0].Message != "10" || evs[1].Message != "11" {
+		t.Errorf("last 2 events = %+v", evs)
+	}
+}
+
+func TestFiles(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := t.Context()
+	err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.PutFile(File{Path: "/s/a.yaml", Namespace: "default", Name: "a", Hash: "1", Status: FileOK}); err != nil {
+			return err
+		}
+		if err := tx.PutFile(File{Path: "/s/b.yaml", Namespace: "default", Name: "a", Hash: "2", Status: FileDuplicate,
+			Errors: []string{"declares default/a, already declared by /s/a.yaml"}}); err != nil {
+			return err
+		}
+		return tx.PutFile(File{Path: "/s/c.yaml", Status: FileInvalid, Errors: []string{"metadata.name: Required value"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(ctx, func(tx *Tx) error {
+		fs, err := tx.FilesDeclaring("default", "a")
+		if err != nil {
+			return err
+		}
+		if len(fs) != 2 || fs[0].Path != "/s/a.yaml" || fs[1].Status != FileDuplicate {
+			return fmt.Errorf("files declaring default/a = %+v", fs)
+		}
+		if _, err := tx.File("/s/none.yaml"); !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("missing file: err = %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.DeleteFile("/s/a.yaml") }); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := s.Files(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 2 || fs[0].Path != "/s/b.yaml" || fs[1].Errors[0] != "metadata.name: Required value" {
+		t.Fatalf("files = %+v", fs)
+	}
+}
+
+// A transition that fails half-way (an error, a panic, or a cancelled context) leaves no trace.
+func TestFailedTransitionLeavesNoTrace(t *testing.T) {
+	s, _ := openTest(t)
+	if err := s.Update(t.Context(), func(tx *Tx) error { return tx.PutDesired(desired("default", "a", "/x/a.yaml"), "STOPPED") }); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := s.Update(t.Context(), func(tx *Tx) error {
+		if err := tx.SetStatus("default", "a", Status{Phase: "RUNNING"}); err != nil {
+			return err
+		}
+		if err := tx.AddEvent("default", "a", Event{Reason: "Running"}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	err = s.Update(ctx, func(tx *Tx) error {
+		if err := tx.SetStatus("default", "a", Status{Phase: "RUNNING"}); err != nil {
+			return err
+		}
+		cancel() // the daemon is shutting down between two statements
+		return tx.AddEvent("default", "a", Event{Reason: "Running"})
+	})
+	if err == nil {
+		t.Fatal("update with a cancelled context committed")
+	}
+	func() {
+		defer func() { recover() }()
+		_ = s.Update(t.Context(), func(tx *Tx) error {
+			if err := tx.SetStatus("default", "a", Status{Phase: "RUNNING"}); err != nil {
+				return err
+			}
+			panic("crash between two statements")
+		})
+	}()
+	c, err := s.Cluster(t.Context(), "default", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Phase != "STOPPED" {
+		t.Errorf("phase = %s after failed transitions, want STOPPED", c.Phase)
+	}
+	if evs, _ := s.Events(t.Context(), "default", "a", 0); len(evs) != 0 {
+		t.Errorf("events after failed transitions: %+v", evs)
+	}
+	// The store is still usable.
+	if err := s.Update(t.Context(), func(tx *Tx) error { return tx.SetStatus("default", "a", Status{Phase: "RUNNING"}) }); err != nil {
+		t.Fatalf("update after failures: %v", err)
+	}
+}
+
+func BenchmarkClusters1000(b *testing.B) {
+	s, err := Open(b.Context(), filepath.Join(b.TempDir(), "f.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Update(b.Context(), func(tx *Tx) error {
+		for i := range 1000 {
+			if err := tx.PutDesired(desired("default", fmt.Sprintf("c%04d", i), fmt.Sprintf("/s/c%04d.yaml", i)), "RUNNING"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		cs, err := s.Clusters(b.Context())
+		if err != nil || len(cs) != 1000 {
+			b.Fatal(len(cs), err)
+		}
+	}
+}
