@@ -1,0 +1,107 @@
+// Package api holds the JSON wire types of flinkd's HTTP API on its unix socket, shared by the
+// daemon and its clients (flinkctl). Field names are lowerCamel and stable: scripts read
+// `flinkctl status -o json`.
+package api
+
+import "time"
+
+// Paths of the API (version 1). NS and NAME are path segments.
+const (
+	PathClusters = "/v1/clusters"                    // GET: []ClusterStatus; ?watch=VERSION long-polls for a change
+	PathCluster  = "/v1/clusters/{ns}/{name}"        // GET: ClusterStatus
+	PathEvents   = "/v1/clusters/{ns}/{name}/events" // GET: []Event; ?limit=N
+	PathStop     = "/v1/clusters/{ns}/{name}/stop"   // POST StopRequest: StateChange | 409 Error with Jobs
+	PathStart    = "/v1/clusters/{ns}/{name}/start"  // POST: StateChange
+	PathLogs     = "/v1/clusters/{ns}/{name}/logs"   // GET ?instance=jobmanager|taskmanager-N&follow=1&tail=N: text stream
+	PathTargets  = "/v1/targets"                     // GET: []Target
+	PathVersion  = "/v1/version"                     // GET: Version
+
+	// HeaderVersion carries the state version of a /v1/clusters answer; pass it back as
+	// ?watch=VERSION to wait for the next change.
+	HeaderVersion = "Flinkd-State-Version"
+)
+
+// ClusterStatus is one row of `flinkctl status`: a SessionCluster, or a spec file that
+// declares none (Name empty, or Refused as a duplicate).
+type ClusterStatus struct {
+	Name             string       `json:"name"`
+	Namespace        string       `json:"namespace"`
+	DeploymentTarget string       `json:"deploymentTarget"`
+	DesiredState     string       `json:"desiredState"`
+	Phase            string       `json:"phase"`
+	TaskManagers     TaskManagers `json:"taskManagers"`
+	RESTURL          string       `json:"restURL"`
+	Message          string       `json:"message"`
+	File             string       `json:"file"`
+	Image            string       `json:"image,omitempty"`
+	// FileErrors are the errors of the cluster's file as it is now (the cluster keeps running
+	// its last good spec), or of a file that declares no cluster.
+	FileErrors []string `json:"fileErrors,omitempty"`
+	// Refused says which changes of the file were not applied, and why.
+	Refused  string   `json:"refused,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Deleted is true while a cluster whose file was removed is torn down.
+	Deleted    bool      `json:"deleted,omitempty"`
+	CreatedAt  time.Time `json:"createdAt,omitzero"`
+	PhaseSince time.Time `json:"phaseSince,omitzero"`
+}
+
+// TaskManagers counts TaskManagers.
+type TaskManagers struct {
+	Desired int `json:"desired"`
+	Ready   int `json:"ready"`
+}
+
+// Event is one entry of a cluster's event log.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"` // Normal | Warning
+	Reason  string    `json:"reason"`
+	Message string    `json:"message"`
+}
+
+// StopRequest asks to set spec.state: STOPPED in the cluster's file.
+type StopRequest struct {
+	// Force cancels the cluster's running jobs first (a stop is otherwise refused while jobs run).
+	Force bool `json:"force"`
+}
+
+// StateChange is the answer to start and stop.
+type StateChange struct {
+	File         string `json:"file"`
+	DesiredState string `json:"desiredState"`
+	// Changed is false when the file already said so.
+	Changed bool `json:"changed"`
+	// Cancelled lists the jobs cancelled by a forced stop.
+	Cancelled []Job `json:"cancelled,omitempty"`
+}
+
+// Job is a Flink job on a cluster.
+type Job struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+}
+
+// Target is a deployment target of the daemon's config.
+type Target struct {
+	Name   string `json:"name"`
+	Kind   string `json:"kind"` // docker | kubernetes
+	Detail string `json:"detail"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Version describes the daemon.
+type Version struct {
+	Version string `json:"version"`
+	Specs   string `json:"specs"`
+	Data    string `json:"data"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+	// Jobs are the running jobs that made a stop be refused (409).
+	Jobs []Job `json:"jobs,omitempty"`
+}

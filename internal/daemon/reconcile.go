@@ -1,0 +1,276 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/flinkd/flinkd/internal/db"
+	"github.com/flinkd/flinkd/internal/flink"
+	"github.com/flinkd/flinkd/internal/runtime"
+	"github.com/flinkd/flinkd/internal/spec"
+)
+
+// flinkTimeout bounds the REST calls of one pass.
+const flinkTimeout = 3 * time.Second
+
+// reconcile runs one pass over one cluster: read desired state, observe, decide, record, act.
+// It never trusts an earlier pass: everything is re-read and re-observed.
+func (d *Daemon) reconcile(ctx context.Context, k runtime.Key) (result, error) {
+	rec, err := d.store.Cluster(ctx, k.Namespace, k.Name)
+	if errors.Is(err, db.ErrNotFound) {
+		return result{}, nil // not ours (any more); the orphan sweep handles leftovers
+	}
+	if err != nil {
+		return result{}, fmt.Errorf("load cluster: %w", err)
+	}
+	desired, err := decodeSpec(rec.Desired)
+	if err != nil {
+		return result{}, fmt.Errorf("decode recorded spec: %w", err)
+	}
+	var running *spec.SessionCluster
+	if rec.Running != nil {
+		if running, err = decodeSpec(rec.Running); err != nil {
+			return result{}, fmt.Errorf("decode running spec: %w", err)
+		}
+	}
+	// While something runs, it stays on the target it was started on.
+	targetName := desired.Spec.DeploymentTargetName
+	if running != nil {
+		targetName = running.Spec.DeploymentTargetName
+	}
+	t, ok := d.targets[targetName]
+	if !ok {
+		if rec.Deleted {
+			// Nothing can run on a target that does not exist: forget the cluster.
+			return result{}, d.record(ctx, rec, decision{Forget: true, Events: []db.Event{
+				normal("Deleted", "spec file removed; cluster forgotten")}})
+		}
+		st := db.Status{Phase: string(spec.PhaseFailed), TMDesired: desired.TaskManagers(),
+			Message: fmt.Sprintf("unknown deployment target %q (configured: %s)", targetName, d.targetNames())}
+		return result{}, d.record(ctx, rec, decision{Status: st, Events: failedEvent(rec, st)})
+	}
+
+	obs, err := t.Runtime.Observe(ctx, k)
+	if err != nil {
+		err = fmt.Errorf("observe on target %s: %w", t.Name, err)
+		st := rec.Status
+		st.Phase, st.Message = string(spec.PhaseFailed), err.Error()
+		if rerr := d.record(ctx, rec, decision{Status: st, Events: failedEvent(rec, st)}); rerr != nil {
+			return result{}, rerr
+		}
+		return result{}, err
+	}
+	dec := decide(input{
+		Key: k, Desired: desired, Running: running, Deleted: rec.Deleted,
+		Recorded: rec.Status, PhaseSince: rec.PhaseSince,
+		Obs: obs, Flink: d.askFlink(ctx, obs), Now: d.now(),
+		StopProbeGrace: d.cfg.StopProbeGrace,
+	})
+	return d.execute(ctx, rec, t, dec)
+}
+
+func decodeSpec(b []byte) (*spec.SessionCluster, error) {
+	var sc spec.SessionCluster
+	if err := json.Unmarshal(b, &sc); err != nil {
+		return nil, err
+	}
+	return &sc, nil
+}
+
+func failedEvent(rec db.Cluster, st db.Status) []db.Event {
+	if rec.Phase == st.Phase && rec.Message == st.Message {
+		return nil
+	}
+	return []db.Event{warning("Failed", st.Message)}
+}
+
+// askFlink asks a running JobManager for its TaskManagers and jobs.
+func (d *Daemon) askFlink(ctx context.Context, obs runtime.Observed) flinkView {
+	if obs.REST.URL == "" || obs.JobManager == nil || obs.JobManager.State != runtime.StateRunning {
+		return flinkView{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, flinkTimeout)
+	defer cancel()
+	c := flinkClient(obs.REST)
+	fv := flinkView{Asked: true}
+	if fv.Overview, fv.Err = c.Overview(ctx); fv.Err != nil {
+		return fv
+	}
+	if fv.TaskManagers, fv.Err = c.TaskManagers(ctx); fv.Err != nil {
+		return fv
+	}
+	fv.Jobs, fv.Err = c.ActiveJobs(ctx)
+	return fv
+}
+
+func flinkClient(ep runtime.Endpoint) *flink.Client {
+	hc := ep.Client
+	if hc == nil {
+		hc = &http.Client{Timeout: flinkTimeout}
+	}
+	return &flink.Client{BaseURL: ep.URL, HTTP: hc}
+}
+
+// execute records the decision and carries out its action. The status is recorded before
+// the action (so users see STARTING or STOPPING while it runs); for an apply, the spec about
+// to run is recorded first (write-ahead), so a crash mid-apply leaves a record of what may
+// exist, and the next pass observes and converges.
+func (d *Daemon) execute(ctx context.Context, rec db.Cluster, t Target, dec decision) (result, error) {
+	k := runtime.Key{Namespace: rec.Namespace, Name: rec.Name}
+	res := result{RequeueAfter: dec.RequeueAfter, Backoff: dec.Backoff}
+	switch dec.Action {
+	case actApply:
+		if err := d.record(ctx, rec, dec); err != nil {
+			return result{}, err
+		}
+		progress := d.progress(ctx, k)
+		if err := t.Runtime.Apply(ctx, dec.Cluster, progress); err != nil {
+			if ctx.Err() != nil {
+				return result{}, ctx.Err()
+			}
+			err = fmt.Errorf("apply on target %s: %w", t.Name, err)
+			st := dec.Status
+			st.Phase, st.Message = string(spec.PhaseFailed), err.Error()
+			if rerr := d.recordStatus(ctx, k, st, warning("ApplyFailed", err.Error()), rec.Status); rerr != nil {
+				return result{}, rerr
+			}
+			return result{}, err
+		}
+		if dec.Status.Phase != string(spec.PhaseRunning) && res.RequeueAfter == 0 && !res.Backoff {
+			res.RequeueAfter = requeueProgress
+		}
+		return res, nil
+
+	case actDelete:
+		if err := d.record(ctx, rec, decision{Status: dec.Status, Events: dec.Events}); err != nil {
+			return result{}, err
+		}
+		if err := t.Runtime.Delete(ctx, k); err != nil {
+			if ctx.Err() != nil {
+				return result{}, ctx.Err()
+			}
+			err = fmt.Errorf("remove on target %s: %w", t.Name, err)
+			st := dec.Status
+			st.Message = err.Error()
+			if rerr := d.recordStatus(ctx, k, st, warning("RemoveFailed", err.Error()), dec.Status); rerr != nil {
+				return result{}, rerr
+			}
+			return result{}, err
+		}
+		// Refresh: record compares with what is stored now.
+		cur, err := d.store.Cluster(ctx, k.Namespace, k.Name)
+		if err != nil {
+			return result{}, fmt.Errorf("reload cluster: %w", err)
+		}
+		done := decision{Status: dec.Done, Events: dec.DoneEvents, Forget: dec.Forget, clearRunning: true}
+		return result{}, d.record(ctx, cur, done)
+
+	default:
+		if dec.Forget || (dec.Status.Phase == string(spec.PhaseStopped) && rec.Running != nil) {
+			dec.clearRunning = true
+		}
+		return res, d.record(ctx, rec, dec)
+	}
+}
+
+// record writes a decision's status, events and running spec in one transaction, and only
+// what changed (an idle resync writes nothing).
+func (d *Daemon) record(ctx context.Context, rec db.Cluster, dec decision) error {
+	k := runtime.Key{Namespace: rec.Namespace, Name: rec.Name}
+	var running []byte
+	setRunning := false
+	switch {
+	case dec.clearRunning:
+		setRunning = rec.Running != nil
+	case dec.Want != nil:
+		b, err := json.Marshal(dec.Want)
+		if err != nil {
+			return err
+		}
+		running, setRunning = b, !bytes.Equal(b, rec.Running)
+	}
+	statusChanged := !dec.Forget && dec.Status != rec.Status
+	if !dec.Forget && !statusChanged && !setRunning && len(dec.Events) == 0 {
+		return nil
+	}
+	err := d.store.Update(ctx, func(tx *db.Tx) error {
+		for _, ev := range dec.Events {
+			if err := tx.AddEvent(k.Namespace, k.Name, ev); err != nil {
+				return err
+			}
+		}
+		if dec.Forget {
+			return tx.Forget(k.Namespace, k.Name)
+		}
+		if setRunning {
+			if err := tx.SetRunning(k.Namespace, k.Name, running); err != nil {
+				return err
+			}
+		}
+		if statusChanged {
+			return tx.SetStatus(k.Namespace, k.Name, dec.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	d.logTransition(k, rec.Status, dec)
+	d.changed()
+	return nil
+}
+
+// recordStatus records a failure status and its event (when the message is new).
+func (d *Daemon) recordStatus(ctx context.Context, k runtime.Key, st db.Status, ev db.Event, prev db.Status) error {
+	err := d.store.Update(ctx, func(tx *db.Tx) error {
+		if st.Message != prev.Message || st.Phase != prev.Phase {
+			if err := tx.AddEvent(k.Namespace, k.Name, ev); err != nil {
+				return err
+			}
+		}
+		return tx.SetStatus(k.Namespace, k.Name, st)
+	})
+	if err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	d.changed()
+	return nil
+}
+
+func (d *Daemon) logTransition(k runtime.Key, prev db.Status, dec decision) {
+	switch {
+	case dec.Forget:
+		d.log.Info("cluster forgotten", "cluster", k.String())
+	case dec.Status.Phase != prev.Phase:
+		lvl := d.log.Info
+		if dec.Status.Phase == string(spec.PhaseFailed) {
+			lvl = d.log.Warn
+		}
+		lvl("cluster phase", "cluster", k.String(), "phase", dec.Status.Phase, "message", dec.Status.Message)
+	}
+	for _, ev := range dec.Events {
+		if ev.Type == db.Warning && ev.Reason != "Failed" {
+			d.log.Warn("cluster event", "cluster", k.String(), "reason", ev.Reason, "message", ev.Message)
+		}
+	}
+}
+
+// progress returns the Progress callback of one apply: each report becomes an event (and a
+// log line), so long work such as an image pull shows in `flinkctl events`.
+func (d *Daemon) progress(ctx context.Context, k runtime.Key) runtime.Progress {
+	return func(reason, message string) {
+		d.log.Info("runtime progress", "cluster", k.String(), "reason", reason, "message", message)
+		err := d.store.Update(ctx, func(tx *db.Tx) error {
+			return tx.AddEvent(k.Namespace, k.Name, normal(reason, message))
+		})
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("record progress", "cluster", k.String(), "err", err)
+		}
+		d.changed()
+	}
+}
