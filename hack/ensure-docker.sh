@@ -36,10 +36,14 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 
 if ! command -v dockerd >/dev/null 2>&1; then
-	say "no dockerd found: installing docker.io with apt-get (this takes a minute)"
+	aptlog=${FLINKD_APT_LOG:-/var/log/flinkd-apt.log}
+	say "no dockerd found: installing docker.io with apt-get (about a minute; log: $aptlog)"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >&2 || say "apt-get update failed; trying the install anyway"
-	apt-get install -y -qq docker.io >&2 || die "apt-get install docker.io failed"
+	apt-get update >>"$aptlog" 2>&1 || say "apt-get update failed; trying the install anyway"
+	if ! apt-get install -y docker.io >>"$aptlog" 2>&1; then
+		tail -n 20 "$aptlog" >&2
+		die "apt-get install docker.io failed (log: $aptlog)"
+	fi
 fi
 
 if pgrep -x dockerd >/dev/null 2>&1; then
