@@ -89,7 +89,7 @@ func (d *Daemon) statuses(ctx context.Context) ([]api.ClusterStatus, error) {
 	var files []db.File
 	err := d.store.View(ctx, func(tx *db.Tx) error {
 		var err error
-		if clusters, err = tx.Clusters(); err != nil {
+		if clusters, err = tx.ClusterStatuses(); err != nil {
 			return err
 		}
 		files, err = tx.Files()
@@ -122,10 +122,7 @@ func clusterStatus(c db.Cluster, f db.File) api.ClusterStatus {
 		Name: c.Name, Namespace: c.Namespace, DeploymentTarget: c.Target, DesiredState: c.DesiredState,
 		Phase: c.Phase, TaskManagers: api.TaskManagers{Desired: c.TMDesired, Ready: c.TMReady},
 		RESTURL: c.RESTURL, Message: c.Message, File: c.File, Refused: c.Refused, Warnings: c.Warnings,
-		Deleted: c.Deleted, CreatedAt: c.CreatedAt, PhaseSince: c.PhaseSince,
-	}
-	if sc, err := decodeSpec(c.Desired); err == nil {
-		st.Image = sc.Image()
+		Deleted: c.Deleted, CreatedAt: c.CreatedAt, PhaseSince: c.PhaseSince, Image: c.Image,
 	}
 	if f.Status == db.FileInvalid {
 		st.FileErrors = f.Errors

@@ -45,7 +45,8 @@ type Config struct {
 	Resync time.Duration
 	// Workers bounds how many clusters are reconciled at once (default 4).
 	Workers int
-	// Debounce is the watcher's per-file debounce (default 100ms).
+	// Debounce is the watcher's per-file debounce (default 50ms: a save is reconciled within
+	// 100ms of its last event).
 	Debounce time.Duration
 	// StopProbeGrace: see input.StopProbeGrace (default 30s).
 	StopProbeGrace time.Duration
@@ -93,7 +94,7 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	setDefault(&cfg.Resync, 10*time.Second)
-	setDefault(&cfg.Debounce, 100*time.Millisecond)
+	setDefault(&cfg.Debounce, 50*time.Millisecond)
 	setDefault(&cfg.StopProbeGrace, 30*time.Second)
 	setDefault(&cfg.ReconcileTimeout, 15*time.Minute)
 	setDefault(&cfg.RetryBase, time.Second)

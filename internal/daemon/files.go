@@ -267,7 +267,7 @@ func (d *Daemon) syncOne(ctx context.Context, path string) (successors []string,
 		}
 		err = tx.PutDesired(db.DesiredSpec{
 			Namespace: ns, Name: name, File: path, SpecYAML: data, SpecHash: rec.Hash, Desired: desired,
-			DesiredState: string(sc.Spec.State), Target: sc.Spec.DeploymentTargetName, Warnings: ws,
+			DesiredState: string(sc.Spec.State), Target: sc.Spec.DeploymentTargetName, Image: sc.Image(), Warnings: ws,
 		}, string(spec.PhaseStopped))
 		if err != nil {
 			return err

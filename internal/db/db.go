@@ -206,6 +206,15 @@ func (s *Store) Clusters(ctx context.Context) (cs []Cluster, err error) {
 	return cs, err
 }
 
+// ClusterStatuses returns every cluster without its specs, ordered by namespace and name.
+func (s *Store) ClusterStatuses(ctx context.Context) (cs []Cluster, err error) {
+	err = s.View(ctx, func(tx *Tx) error {
+		cs, err = tx.ClusterStatuses()
+		return err
+	})
+	return cs, err
+}
+
 // Files returns every recorded spec file, ordered by path.
 func (s *Store) Files(ctx context.Context) (fs []File, err error) {
 	err = s.View(ctx, func(tx *Tx) error {

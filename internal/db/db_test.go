@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -34,8 +35,8 @@ func desired(ns, name, file string) DesiredSpec {
 func TestOpenMigratesOnceAndReopens(t *testing.T) {
 	s, path := openTest(t)
 	v, err := s.SchemaVersion(t.Context())
-	if err != nil || v != 1 {
-		t.Fatalf("schema version = %d, %v; want 1", v, err)
+	if err != nil || v != 2 {
+		t.Fatalf("schema version = %d, %v; want 2", v, err)
 	}
 	if err := s.Update(t.Context(), func(tx *Tx) error { return tx.PutDesired(desired("default", "a", "/x/a.yaml"), "STOPPED") }); err != nil {
 		t.Fatal(err)
@@ -46,7 +47,7 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer s2.Close()
-	if v, _ := s2.SchemaVersion(t.Context()); v != 1 {
+	if v, _ := s2.SchemaVersion(t.Context()); v != 2 {
 		t.Fatalf("schema version after reopen = %d", v)
 	}
 	if _, err := s2.Cluster(t.Context(), "default", "a"); err != nil {
@@ -309,5 +310,43 @@ func BenchmarkClusters1000(b *testing.B) {
 		if err != nil || len(cs) != 1000 {
 			b.Fatal(len(cs), err)
 		}
+	}
+}
+
+// A database written by the first schema is upgraded in place, its rows kept and the new
+// image column backfilled from the recorded spec.
+func TestUpgradeFromSchema1BackfillsImage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := migrationFS.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{string(v1), "PRAGMA user_version = 1", `INSERT INTO clusters
+		(namespace, name, file, spec_yaml, spec_hash, desired, desired_state, target, phase, created_at, updated_at, phase_since)
+		VALUES ('default', 'a', '/s/a.yaml', x'', 'h', '{"spec":{"flinkImageRegistry":"localhost","flinkImageRepository":"flink-sim","flinkImageTag":"1.20"}}', 'RUNNING', 'default', 'RUNNING', 1, 1, 1),
+		       ('default', 'b', '/s/b.yaml', x'', 'h', '{"spec":{"flinkImageRepository":"flink","flinkImageTag":"1.20-scala_2.12"}}', 'RUNNING', 'default', 'RUNNING', 1, 1, 1)`} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+	s, err := Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cs, err := s.ClusterStatuses(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 || cs[0].Image != "localhost/flink-sim:1.20" || cs[1].Image != "flink:1.20-scala_2.12" || cs[0].Phase != "RUNNING" {
+		t.Fatalf("after upgrade: %+v", cs)
+	}
+	if cs[0].Desired != nil && len(cs[0].Desired) != 0 {
+		t.Errorf("status listing read the spec: %q", cs[0].Desired)
 	}
 }

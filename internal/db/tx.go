@@ -33,7 +33,9 @@ type Cluster struct {
 	Running      []byte
 	DesiredState string
 	Target       string
-	Deleted      bool
+	// Image is the desired spec's image reference.
+	Image   string
+	Deleted bool
 	Status
 	Warnings  []string
 	CreatedAt time.Time
@@ -62,6 +64,7 @@ type DesiredSpec struct {
 	Desired      []byte
 	DesiredState string
 	Target       string
+	Image        string
 	Warnings     []string
 }
 
@@ -103,7 +106,11 @@ const (
 )
 
 const clusterColumns = `namespace, name, file, spec_yaml, spec_hash, desired, running, desired_state, target,
-	deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since`
+	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since`
+
+// statusColumns are clusterColumns without the specs (listing for status).
+const statusColumns = `namespace, name, file, x'', spec_hash, x'', NULL, desired_state, target,
+	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since`
 
 func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
 	var c Cluster
@@ -112,7 +119,7 @@ func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
 	var deleted int
 	var created, updated, since int64
 	err := row.Scan(&c.Namespace, &c.Name, &c.File, &c.SpecYAML, &c.SpecHash, &c.Desired, &running,
-		&c.DesiredState, &c.Target, &deleted, &c.Phase, &c.Message, &c.Refused, &warnings,
+		&c.DesiredState, &c.Target, &c.Image, &deleted, &c.Phase, &c.Message, &c.Refused, &warnings,
 		&c.TMDesired, &c.TMReady, &c.RESTURL, &created, &updated, &since)
 	if err != nil {
 		return Cluster{}, err
@@ -142,8 +149,14 @@ func (tx *Tx) Cluster(namespace, name string) (Cluster, error) {
 }
 
 // Clusters returns every cluster, ordered by namespace and name.
-func (tx *Tx) Clusters() ([]Cluster, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+clusterColumns+` FROM clusters ORDER BY namespace, name`)
+func (tx *Tx) Clusters() ([]Cluster, error) { return tx.listClusters(clusterColumns) }
+
+// ClusterStatuses is Clusters without the specs (SpecYAML, Desired and Running are empty):
+// what a status listing needs, read cheaply.
+func (tx *Tx) ClusterStatuses() ([]Cluster, error) { return tx.listClusters(statusColumns) }
+
+func (tx *Tx) listClusters(columns string) ([]Cluster, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+columns+` FROM clusters ORDER BY namespace, name`)
 	if err != nil {
 		return nil, fmt.Errorf("list clusters: %w", err)
 	}
@@ -171,14 +184,14 @@ func (tx *Tx) PutDesired(d DesiredSpec, initialPhase string) error {
 	}
 	now := millis(tx.now)
 	_, err = tx.tx.ExecContext(tx.ctx, `
-		INSERT INTO clusters (namespace, name, file, spec_yaml, spec_hash, desired, desired_state, target, deleted,
-			phase, warnings, created_at, updated_at, phase_since)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
+		INSERT INTO clusters (namespace, name, file, spec_yaml, spec_hash, desired, desired_state, target, image,
+			deleted, phase, warnings, created_at, updated_at, phase_since)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
 		ON CONFLICT (namespace, name) DO UPDATE SET
 			file = excluded.file, spec_yaml = excluded.spec_yaml, spec_hash = excluded.spec_hash,
 			desired = excluded.desired, desired_state = excluded.desired_state, target = excluded.target,
-			deleted = 0, warnings = excluded.warnings, updated_at = excluded.updated_at`,
-		d.Namespace, d.Name, d.File, d.SpecYAML, d.SpecHash, string(d.Desired), d.DesiredState, d.Target,
+			image = excluded.image, deleted = 0, warnings = excluded.warnings, updated_at = excluded.updated_at`,
+		d.Namespace, d.Name, d.File, d.SpecYAML, d.SpecHash, string(d.Desired), d.DesiredState, d.Target, d.Image,
 		initialPhase, string(warnings), now, now, now)
 	if err != nil {
 		return fmt.Errorf("record spec of %s/%s: %w", d.Namespace, d.Name, err)
