@@ -7,6 +7,8 @@
 #   bash hack/sim-image.sh          # localhost/flink-sim:1.20
 #   bash hack/sim-image.sh 1.18     # localhost/flink-sim:1.18 (legacy flink-conf.yaml)
 #
+# FLINK_SIM_IMAGE overrides the image name (tests build a throwaway tag with it).
+#
 # Idempotent: a rebuild of unchanged sources hits the build cache. Pulls nothing.
 set -euo pipefail
 
@@ -17,7 +19,7 @@ version=${1:-1.20}
 [[ $version =~ ^([0-9]+)\.([0-9]+)$ ]] || die "version must be major.minor (like 1.20), got '$version'"
 major=${BASH_REMATCH[1]}
 minor=${BASH_REMATCH[2]}
-image="localhost/flink-sim:$version"
+image=${FLINK_SIM_IMAGE:-localhost/flink-sim:$version}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 src="$root/test/flinksim"

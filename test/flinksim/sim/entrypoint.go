@@ -1,0 +1,381 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Entrypoint is the image's /docker-entrypoint.sh.
+type Entrypoint struct {
+	// Args are the container's arguments (the command first), without the program name.
+	Args []string
+	// Env is the environment, "KEY=VALUE" entries.
+	Env []string
+	// Hostname is what `hostname -f` prints; empty means os.Hostname.
+	Hostname string
+	// Stdout and Stderr receive the output (Log4j console lines go to Stdout).
+	Stdout, Stderr io.Writer
+	// Signals delivers SIGTERM or SIGINT: the process shuts down gracefully and returns
+	// 128+signal, as the JVM does. Nil means none.
+	Signals <-chan os.Signal
+}
+
+// Exit codes.
+const (
+	ExitOK             = 0
+	ExitStartupFailure = 1 // Flink's STARTUP_FAILURE_RETURN_CODE
+	ExitRuntimeFailure = 2 // Flink's RUNTIME_FAILURE_RETURN_CODE
+	ExitNotEmulated    = 127
+)
+
+// Probe logger names: at every start (and after every Log4j reload) each process logs one
+// line per level from each of these, so tests can check level filtering.
+func ProbeLoggers() []string {
+	return []string{
+		"org.apache.flink.streaming.examples.sim.Probe",
+		"org.apache.flink.runtime.sim.Probe",
+		"org.apache.kafka.sim.Probe",
+	}
+}
+
+// ProbeMessage is the message of a probe line at lvl.
+func ProbeMessage(lvl Level) string { return "flink-sim probe at " + lvl.String() }
+
+func logProbes(log *Log) {
+	for _, name := range ProbeLoggers() {
+		lg := log.Logger(name)
+		for _, lvl := range []Level{LevelTrace, LevelDebug, LevelInfo, LevelWarn, LevelError} {
+			lg.Logf(lvl, "%s", ProbeMessage(lvl))
+		}
+	}
+}
+
+func (e *Entrypoint) env() map[string]string {
+	m := map[string]string{}
+	for _, kv := range e.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func (e *Entrypoint) hostname() string {
+	if e.Hostname != "" {
+		return e.Hostname
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
+}
+
+// Run runs the entrypoint and returns the process exit code.
+func (e *Entrypoint) Run(ctx context.Context) int {
+	if e.Stdout == nil {
+		e.Stdout = io.Discard
+	}
+	if e.Stderr == nil {
+		e.Stderr = io.Discard
+	}
+	env := e.env()
+	home := env["FLINK_HOME"]
+	if home == "" {
+		home = "/opt/flink"
+	}
+	v, ok := ParseVersion(env["FLINK_VERSION"])
+	if !ok && env["FLINK_VERSION"] != "" {
+		fmt.Fprintf(e.Stderr, "flink-sim: FLINK_VERSION %q is not major.minor; assuming %s\n", env["FLINK_VERSION"], v)
+	}
+	host := e.hostname()
+
+	prepareConfiguration(home, v, env, host, e.Stdout, e.Stderr)
+
+	cmd := "help"
+	var args []string
+	if len(e.Args) > 0 {
+		cmd, args = e.Args[0], e.Args[1:]
+	}
+	switch cmd {
+	case "help":
+		fmt.Fprintf(e.Stdout, "Usage: docker-entrypoint.sh (jobmanager|standalone-job|taskmanager|history-server)\n")
+		fmt.Fprintf(e.Stdout, "    Or docker-entrypoint.sh help\n\n")
+		fmt.Fprintf(e.Stdout, "By default, Flink image adopts jemalloc as default memory allocator. This behavior can be disabled by setting the 'DISABLE_JEMALLOC' environment variable to 'true'.\n")
+		fmt.Fprintf(e.Stdout, "\nThis is flink-sim, a stand-in for the official Flink %s image: only jobmanager, taskmanager and help are emulated.\n", v)
+		return ExitOK
+	case "jobmanager":
+		fmt.Fprintln(e.Stdout, "Starting Job Manager")
+		fmt.Fprintf(e.Stdout, "Starting standalonesession as a console application on host %s.\n", host)
+		return e.runProcess(ctx, home, v, host, args, true)
+	case "taskmanager":
+		fmt.Fprintln(e.Stdout, "Starting Task Manager")
+		fmt.Fprintf(e.Stdout, "Starting taskexecutor as a console application on host %s.\n", host)
+		return e.runProcess(ctx, home, v, host, args, false)
+	default:
+		fmt.Fprintf(e.Stderr, "flink-sim: command %s is not emulated\n", cmd)
+		return ExitNotEmulated
+	}
+}
+
+// loadLog4j reads conf/log4j-console.properties; on any problem Log4j prints a status
+// error and falls back to its default configuration (root ERROR).
+func loadLog4j(path string, stderr io.Writer) (*Levels, time.Time) {
+	st, err := os.Stat(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "ERROR StatusLogger Reconfiguration failed: No configuration found for '%s' at 'null' in 'null'\n", path)
+		return DefaultLevels(), time.Time{}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "ERROR StatusLogger Unable to access %s: %v\n", path, err)
+		return DefaultLevels(), st.ModTime()
+	}
+	lv, err := ParseLog4j(data)
+	if err != nil {
+		fmt.Fprintf(stderr, "ERROR StatusLogger Unable to parse configuration %s: %v\n", path, err)
+		return DefaultLevels(), st.ModTime()
+	}
+	return lv, st.ModTime()
+}
+
+// watchLog4j re-reads the Log4j file every monitorInterval when it changed, like Log4j's
+// monitorInterval, and logs the probe lines again under the new levels.
+func watchLog4j(ctx context.Context, path string, interval time.Duration, mod time.Time, log *Log, stderr io.Writer) {
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := os.Stat(path)
+		if err != nil || st.ModTime().Equal(mod) {
+			continue
+		}
+		lv, m := loadLog4j(path, stderr)
+		mod = m
+		log.SetLevels(lv)
+		logProbes(log)
+	}
+}
+
+// runProcess runs a JobManager (jm) or a TaskManager the way bin/jobmanager.sh and
+// bin/taskmanager.sh start-foreground do.
+func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, host string, args []string, jm bool) int {
+	confDir := filepath.Join(home, "conf")
+	logPath := filepath.Join(confDir, "log4j-console.properties")
+	levels, mod := loadLog4j(logPath, e.Stderr)
+	log := NewLog(e.Stdout, levels)
+
+	dyn, rest, err := parseDynamicProperties(args)
+	if err != nil {
+		fmt.Fprintf(e.Stdout, "[ERROR] %v\n", err)
+		return ExitStartupFailure
+	}
+	gc := log.Logger(logGlobalConf)
+	c, _, err := loadConfig(confDir, v, func(w string) { gc.Warnf("%s", w) })
+	if err != nil {
+		fmt.Fprintf(e.Stdout, "[ERROR] Could not get JVM parameters and dynamic configurations properly.\n[ERROR] Raw output from BashJavaUtils:\nException in thread \"main\" %v\n", err)
+		return ExitStartupFailure
+	}
+	eff := c.clone()
+	for _, o := range dyn {
+		eff.set(o.key, o.value)
+	}
+	if jm && len(rest) > 0 {
+		// jobmanager.sh start-foreground [host] [webui-port]
+		eff.set("jobmanager.rpc.address", rest[0])
+		if len(rest) > 1 {
+			eff.set("rest.port", rest[1])
+		}
+	}
+
+	// bin/config.sh computes the JVM memory through BashJavaUtils first; a configuration
+	// Flink rejects stops the process before any Log4j line.
+	var jmMem JobManagerMemory
+	if jm {
+		jmMem, err = DeriveJobManagerMemory(eff.vals)
+	} else {
+		_, err = DeriveTaskManagerMemory(eff.vals)
+	}
+	if err != nil {
+		fmt.Fprintf(e.Stdout, "[ERROR] Could not get JVM parameters and dynamic configurations properly.\n[ERROR] Raw output from BashJavaUtils:\nException in thread \"main\" %v\n", err)
+		return ExitStartupFailure
+	}
+
+	name := "StandaloneSessionClusterEntrypoint"
+	banner := log.Logger(logEntrypoint)
+	if !jm {
+		name = "TaskManager"
+		banner = log.Logger(logTMRunner)
+	}
+	banner.Infof("--------------------------------------------------------------------------------")
+	banner.Infof(" Starting %s (Version: %s.0, Scala: 2.12, Rev:%s, Date:1970-01-01T00:00:00+00:00)", name, v, FlinkCommit)
+	banner.Infof(" OS current user: %s", currentUser())
+	banner.Infof(" JVM: flink-sim (a Go stand-in for the Flink image)")
+	banner.Infof(" Program Arguments: %s", strings.Join(args, " "))
+	banner.Infof("--------------------------------------------------------------------------------")
+	for _, k := range c.keys {
+		gc.Infof("Loading configuration property: %s, %s", k, masked(k, c.vals[k]))
+	}
+	for _, o := range dyn {
+		gc.Infof("Loading dynamic configuration property: %s, %s", o.key, masked(o.key, o.value))
+	}
+	logProbes(log)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watchLog4j(runCtx, logPath, levels.MonitorInterval, mod, log, e.Stderr)
+	}()
+
+	if jm {
+		if jmMem.Warning != "" {
+			log.Logger("org.apache.flink.runtime.util.config.memory.jobmanager.JobManagerFlinkMemoryUtils").Warnf("%s", jmMem.Warning)
+		}
+		return e.runJobManager(runCtx, v, eff, jmMem, log)
+	}
+	return e.runTaskManager(runCtx, v, eff, log)
+}
+
+func masked(k, v string) string {
+	if sensitive(k) {
+		return HiddenContent
+	}
+	return v
+}
+
+func currentUser() string {
+	uid := os.Getuid()
+	data, err := os.ReadFile("/etc/passwd")
+	if err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) > 2 && f[2] == strconv.Itoa(uid) {
+				return f[0]
+			}
+		}
+	}
+	return strconv.Itoa(uid)
+}
+
+func listenAddr(c map[string]string, hostKey, portKey string, defPort int) string {
+	host := strings.TrimSpace(c[hostKey])
+	port := strings.TrimSpace(c[portKey])
+	if port == "" {
+		port = strconv.Itoa(defPort)
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func signalCode(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 128 + int(syscall.SIGTERM)
+}
+
+func (e *Entrypoint) runJobManager(ctx context.Context, v Version, eff *conf, mem JobManagerMemory, log *Log) int {
+	c := eff.Map()
+	// The memory settings bin/config.sh passes to the JVM as dynamic properties show up in
+	// the effective configuration.
+	for k, val := range map[string]string{
+		"jobmanager.memory.heap.size":                      fmt.Sprintf("%db", mem.Heap),
+		"jobmanager.memory.off-heap.size":                  fmt.Sprintf("%db", mem.OffHeap),
+		"jobmanager.memory.jvm-metaspace.size":             fmt.Sprintf("%db", mem.Metaspace),
+		"jobmanager.memory.jvm-overhead.min":               fmt.Sprintf("%db", mem.Overhead),
+		"jobmanager.memory.jvm-overhead.max":               fmt.Sprintf("%db", mem.Overhead),
+		"jobmanager.memory.enable-jvm-direct-memory-limit": "false",
+	} {
+		if _, set := c[k]; !set {
+			c[k] = val
+		}
+	}
+	restPort := c["rest.bind-port"]
+	if restPort == "" {
+		restPort = c["rest.port"]
+	}
+	if restPort == "" {
+		restPort = "8081"
+	}
+	restAddr := net.JoinHostPort(strings.TrimSpace(c["rest.bind-address"]), strings.TrimSpace(restPort))
+	rpcAddr := listenAddr(c, "jobmanager.bind-host", "jobmanager.rpc.port", 6123)
+	ep := log.Logger(logEntrypoint)
+	ep.Infof("Starting StandaloneSessionClusterEntrypoint.")
+	jm, err := StartJobManager(ctx, JobManagerConfig{
+		Config: c, RPCAddr: rpcAddr, RESTAddr: restAddr, Version: v.String(), Logger: log,
+	})
+	if err != nil {
+		ep.Errorf("Could not start cluster entrypoint StandaloneSessionClusterEntrypoint.\norg.apache.flink.runtime.entrypoint.ClusterEntrypointException: Failed to initialize the cluster entrypoint StandaloneSessionClusterEntrypoint.\nCaused by: %v", err)
+		return ExitStartupFailure
+	}
+	select {
+	case sig := <-e.Signals:
+		ep.Infof("RECEIVED SIGNAL %d: %s. Shutting down as requested.", signalCode(sig)-128, signalName(sig))
+		ep.Infof("Shutting StandaloneSessionClusterEntrypoint down with application status UNKNOWN. Diagnostics Cluster entrypoint has been closed externally..")
+		_ = jm.Close()
+		return signalCode(sig)
+	case <-jm.Done():
+		_ = jm.Close()
+		if ctx.Err() != nil {
+			return signalCode(syscall.SIGTERM)
+		}
+		ep.Infof("Terminating cluster entrypoint process StandaloneSessionClusterEntrypoint with exit code 0.")
+		return ExitOK
+	}
+}
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	}
+	return strings.ToUpper(sig.String())
+}
+
+func (e *Entrypoint) runTaskManager(ctx context.Context, v Version, eff *conf, log *Log) int {
+	c := eff.Map()
+	listen := listenAddr(c, "taskmanager.bind-host", "taskmanager.rpc.port", 0)
+	runner := log.Logger(logTMRunner)
+	tm, err := StartTaskManager(ctx, TaskManagerConfig{
+		Config: c, ListenAddr: listen, Version: v.String(), Logger: log,
+	})
+	if err != nil {
+		runner.Errorf("Terminating TaskManagerRunner with exit code 1.\norg.apache.flink.util.FlinkException: Failed to start the TaskManagerRunner.\nCaused by: %v", err)
+		return ExitStartupFailure
+	}
+	select {
+	case sig := <-e.Signals:
+		runner.Infof("RECEIVED SIGNAL %d: %s. Shutting down as requested.", signalCode(sig)-128, signalName(sig))
+		_ = tm.Close()
+		return signalCode(sig)
+	case <-tm.Done():
+		_ = tm.Close()
+		if tm.Err() != nil {
+			runner.Errorf("Terminating TaskManagerRunner with exit code %d.", ExitRuntimeFailure)
+			return ExitRuntimeFailure
+		}
+		return signalCode(syscall.SIGTERM)
+	}
+}

@@ -1,0 +1,477 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// JobManagerConfig configures an in-process JobManager.
+type JobManagerConfig struct {
+	// Config is the effective Flink configuration (what /jobmanager/config reports). The
+	// ports in it are not used to listen: RPCAddr and RESTAddr are.
+	Config map[string]string
+	// RPCAddr is where TaskManagers register, e.g. "127.0.0.1:0".
+	RPCAddr string
+	// RESTAddr is where the REST API listens, e.g. "127.0.0.1:0".
+	RESTAddr string
+	// Log receives Log4j-formatted lines; nil discards them.
+	Log io.Writer
+	// Levels filters the log; nil means root INFO.
+	Levels *Levels
+	// Version is the Flink version reported by the REST API ("1.20"; empty = DefaultVersion).
+	Version string
+	// Logger, when not nil, is used instead of a new one from Log and Levels (the
+	// entrypoint shares its logger so that Log4j reloads apply).
+	Logger *Log
+}
+
+// Timings of the emulated asynchronous operations.
+const (
+	cancelDuration    = 100 * time.Millisecond
+	savepointDuration = 200 * time.Millisecond
+	shutdownTimeout   = 5 * time.Second
+)
+
+// Logger names, as Flink's classes.
+const (
+	logRM         = "org.apache.flink.runtime.resourcemanager.StandaloneResourceManager"
+	logDispatcher = "org.apache.flink.runtime.dispatcher.StandaloneDispatcher"
+	logEG         = "org.apache.flink.runtime.executiongraph.ExecutionGraph"
+	logRest       = "org.apache.flink.runtime.dispatcher.DispatcherRestEndpoint"
+	logEntrypoint = "org.apache.flink.runtime.entrypoint.ClusterEntrypoint"
+	logCheckpoint = "org.apache.flink.runtime.checkpoint.CheckpointCoordinator"
+	logSlotPool   = "org.apache.flink.runtime.jobmaster.slotpool.DeclarativeSlotPoolBridge"
+	logJobMaster  = "org.apache.flink.runtime.jobmaster.JobMaster"
+	logTM         = "org.apache.flink.runtime.taskexecutor.TaskExecutor"
+	logTMRunner   = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
+	logRetrying   = "org.apache.flink.runtime.registration.RetryingRegistration"
+	logGlobalConf = "org.apache.flink.configuration.GlobalConfiguration"
+)
+
+// JobManager is an in-process Flink session JobManager: a ResourceManager that TaskManagers
+// register with, a dispatcher that runs pretend jobs on their slots, and the REST API.
+type JobManager struct {
+	cfg          JobManagerConfig
+	version      Version
+	log          *Log
+	effective    map[string]string
+	externalHost string // jobmanager.rpc.address: the only host name TaskManagers may use
+	hbTimeout    time.Duration
+	restart      restartPolicy
+	webTmp       string
+	uploadDir    string
+	webSubmit    bool
+	webCancel    bool
+	rmID         string
+	rpcLn        net.Listener
+	restLn       net.Listener
+	rpcSrv       *http.Server
+	restSrv      *http.Server
+	routeTable   []route
+
+	mu       sync.Mutex
+	tms      map[string]*tmEntry
+	jobs     map[string]*job
+	jobOrder []string
+	jars     map[string]*jarFile
+	jarOrder []string
+	triggers map[string]*trigger // by job ID + "/" + trigger ID
+
+	wake     chan struct{}
+	shutdown chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
+	wg       sync.WaitGroup
+}
+
+type tmEntry struct {
+	id, regID, path, host string
+	dataPort, jmxPort     int
+	slots                 int
+	cpuCores              float64
+	hw                    hardwareInfo
+	mem                   TaskManagerMemory
+	lastHeartbeat         time.Time
+	alloc                 map[string]int // job ID → slots
+}
+
+func (t *tmEntry) used() int {
+	n := 0
+	for _, c := range t.alloc {
+		n += c
+	}
+	return n
+}
+
+type restartPolicy struct {
+	none  bool
+	delay time.Duration
+}
+
+func restartPolicyOf(c map[string]string) restartPolicy {
+	typ := c["restart-strategy.type"]
+	if typ == "" {
+		typ = c["restart-strategy"]
+	}
+	typ = strings.ToLower(strings.TrimSpace(typ))
+	p := restartPolicy{delay: time.Second}
+	key := ""
+	switch typ {
+	case "none", "off", "disable":
+		p.none = true
+	case "fixed-delay", "fixeddelay":
+		key = "restart-strategy.fixed-delay.delay"
+	case "exponential-delay", "exponentialdelay":
+		key = "restart-strategy.exponential-delay.initial-backoff"
+	case "failure-rate", "failurerate":
+		key = "restart-strategy.failure-rate.delay"
+	}
+	if v, ok := c[key]; ok && key != "" {
+		if d, err := ParseDuration(v); err == nil {
+			p.delay = d
+		}
+	}
+	return p
+}
+
+// StartJobManager starts a JobManager listening on cfg.RPCAddr and cfg.RESTAddr. It runs
+// until Close, until ctx ends, or until DELETE /cluster.
+func StartJobManager(ctx context.Context, cfg JobManagerConfig) (*JobManager, error) {
+	v, ok := ParseVersion(cfg.Version)
+	if !ok && cfg.Version != "" {
+		return nil, fmt.Errorf("parse version %q: not major.minor", cfg.Version)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = NewLog(cfg.Log, cfg.Levels)
+	}
+	eff := maps.Clone(cfg.Config)
+	if eff == nil {
+		eff = map[string]string{}
+	}
+	j := &JobManager{
+		cfg:          cfg,
+		version:      v,
+		log:          log,
+		externalHost: strings.TrimSpace(eff["jobmanager.rpc.address"]),
+		hbTimeout:    durationConf(eff, "heartbeat.timeout", 50*time.Second),
+		restart:      restartPolicyOf(eff),
+		webSubmit:    boolConf(eff, "web.submit.enable", true),
+		webCancel:    boolConf(eff, "web.cancel.enable", true),
+		rmID:         newID(16),
+		tms:          map[string]*tmEntry{},
+		jobs:         map[string]*job{},
+		jars:         map[string]*jarFile{},
+		triggers:     map[string]*trigger{},
+		wake:         make(chan struct{}, 1),
+		shutdown:     make(chan struct{}, 1),
+		done:         make(chan struct{}),
+	}
+	if _, ok := eff["web.tmpdir"]; !ok {
+		eff["web.tmpdir"] = "/tmp/flink-web-" + newUUID()
+	}
+	j.webTmp = eff["web.tmpdir"]
+	j.uploadDir = eff["web.upload.dir"]
+	if j.uploadDir == "" {
+		j.uploadDir = j.webTmp + "/flink-web-upload"
+	}
+	j.effective = eff
+	j.routeTable = j.routes()
+
+	var err error
+	if j.rpcLn, err = net.Listen("tcp", cfg.RPCAddr); err != nil {
+		return nil, fmt.Errorf("listen for rpc on %s: %w", cfg.RPCAddr, err)
+	}
+	if j.restLn, err = net.Listen("tcp", cfg.RESTAddr); err != nil {
+		_ = j.rpcLn.Close()
+		return nil, fmt.Errorf("listen for rest on %s: %w", cfg.RESTAddr, err)
+	}
+	rpcMux := http.NewServeMux()
+	rpcMux.HandleFunc("POST "+rpcRegister, j.handleRegister)
+	rpcMux.HandleFunc("POST "+rpcHeartbeat, j.handleHeartbeat)
+	rpcMux.HandleFunc("POST "+rpcDeregister, j.handleDeregister)
+	j.rpcSrv = &http.Server{Handler: rpcMux, ReadHeaderTimeout: 10 * time.Second}
+	j.restSrv = &http.Server{Handler: http.HandlerFunc(j.serveREST), ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	j.cancel = cancel
+	j.wg.Add(3)
+	go func() {
+		defer j.wg.Done()
+		_ = j.rpcSrv.Serve(j.rpcLn)
+	}()
+	go func() {
+		defer j.wg.Done()
+		_ = j.restSrv.Serve(j.restLn)
+	}()
+	go func() {
+		defer j.wg.Done()
+		j.run(runCtx)
+	}()
+
+	rm := j.log.Logger(logRM)
+	rm.Infof("Starting the resource manager.")
+	rm.Infof("Starting RPC endpoint for %s at %s .", logRM, rpcAddress(v, j.externalHostOr("localhost"), j.rpcPort(), "resourcemanager_0"))
+	j.log.Logger(logRest).Infof("Rest endpoint listening at %s", j.restAdvertised())
+	j.log.Logger(logRest).Infof("Web frontend listening at http://%s.", j.restAdvertised())
+	j.log.Logger(logDispatcher).Infof("Starting RPC endpoint for %s at %s .", logDispatcher, rpcAddress(v, j.externalHostOr("localhost"), j.rpcPort(), "dispatcher_1"))
+	return j, nil
+}
+
+// restAdvertised is host:port of the REST endpoint as Flink announces it: rest.address
+// (falling back to jobmanager.rpc.address) and the bound port.
+func (j *JobManager) restAdvertised() string {
+	host := strings.TrimSpace(j.effective["rest.address"])
+	if host == "" {
+		host = j.externalHost
+	}
+	if host == "" {
+		return dialable(j.restLn.Addr())
+	}
+	return net.JoinHostPort(host, strconv.Itoa(j.restLn.Addr().(*net.TCPAddr).Port))
+}
+
+func (j *JobManager) externalHostOr(def string) string {
+	if j.externalHost != "" {
+		return j.externalHost
+	}
+	return def
+}
+
+func (j *JobManager) rpcPort() int {
+	if a, ok := j.rpcLn.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+// RESTURL is the base URL of the REST API, e.g. "http://127.0.0.1:8081".
+func (j *JobManager) RESTURL() string { return "http://" + dialable(j.restLn.Addr()) }
+
+// RPCAddr is the host:port TaskManagers register at.
+func (j *JobManager) RPCAddr() string { return dialable(j.rpcLn.Addr()) }
+
+// Done is closed once the JobManager has stopped (Close, its context, or DELETE /cluster).
+func (j *JobManager) Done() <-chan struct{} { return j.done }
+
+// Close stops the JobManager and waits for all its goroutines.
+func (j *JobManager) Close() error {
+	j.cancel()
+	<-j.done
+	j.wg.Wait()
+	return nil
+}
+
+func dialable(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if ta.IP == nil || ta.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+	}
+	return ta.String()
+}
+
+func (j *JobManager) kick() {
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run drives everything that happens with time: heartbeat expiry, job state changes,
+// savepoints. It owns the shutdown of the servers.
+func (j *JobManager) run(ctx context.Context) {
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err := j.restSrv.Shutdown(sctx); err != nil {
+			_ = j.restSrv.Close()
+		}
+		if err := j.rpcSrv.Shutdown(sctx); err != nil {
+			_ = j.rpcSrv.Close()
+		}
+		close(j.done)
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		j.mu.Lock()
+		next := j.step(time.Now())
+		j.mu.Unlock()
+		timer.Stop()
+		if !next.IsZero() {
+			timer.Reset(max(time.Until(next), 0))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-j.shutdown:
+			j.log.Logger(logEntrypoint).Infof("Shutting StandaloneSessionClusterEntrypoint down with application status UNKNOWN. Diagnostics Cluster entrypoint has been closed externally..")
+			return
+		case <-j.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// step applies everything due at now and returns when it must run next (zero: on the next
+// event only). j.mu is held.
+func (j *JobManager) step(now time.Time) time.Time {
+	var next time.Time
+	for _, id := range slices.Sorted(maps.Keys(j.tms)) {
+		tm := j.tms[id]
+		expiry := tm.lastHeartbeat.Add(j.hbTimeout)
+		if now.Before(expiry) {
+			next = earliest(next, expiry)
+			continue
+		}
+		j.log.Logger(logRM).Infof("The heartbeat of TaskManager with id %s timed out.", id)
+		j.log.Logger(logRM).Infof("Closing TaskExecutor connection %s because: The heartbeat of TaskManager with id %s timed out.", id, id)
+		j.loseTM(tm, now, "java.util.concurrent.TimeoutException", fmt.Sprintf("The heartbeat of TaskManager with id %s timed out.", id))
+	}
+	next = earliest(next, j.stepTriggers(now))
+	next = earliest(next, j.stepJobs(now))
+	return next
+}
+
+// ---- RPC ----
+
+func (j *JobManager) handleRegister(w http.ResponseWriter, r *http.Request) {
+	var req registerRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, "bad registration: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if j.externalHost != "" && targetHost(req.Target) != j.externalHost {
+		own := rpcAddress(j.version, j.externalHost, j.rpcPort(), "")
+		own = strings.TrimSuffix(own, "/user/rpc/")
+		recipient := strings.TrimSuffix(req.Target, "/user/rpc/resourcemanager_*")
+		pkg := "org.apache.pekko"
+		if !j.version.AtLeast(1, 18) {
+			pkg = "akka"
+		}
+		j.log.Logger(pkg+".remote.EndpointWriter").Errorf("dropping message [class %s.actor.ActorSelectionMessage] for non-local recipient [Actor[%s/]] arriving at [%s] inbound addresses are [%s]",
+			pkg, recipient, recipient, own)
+		http.Error(w, "non-local recipient", statusMisdirected)
+		return
+	}
+	now := time.Now()
+	j.mu.Lock()
+	if old, ok := j.tms[req.ResourceID]; ok {
+		j.log.Logger(logRM).Infof("Replacing old registration of TaskExecutor %s.", req.ResourceID)
+		j.loseTM(old, now, "org.apache.flink.util.FlinkException", fmt.Sprintf("TaskExecutor %s has been re-registered.", req.ResourceID))
+	}
+	tm := &tmEntry{
+		id: req.ResourceID, regID: newID(16), path: req.Address, host: req.Host,
+		dataPort: req.DataPort, jmxPort: req.JMXPort, slots: req.Slots, cpuCores: req.CPUCores,
+		hw: req.Hardware, mem: req.Memory, lastHeartbeat: now, alloc: map[string]int{},
+	}
+	j.tms[tm.id] = tm
+	j.log.Logger(logRM).Infof("Registering TaskManager with ResourceID %s (%s) at ResourceManager", tm.id, tm.path)
+	j.mu.Unlock()
+	j.kick()
+	writeJSON(w, http.StatusOK, registerResponse{RegistrationID: tm.regID, ResourceManagerID: j.rmID})
+}
+
+func (j *JobManager) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	var req heartbeatRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, "bad heartbeat: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	j.mu.Lock()
+	tm, ok := j.tms[req.ResourceID]
+	if ok && tm.regID == req.RegistrationID {
+		tm.lastHeartbeat = time.Now()
+		j.log.Logger(logRM).Debugf("Received heartbeat from %s.", req.ResourceID)
+	}
+	j.mu.Unlock()
+	if !ok || tm.regID != req.RegistrationID {
+		http.Error(w, "unknown TaskExecutor "+req.ResourceID, http.StatusNotFound)
+		return
+	}
+	j.kick()
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (j *JobManager) handleDeregister(w http.ResponseWriter, r *http.Request) {
+	var req deregisterRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, "bad disconnect: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	j.mu.Lock()
+	tm, ok := j.tms[req.ResourceID]
+	if ok && (req.RegistrationID == "" || tm.regID == req.RegistrationID) {
+		j.log.Logger(logRM).Infof("Closing TaskExecutor connection %s because: %s", req.ResourceID, req.Cause)
+		j.loseTM(tm, time.Now(), "org.apache.flink.util.FlinkExpectedException", req.Cause)
+	}
+	j.mu.Unlock()
+	j.kick()
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// loseTM removes tm and fails over the jobs that had slots on it. j.mu is held.
+func (j *JobManager) loseTM(tm *tmEntry, now time.Time, exName, msg string) {
+	delete(j.tms, tm.id)
+	for _, jobID := range slices.Sorted(maps.Keys(tm.alloc)) {
+		if jb, ok := j.jobs[jobID]; ok {
+			j.failover(jb, now, exName, msg, tm)
+		}
+	}
+}
+
+func durationConf(c map[string]string, key string, def time.Duration) time.Duration {
+	v, ok := c[key]
+	if !ok {
+		return def
+	}
+	d, err := ParseDuration(v)
+	if err != nil || d <= 0 {
+		return def
+	}
+	return d
+}
+
+func boolConf(c map[string]string, key string, def bool) bool {
+	v, ok := c[key]
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return def
+	}
+	return b
+}
+
+func intConf(c map[string]string, key string, def int) (int, error) {
+	v, ok := c[key]
+	if !ok || strings.TrimSpace(v) == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("could not parse value '%s' for key '%s'", v, key)
+	}
+	return n, nil
+}

@@ -1,0 +1,819 @@
+package sim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FlinkCommit is what the REST API reports as the build's commit.
+const FlinkCommit = "f1a2b3c"
+
+type restHandler func(w http.ResponseWriter, r *http.Request, p map[string]string)
+
+type route struct {
+	method string
+	parts  []string
+	h      restHandler
+}
+
+func (j *JobManager) routes() []route {
+	rs := []struct {
+		method, pattern string
+		h               restHandler
+	}{
+		{http.MethodGet, "/config", j.getConfig},
+		{http.MethodGet, "/overview", j.getOverview},
+		{http.MethodGet, "/jobmanager/config", j.getJobManagerConfig},
+		{http.MethodGet, "/taskmanagers", j.getTaskManagers},
+		{http.MethodGet, "/taskmanagers/:taskmanagerid", j.getTaskManager},
+		{http.MethodGet, "/jobs", j.getJobs},
+		{http.MethodGet, "/jobs/overview", j.getJobsOverview},
+		{http.MethodGet, "/jobs/:jobid", j.getJob},
+		{http.MethodGet, "/jobs/:jobid/status", j.getJobStatus},
+		{http.MethodGet, "/jobs/:jobid/exceptions", j.getJobExceptions},
+		{http.MethodPatch, "/jobs/:jobid", j.patchJob},
+		{http.MethodPost, "/jobs/:jobid/stop", j.postStop},
+		{http.MethodPost, "/jobs/:jobid/savepoints", j.postSavepoint},
+		{http.MethodGet, "/jobs/:jobid/savepoints/:triggerid", j.getSavepoint},
+		{http.MethodDelete, "/cluster", j.deleteCluster},
+	}
+	if j.webSubmit {
+		rs = append(rs, []struct {
+			method, pattern string
+			h               restHandler
+		}{
+			{http.MethodGet, "/jars", j.getJars},
+			{http.MethodPost, "/jars/upload", j.postJarUpload},
+			{http.MethodPost, "/jars/:jarid/run", j.postJarRun},
+			{http.MethodDelete, "/jars/:jarid", j.deleteJar},
+		}...)
+	}
+	out := make([]route, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, route{method: r.method, parts: strings.Split(strings.Trim(r.pattern, "/"), "/"), h: r.h})
+	}
+	return out
+}
+
+// serveREST routes like Flink's RouterHandler: an unknown path, and a known path with
+// another method, are both 404 {"errors":["Not found: <uri>"]}. An optional /v1 prefix
+// is accepted.
+func (j *JobManager) serveREST(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if rest, ok := strings.CutPrefix(p, "/v1/"); ok {
+		p = "/" + rest
+	}
+	segs := strings.Split(strings.Trim(p, "/"), "/")
+	for _, rt := range j.routeTable {
+		if rt.method != r.Method || len(rt.parts) != len(segs) {
+			continue
+		}
+		params := map[string]string{}
+		ok := true
+		for i, part := range rt.parts {
+			if strings.HasPrefix(part, ":") {
+				params[part[1:]] = segs[i]
+				continue
+			}
+			if part != segs[i] {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		if !j.checkParams(w, params) {
+			return
+		}
+		rt.h(w, r, params)
+		return
+	}
+	writeErrors(w, http.StatusNotFound, "Not found: "+r.RequestURI)
+}
+
+var hex32 = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+
+func (j *JobManager) checkParams(w http.ResponseWriter, params map[string]string) bool {
+	for _, name := range []string{"jobid", "triggerid"} {
+		v, ok := params[name]
+		if ok && !hex32.MatchString(v) {
+			writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Bad request, could not parse parameters: Cannot resolve path parameter (%s) from value \"%s\".", name, v))
+			return false
+		}
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"errors":["Internal server error."]}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func writeErrors(w http.ResponseWriter, status int, errs ...string) {
+	writeJSON(w, status, map[string][]string{"errors": errs})
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return -1
+	}
+	return t.UnixMilli()
+}
+
+func (j *JobManager) flinkVersion() string { return j.version.String() + ".0" }
+
+// ---- cluster ----
+
+func (j *JobManager) getConfig(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	name, offset := time.Now().Zone()
+	if name == "UTC" {
+		name = "Coordinated Universal Time"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"refresh-interval": 3000,
+		"timezone-name":    name,
+		"timezone-offset":  offset * 1000,
+		"flink-version":    j.flinkVersion(),
+		"flink-revision":   FlinkCommit + " @ 1970-01-01T00:00:00+00:00",
+		"features": map[string]bool{
+			"web-submit":  j.webSubmit,
+			"web-cancel":  j.webCancel,
+			"web-rescale": false,
+			"web-history": false,
+		},
+	})
+}
+
+type overview struct {
+	TaskManagers   int    `json:"taskmanagers"`
+	SlotsTotal     int    `json:"slots-total"`
+	SlotsAvailable int    `json:"slots-available"`
+	JobsRunning    int    `json:"jobs-running"`
+	JobsFinished   int    `json:"jobs-finished"`
+	JobsCancelled  int    `json:"jobs-cancelled"`
+	JobsFailed     int    `json:"jobs-failed"`
+	FlinkVersion   string `json:"flink-version"`
+	FlinkCommit    string `json:"flink-commit"`
+}
+
+func (j *JobManager) getOverview(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	j.mu.Lock()
+	o := overview{TaskManagers: len(j.tms), FlinkVersion: j.flinkVersion(), FlinkCommit: FlinkCommit}
+	for _, tm := range j.tms {
+		o.SlotsTotal += tm.slots
+		o.SlotsAvailable += tm.slots - tm.used()
+	}
+	for _, jb := range j.jobs {
+		switch jb.state {
+		case StateFinished:
+			o.JobsFinished++
+		case StateCanceled:
+			o.JobsCancelled++
+		case StateFailed:
+			o.JobsFailed++
+		default:
+			o.JobsRunning++
+		}
+	}
+	j.mu.Unlock()
+	writeJSON(w, http.StatusOK, o)
+}
+
+// sensitive reports whether Flink hides a key's value (GlobalConfiguration.isSensitive).
+func sensitive(key string) bool {
+	k := strings.ToLower(key)
+	for _, s := range []string{"password", "secret", "key", "token", "auth-params", "jaas.config", "http-headers"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// HiddenContent replaces sensitive values in logs and /jobmanager/config.
+const HiddenContent = "******"
+
+func (j *JobManager) getJobManagerConfig(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	type entry struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	}
+	out := []entry{}
+	for _, k := range slices.Sorted(maps.Keys(j.effective)) {
+		v := j.effective[k]
+		if sensitive(k) {
+			v = HiddenContent
+		}
+		out = append(out, entry{k, v})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (j *JobManager) deleteCluster(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	j.log.Logger(logEntrypoint).Infof("Shutting down cluster because someone retrieved the shut down request.")
+	writeJSON(w, http.StatusOK, struct{}{})
+	select {
+	case j.shutdown <- struct{}{}:
+	default:
+	}
+}
+
+// ---- taskmanagers ----
+
+type resourceProfile struct {
+	CPUCores          float64        `json:"cpuCores"`
+	TaskHeapMemory    int64          `json:"taskHeapMemory"`
+	TaskOffHeapMemory int64          `json:"taskOffHeapMemory"`
+	ManagedMemory     int64          `json:"managedMemory"`
+	NetworkMemory     int64          `json:"networkMemory"`
+	ExtendedResources map[string]any `json:"extendedResources"`
+}
+
+type taskManagerInfo struct {
+	ID                     string            `json:"id"`
+	Path                   string            `json:"path"`
+	DataPort               int               `json:"dataPort"`
+	JMXPort                int               `json:"jmxPort"`
+	TimeSinceLastHeartbeat int64             `json:"timeSinceLastHeartbeat"`
+	SlotsNumber            int               `json:"slotsNumber"`
+	FreeSlots              int               `json:"freeSlots"`
+	TotalResource          resourceProfile   `json:"totalResource"`
+	FreeResource           resourceProfile   `json:"freeResource"`
+	Hardware               hardwareInfo      `json:"hardware"`
+	MemoryConfiguration    TaskManagerMemory `json:"memoryConfiguration"`
+}
+
+func profile(tm *tmEntry, slots int) resourceProfile {
+	p := resourceProfile{ExtendedResources: map[string]any{}}
+	if tm.slots <= 0 {
+		return p
+	}
+	f := float64(slots) / float64(tm.slots)
+	p.CPUCores = tm.cpuCores * f
+	p.TaskHeapMemory = int64(float64(tm.mem.TaskHeap/mib) * f)
+	p.TaskOffHeapMemory = int64(float64(tm.mem.TaskOffHeap/mib) * f)
+	p.ManagedMemory = int64(float64(tm.mem.ManagedMemory/mib) * f)
+	p.NetworkMemory = int64(float64(tm.mem.NetworkMemory/mib) * f)
+	return p
+}
+
+func tmInfo(tm *tmEntry) taskManagerInfo {
+	free := tm.slots - tm.used()
+	return taskManagerInfo{
+		ID: tm.id, Path: tm.path, DataPort: tm.dataPort, JMXPort: tm.jmxPort,
+		TimeSinceLastHeartbeat: tm.lastHeartbeat.UnixMilli(),
+		SlotsNumber:            tm.slots, FreeSlots: free,
+		TotalResource: profile(tm, tm.slots), FreeResource: profile(tm, free),
+		Hardware: tm.hw, MemoryConfiguration: tm.mem,
+	}
+}
+
+func (j *JobManager) getTaskManagers(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	j.mu.Lock()
+	out := []taskManagerInfo{}
+	for _, id := range slices.Sorted(maps.Keys(j.tms)) {
+		out = append(out, tmInfo(j.tms[id]))
+	}
+	j.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"taskmanagers": out})
+}
+
+func (j *JobManager) getTaskManager(w http.ResponseWriter, _ *http.Request, p map[string]string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	tm, ok := j.tms[p["taskmanagerid"]]
+	if !ok {
+		writeErrors(w, http.StatusNotFound, fmt.Sprintf("Could not find TaskExecutor %s.", p["taskmanagerid"]))
+		return
+	}
+	type allocated struct {
+		JobID    string          `json:"jobId"`
+		Resource resourceProfile `json:"resource"`
+	}
+	slots := []allocated{}
+	for _, jobID := range slices.Sorted(maps.Keys(tm.alloc)) {
+		for range tm.alloc[jobID] {
+			slots = append(slots, allocated{JobID: jobID, Resource: profile(tm, 1)})
+		}
+	}
+	heap := tm.mem.FrameworkHeap + tm.mem.TaskHeap
+	writeJSON(w, http.StatusOK, struct {
+		taskManagerInfo
+		AllocatedSlots []allocated    `json:"allocatedSlots"`
+		Metrics        map[string]any `json:"metrics"`
+	}{tmInfo(tm), slots, map[string]any{
+		"heapUsed": heap / 4, "heapCommitted": heap / 2, "heapMax": heap,
+		"nonHeapUsed": tm.mem.JVMMetaspace / 4, "nonHeapCommitted": tm.mem.JVMMetaspace / 2, "nonHeapMax": tm.mem.JVMMetaspace,
+		"directCount": 0, "directUsed": 0, "directMax": 0, "mappedCount": 0, "mappedUsed": 0, "mappedMax": 0,
+		"memorySegmentsAvailable":             tm.mem.NetworkMemory / (32 * kib),
+		"memorySegmentsTotal":                 tm.mem.NetworkMemory / (32 * kib),
+		"nettyShuffleMemorySegmentsAvailable": tm.mem.NetworkMemory / (32 * kib),
+		"nettyShuffleMemorySegmentsUsed":      0,
+		"nettyShuffleMemorySegmentsTotal":     tm.mem.NetworkMemory / (32 * kib),
+		"nettyShuffleMemoryAvailable":         tm.mem.NetworkMemory,
+		"nettyShuffleMemoryUsed":              0,
+		"nettyShuffleMemoryTotal":             tm.mem.NetworkMemory,
+		"garbageCollectors":                   []any{},
+	}})
+}
+
+// ---- jobs ----
+
+func taskCounts(jb *job) map[string]int {
+	c := map[string]int{}
+	for _, s := range []string{"CREATED", "SCHEDULED", "DEPLOYING", "RUNNING", "FINISHED", "CANCELING", "CANCELED", "FAILED", "RECONCILING", "INITIALIZING"} {
+		c[s] = 0
+	}
+	switch jb.state {
+	case StateRunning:
+		c["RUNNING"] = jb.parallelism
+	case StateCancelling:
+		c["CANCELING"] = jb.parallelism
+	case StateCanceled:
+		c["CANCELED"] = jb.parallelism
+	case StateFinished:
+		c["FINISHED"] = jb.parallelism
+	case StateFailed, StateFailing:
+		c["FAILED"] = jb.parallelism
+	default:
+		c["CREATED"] = jb.parallelism
+	}
+	return c
+}
+
+func (j *JobManager) jobOverview(jb *job, now time.Time) map[string]any {
+	tasks := map[string]int{"total": jb.parallelism}
+	for k, v := range taskCounts(jb) {
+		tasks[strings.ToLower(k)] = v
+	}
+	return map[string]any{
+		"jid":               jb.id,
+		"name":              jb.name,
+		"start-time":        ms(jb.start),
+		"end-time":          ms(jb.end),
+		"duration":          duration(jb, now),
+		"state":             jb.state,
+		"last-modification": ms(jb.modified),
+		"tasks":             tasks,
+	}
+}
+
+func duration(jb *job, now time.Time) int64 {
+	if !jb.end.IsZero() {
+		return jb.end.Sub(jb.start).Milliseconds()
+	}
+	return now.Sub(jb.start).Milliseconds()
+}
+
+func (j *JobManager) getJobs(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	j.mu.Lock()
+	out := []map[string]string{}
+	for _, id := range j.jobOrder {
+		out = append(out, map[string]string{"id": id, "status": j.jobs[id].state})
+	}
+	j.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
+}
+
+func (j *JobManager) getJobsOverview(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	now := time.Now()
+	j.mu.Lock()
+	out := []map[string]any{}
+	for _, id := range j.jobOrder {
+		out = append(out, j.jobOverview(j.jobs[id], now))
+	}
+	j.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
+}
+
+// lookupJob finds a job or writes Flink's 404. j.mu is held.
+func (j *JobManager) lookupJob(w http.ResponseWriter, id string) *job {
+	jb, ok := j.jobs[strings.ToLower(id)]
+	if !ok {
+		writeErrors(w, http.StatusNotFound, "org.apache.flink.runtime.rest.NotFoundException: Job "+strings.ToLower(id)+" not found")
+		return nil
+	}
+	return jb
+}
+
+func (j *JobManager) getJob(w http.ResponseWriter, _ *http.Request, p map[string]string) {
+	now := time.Now()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	jb := j.lookupJob(w, p["jobid"])
+	if jb == nil {
+		return
+	}
+	timestamps := map[string]int64{}
+	for _, s := range allJobStates {
+		timestamps[s] = 0
+		if t, ok := jb.stateTimes[s]; ok {
+			timestamps[s] = t.UnixMilli()
+		}
+	}
+	vertexID := jb.id[16:] + jb.id[:16]
+	counts := taskCounts(jb)
+	vertex := map[string]any{
+		"id": vertexID, "name": "Source: sim -> Sink: sim", "maxParallelism": 128,
+		"parallelism": jb.parallelism, "status": vertexStatus(jb.state),
+		"start-time": ms(jb.start), "end-time": ms(jb.end), "duration": duration(jb, now),
+		"tasks": counts,
+		"metrics": map[string]any{
+			"read-bytes": 0, "read-bytes-complete": true, "write-bytes": 0, "write-bytes-complete": true,
+			"read-records": 0, "read-records-complete": true, "write-records": 0, "write-records-complete": true,
+		},
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"jid": jb.id, "name": jb.name, "isStoppable": false, "state": jb.state, "job-type": "STREAMING",
+		"start-time": ms(jb.start), "end-time": ms(jb.end), "duration": duration(jb, now),
+		"maxParallelism": -1, "now": now.UnixMilli(), "timestamps": timestamps,
+		"vertices": []any{vertex}, "status-counts": counts,
+		"plan": map[string]any{"jid": jb.id, "name": jb.name, "type": "STREAMING", "nodes": []any{
+			map[string]any{"id": vertexID, "parallelism": jb.parallelism, "operator": "", "operator_strategy": "",
+				"description": "Source: sim -&gt; Sink: sim", "optimizer_properties": map[string]any{}},
+		}},
+	})
+}
+
+func vertexStatus(jobState string) string {
+	switch jobState {
+	case StateRunning:
+		return "RUNNING"
+	case StateCancelling:
+		return "CANCELING"
+	case StateCanceled:
+		return "CANCELED"
+	case StateFinished:
+		return "FINISHED"
+	case StateFailed, StateFailing:
+		return "FAILED"
+	}
+	return "CREATED"
+}
+
+func (j *JobManager) getJobStatus(w http.ResponseWriter, _ *http.Request, p map[string]string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if jb := j.lookupJob(w, p["jobid"]); jb != nil {
+		writeJSON(w, http.StatusOK, map[string]string{"status": jb.state})
+	}
+}
+
+func (j *JobManager) getJobExceptions(w http.ResponseWriter, _ *http.Request, p map[string]string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	jb := j.lookupJob(w, p["jobid"])
+	if jb == nil {
+		return
+	}
+	entries := []map[string]any{}
+	for i := len(jb.exceptions) - 1; i >= 0; i-- {
+		e := jb.exceptions[i]
+		entries = append(entries, map[string]any{
+			"exceptionName":        e.name,
+			"stacktrace":           e.name + ": " + e.message + "\n\tat flink-sim (sim)\n",
+			"timestamp":            e.at.UnixMilli(),
+			"taskName":             e.taskName,
+			"location":             e.location,
+			"endpoint":             e.location,
+			"taskManagerId":        e.tmID,
+			"failureLabels":        map[string]string{},
+			"concurrentExceptions": []any{},
+		})
+	}
+	body := map[string]any{
+		"root-exception": nil, "timestamp": nil, "all-exceptions": []any{}, "truncated": false,
+		"exceptionHistory": map[string]any{"entries": entries, "truncated": false},
+	}
+	if n := len(jb.exceptions); n > 0 {
+		last := jb.exceptions[n-1]
+		body["root-exception"] = last.name + ": " + last.message
+		body["timestamp"] = last.at.UnixMilli()
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (j *JobManager) patchJob(w http.ResponseWriter, r *http.Request, p map[string]string) {
+	mode := r.URL.Query().Get("mode")
+	switch mode {
+	case "", "cancel":
+	case "stop":
+		writeErrors(w, http.StatusBadRequest, `The termination mode "stop" has been removed. For an ungraceful shutdown, please use "cancel" instead. For a graceful shutdown, please use "jobs/:jobId/stop" instead.`)
+		return
+	default:
+		writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Bad request, could not parse parameters: Cannot resolve query parameter (mode) from value \"%s\".", mode))
+		return
+	}
+	now := time.Now()
+	j.mu.Lock()
+	jb := j.lookupJob(w, p["jobid"])
+	if jb == nil {
+		j.mu.Unlock()
+		return
+	}
+	if terminal(jb.state) {
+		j.mu.Unlock()
+		writeErrors(w, http.StatusConflict, "Job cancellation failed: Cancellation failed.", fmt.Sprintf("org.apache.flink.runtime.messages.FlinkJobTerminatedWithoutCancellationException: Flink job (%s) was not canceled, but instead %s.", jb.id, jb.state))
+		return
+	}
+	if jb.state != StateCancelling {
+		jb.deadline = now.Add(cancelDuration)
+		j.setState(jb, StateCancelling, now)
+	}
+	j.mu.Unlock()
+	j.kick()
+	writeJSON(w, http.StatusAccepted, struct{}{})
+}
+
+// savepointDir is the configured default savepoint directory and the key Flink names when
+// it is missing.
+func (j *JobManager) savepointDir() (dir, key string) {
+	key = "state.savepoints.dir"
+	if j.version.AtLeast(1, 20) {
+		key = "execution.checkpointing.savepoint-dir"
+	}
+	for _, k := range []string{"execution.checkpointing.savepoint-dir", "state.savepoints.dir"} {
+		if v := strings.TrimSpace(j.effective[k]); v != "" {
+			return v, key
+		}
+	}
+	return "", key
+}
+
+func (j *JobManager) postStop(w http.ResponseWriter, r *http.Request, p map[string]string) {
+	var body struct {
+		TargetDirectory *string `json:"targetDirectory"`
+		Drain           bool    `json:"drain"`
+		TriggerID       *string `json:"triggerId"`
+		FormatType      *string `json:"formatType"`
+	}
+	if !decodeBody(w, r, &body, "StopWithSavepointRequestBody") {
+		return
+	}
+	target := ""
+	if body.TargetDirectory != nil {
+		target = *body.TargetDirectory
+	}
+	j.triggerSavepoint(w, p["jobid"], target, "targetDirectory", body.TriggerID, true, false)
+}
+
+func (j *JobManager) postSavepoint(w http.ResponseWriter, r *http.Request, p map[string]string) {
+	var body struct {
+		TargetDirectory *string `json:"target-directory"`
+		CancelJob       bool    `json:"cancel-job"`
+		TriggerID       *string `json:"triggerId"`
+		FormatType      *string `json:"formatType"`
+	}
+	if !decodeBody(w, r, &body, "SavepointTriggerRequestBody") {
+		return
+	}
+	target := ""
+	if body.TargetDirectory != nil {
+		target = *body.TargetDirectory
+	}
+	j.triggerSavepoint(w, p["jobid"], target, "target-directory", body.TriggerID, false, body.CancelJob)
+}
+
+func (j *JobManager) triggerSavepoint(w http.ResponseWriter, jobID, target, targetField string, triggerID *string, stop, cancelJob bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	jb := j.lookupJob(w, jobID)
+	if jb == nil {
+		return
+	}
+	if target == "" {
+		dir, key := j.savepointDir()
+		if dir == "" {
+			writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Config key [%s] is not set. Property [%s] must be provided.", key, targetField))
+			return
+		}
+		target = dir
+	}
+	id := newID(16)
+	if triggerID != nil && hex32.MatchString(*triggerID) {
+		id = strings.ToLower(*triggerID)
+	}
+	key := jb.id + "/" + id
+	if _, exists := j.triggers[key]; !exists {
+		j.triggers[key] = &trigger{id: id, jobID: jb.id, stop: stop, cancelJob: cancelJob, target: target, deadline: time.Now().Add(savepointDuration)}
+		j.log.Logger(logCheckpoint).Infof("Triggering %s for job %s.", map[bool]string{true: "stop-with-savepoint", false: "savepoint"}[stop], jb.id)
+	}
+	j.kick()
+	writeJSON(w, http.StatusAccepted, map[string]string{"request-id": id})
+}
+
+func (j *JobManager) getSavepoint(w http.ResponseWriter, _ *http.Request, p map[string]string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	jb := j.lookupJob(w, p["jobid"])
+	if jb == nil {
+		return
+	}
+	tr, ok := j.triggers[jb.id+"/"+strings.ToLower(p["triggerid"])]
+	if !ok {
+		writeErrors(w, http.StatusNotFound, fmt.Sprintf("org.apache.flink.runtime.rest.handler.async.UnknownOperationKeyException: No ongoing operation for AsynchronousJobOperationKey{triggerId=%s, jobId=%s}.", p["triggerid"], jb.id))
+		return
+	}
+	if !tr.done {
+		writeJSON(w, http.StatusOK, map[string]any{"status": map[string]string{"id": "IN_PROGRESS"}, "operation": nil})
+		return
+	}
+	op := map[string]any{}
+	if tr.failClass != "" {
+		op["failure-cause"] = map[string]string{
+			"class":                tr.failClass,
+			"stack-trace":          tr.failClass + ": " + tr.failMsg + "\n\tat flink-sim (sim)\n",
+			"serialized-throwable": "",
+		}
+	} else {
+		op["location"] = tr.location
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": map[string]string{"id": "COMPLETED"}, "operation": op})
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, out any, name string) bool {
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeErrors(w, http.StatusBadRequest, "Bad request received.")
+		return false
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return true
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		writeErrors(w, http.StatusBadRequest, "Request did not match expected format "+name+".")
+		return false
+	}
+	return true
+}
+
+// ---- jars ----
+
+func (j *JobManager) getJars(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	j.mu.Lock()
+	files := []map[string]any{}
+	for _, id := range j.jarOrder {
+		jf := j.jars[id]
+		files = append(files, map[string]any{"id": jf.id, "name": jf.name, "uploaded": jf.uploaded.UnixMilli(), "entry": []any{}})
+	}
+	j.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"address": "http://" + j.restAdvertised(), "files": files})
+}
+
+func (j *JobManager) postJarUpload(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	var names []string
+	var sizes []int64
+	if err := r.ParseMultipartForm(64 << 20); err == nil {
+		defer r.MultipartForm.RemoveAll()
+		for _, fhs := range r.MultipartForm.File {
+			for _, fh := range fhs {
+				names = append(names, path.Base(fh.Filename))
+				sizes = append(sizes, fh.Size)
+			}
+		}
+	} else if !errors.Is(err, http.ErrNotMultipart) {
+		writeErrors(w, http.StatusBadRequest, "Bad request received: "+err.Error())
+		return
+	}
+	if len(names) != 1 {
+		writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Exactly 1 file must be sent, received %d.", len(names)))
+		return
+	}
+	if !strings.HasSuffix(names[0], ".jar") {
+		writeErrors(w, http.StatusBadRequest, "Only Jar files are allowed.")
+		return
+	}
+	id := newUUID() + "_" + names[0]
+	jf := &jarFile{id: id, name: names[0], path: j.uploadDir + "/" + id, uploaded: time.Now(), size: sizes[0]}
+	j.mu.Lock()
+	j.jars[id] = jf
+	j.jarOrder = append(j.jarOrder, id)
+	j.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]string{"filename": jf.path, "status": "success"})
+}
+
+func (j *JobManager) deleteJar(w http.ResponseWriter, _ *http.Request, p map[string]string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	id := p["jarid"]
+	if _, ok := j.jars[id]; !ok {
+		writeErrors(w, http.StatusBadRequest, fmt.Sprintf("File %s does not exist in %s.", id, j.uploadDir))
+		return
+	}
+	delete(j.jars, id)
+	j.jarOrder = slices.DeleteFunc(j.jarOrder, func(s string) bool { return s == id })
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (j *JobManager) postJarRun(w http.ResponseWriter, r *http.Request, p map[string]string) {
+	var body struct {
+		EntryClass      string   `json:"entryClass"`
+		ProgramArgs     string   `json:"programArgs"`
+		ProgramArgsList []string `json:"programArgsList"`
+		Parallelism     *int     `json:"parallelism"`
+		JobID           string   `json:"jobId"`
+	}
+	if !decodeBody(w, r, &body, "JarRunRequestBody") {
+		return
+	}
+	q := r.URL.Query()
+	if body.EntryClass == "" {
+		body.EntryClass = q.Get("entry-class")
+	}
+	if body.Parallelism == nil && q.Get("parallelism") != "" {
+		n, err := strconv.Atoi(q.Get("parallelism"))
+		if err != nil {
+			writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Bad request, could not parse parameters: Cannot resolve query parameter (parallelism) from value \"%s\".", q.Get("parallelism")))
+			return
+		}
+		body.Parallelism = &n
+	}
+	args := body.ProgramArgsList
+	if len(args) == 0 {
+		args = strings.Fields(body.ProgramArgs)
+		if pa := q.Get("program-args"); len(args) == 0 && pa != "" {
+			args = strings.Fields(pa)
+		}
+	}
+	parallelism, err := intConf(j.effective, "parallelism.default", 1)
+	if err != nil {
+		writeErrors(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if body.Parallelism != nil && *body.Parallelism > 0 {
+		parallelism = *body.Parallelism
+	}
+	if parallelism <= 0 {
+		parallelism = 1
+	}
+
+	now := time.Now()
+	j.mu.Lock()
+	jf, ok := j.jars[p["jarid"]]
+	if !ok {
+		j.mu.Unlock()
+		writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Jar file %s/%s does not exist", j.uploadDir, p["jarid"]))
+		return
+	}
+	id := newID(16)
+	if body.JobID != "" {
+		if !hex32.MatchString(body.JobID) {
+			j.mu.Unlock()
+			writeErrors(w, http.StatusBadRequest, "Request did not match expected format JarRunRequestBody.")
+			return
+		}
+		id = strings.ToLower(body.JobID)
+		if _, dup := j.jobs[id]; dup {
+			j.mu.Unlock()
+			writeErrors(w, http.StatusInternalServerError, "org.apache.flink.runtime.client.DuplicateJobSubmissionException: Job has already been submitted.")
+			return
+		}
+	}
+	jb := &job{
+		id: id, name: jobName(args), jarID: jf.id, entryClass: body.EntryClass,
+		parallelism: parallelism, state: StateInitializing, start: now, modified: now,
+		stateTimes: map[string]time.Time{StateInitializing: now},
+	}
+	j.jobs[id] = jb
+	j.jobOrder = append(j.jobOrder, id)
+	j.log.Logger(logDispatcher).Infof("Received JobGraph submission '%s' (%s).", jb.name, jb.id)
+	j.log.Logger(logDispatcher).Infof("Submitting job '%s' (%s).", jb.name, jb.id)
+	j.setState(jb, StateCreated, now)
+	j.mu.Unlock()
+	j.kick()
+	writeJSON(w, http.StatusOK, map[string]string{"jobid": id})
+}
+
+// jobName is the name a job gets: the value of a --name or --job-name program argument,
+// else Flink's default for StreamExecutionEnvironment.execute().
+func jobName(args []string) string {
+	for i, a := range args {
+		for _, flag := range []string{"--name", "--job-name"} {
+			if v, ok := strings.CutPrefix(a, flag+"="); ok {
+				return v
+			}
+			if a == flag && i+1 < len(args) {
+				return args[i+1]
+			}
+		}
+	}
+	return "Flink Streaming Job"
+}
