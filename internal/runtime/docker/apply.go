@@ -1,0 +1,418 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"golang.org/x/sync/errgroup"
+	"maps"
+	"strconv"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/flinkd/flinkd/internal/flinkconf"
+	"github.com/flinkd/flinkd/internal/runtime"
+)
+
+const (
+	restContainerPort = flinkconf.DefaultRESTPort
+	// cpuPeriod is the CFS period the CPU limit is expressed in (100ms). A quota, unlike
+	// NanoCPUs, may exceed the host's core count: a spec may ask for 16 cores on a laptop.
+	cpuPeriod = 100_000
+)
+
+var restPort = nat.Port(strconv.Itoa(restContainerPort) + "/tcp")
+
+// Apply converges cluster c's network and containers toward c: observe, plan, execute. It
+// returns without waiting for Flink to be ready.
+func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime.Progress) error {
+	if c.Key.Namespace == "" || c.Key.Name == "" {
+		return fmt.Errorf("apply: cluster key %q is incomplete", c.Key)
+	}
+	o, err := r.collect(ctx, c.Key, func(oc observedContainer) bool {
+		return oc.State == container.StateExited || oc.State == container.StateDead
+	})
+	if err != nil {
+		return fmt.Errorf("observe: %w", err)
+	}
+	p := makePlan(desiredOf(c), o)
+	if len(p) == 0 {
+		return nil
+	}
+	r.log.Debug("plan", "cluster", c.Key.String(), "plan", p.String())
+	var (
+		img   string
+		netID string // of the network this plan creates
+	)
+	if p.creates() {
+		// Before anything is removed: an unavailable image must not take a cluster down.
+		if img, err = r.ensureImage(ctx, c, progress); err != nil {
+			return err
+		}
+	}
+	// The plan is staged: container removals, network operations, then bring-ups. Network
+	// operations run one by one; each stage of removals or bring-ups runs concurrently
+	// (bounded), so that scaling to 20 TaskManagers costs about one container's start, not 20.
+	for len(p) > 0 {
+		n := 1
+		if parallel(p[0].Kind) {
+			for n < len(p) && stage(p[n].Kind) == stage(p[0].Kind) {
+				n++
+			}
+		}
+		group := p[:n]
+		p = p[n:]
+		if len(group) == 1 {
+			op := group[0]
+			if op.Kind == opCreateContainer && op.NetworkID == "" {
+				op.NetworkID = netID
+			}
+			id, err := r.execute(ctx, c, img, op, progress)
+			if op.Kind == opCreateNetwork {
+				netID = id
+			}
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", op.Kind, op.Name, err)
+			}
+			continue
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(maxParallelOps)
+		for _, op := range group {
+			if op.Kind == opCreateContainer && op.NetworkID == "" {
+				op.NetworkID = netID
+			}
+			g.Go(func() error {
+				if _, err := r.execute(gctx, c, img, op, progress); err != nil {
+					return fmt.Errorf("%s %s: %w", op.Kind, op.Name, err)
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxParallelOps bounds the engine calls one Apply or Delete makes at once.
+const maxParallelOps = 8
+
+// stage groups operation kinds that may run together.
+func stage(k opKind) int {
+	switch k {
+	case opRemoveContainer:
+		return 0
+	case opRemoveNetwork, opCreateNetwork:
+		return 1
+	default:
+		return 2
+	}
+}
+
+func parallel(k opKind) bool { return stage(k) != 1 }
+
+// execute runs one operation and returns the engine ID of what it created, if anything.
+func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op operation, progress runtime.Progress) (string, error) {
+	log := r.log.With("cluster", c.Key.String())
+	switch op.Kind {
+	case opRemoveContainer:
+		if err := r.removeContainer(ctx, op.EngineID); err != nil {
+			return "", err
+		}
+		log.Info("container removed", "container", op.Name, "container_id", op.EngineID, "cause", op.Cause)
+		if op.Reason != "" {
+			emit(progress, op.Reason, fmt.Sprintf("%s removed: %s", instanceOf(op), op.Cause))
+		}
+	case opRemoveNetwork:
+		if err := r.removeNetwork(ctx, op.EngineID); err != nil {
+			return "", err
+		}
+		log.Info("network removed", "network", op.Name, "cause", op.Cause)
+	case opCreateNetwork:
+		id, err := r.createNetwork(ctx, c)
+		if err != nil {
+			return "", err
+		}
+		log.Info("network created", "network", op.Name, "network_id", id)
+		emit(progress, op.Reason, "network "+op.Name+" created")
+		return id, nil
+	case opStartContainer:
+		if err := r.configureAndStart(ctx, c, op.EngineID, op.InstanceID, op.Component); err != nil {
+			if cerrdefs.IsNotFound(err) {
+				// Its network is gone (a removed duplicate): the next pass creates it anew.
+				if rerr := r.removeContainer(ctx, op.EngineID); rerr != nil {
+					return "", fmt.Errorf("%w (and removing it: %v)", err, rerr)
+				}
+			}
+			return "", err
+		}
+		log.Info("container started", "container", op.Name, "container_id", op.EngineID, "cause", op.Cause)
+		emit(progress, op.Reason, fmt.Sprintf("%s started: %s", op.InstanceID, op.Cause))
+	case opCreateContainer:
+		id, err := r.createContainer(ctx, c, img, op)
+		if err != nil {
+			return "", err
+		}
+		log.Info("container created", "container", op.Name, "container_id", id, "image", img, "restarts", op.Restarts, "cause", op.Cause)
+		msg := fmt.Sprintf("%s %s: %s", op.InstanceID, pastTense(op.Reason), op.Cause)
+		if op.Crash {
+			msg = fmt.Sprintf("%s replaced (restart %d): %s", op.InstanceID, op.Restarts, op.Cause)
+		}
+		emit(progress, op.Reason, msg)
+		return id, nil
+	default:
+		return "", fmt.Errorf("unknown operation %v", op.Kind)
+	}
+	return "", nil
+}
+
+func pastTense(reason string) string {
+	switch reason {
+	case "Created":
+		return "created"
+	case "Replaced":
+		return "replaced"
+	}
+	return reason
+}
+
+// instanceOf names the instance an operation acts on, for messages.
+func instanceOf(op operation) string {
+	if op.InstanceID != "" {
+		return op.InstanceID
+	}
+	return op.Name
+}
+
+// createNetwork creates the cluster's bridge network. A network of that name without
+// flinkd's labels for this cluster is not flinkd's to use.
+func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string, error) {
+	name := networkName(c.Key)
+	cctx, cancel := r.callCtx(ctx)
+	defer cancel()
+	resp, err := r.cli.NetworkCreate(cctx, name, network.CreateOptions{
+		Driver: "bridge",
+		Labels: networkLabels(c.Key, c.Hash),
+	})
+	if err == nil {
+		return resp.ID, nil
+	}
+	if !cerrdefs.IsConflict(err) {
+		return "", err
+	}
+	n, ierr := r.cli.NetworkInspect(cctx, name, network.InspectOptions{})
+	if ierr != nil {
+		return "", fmt.Errorf("%w (inspect: %v)", err, ierr)
+	}
+	if k, ok := runtime.KeyOf(n.Labels); !ok || k != c.Key {
+		return "", fmt.Errorf("network %s %w", name, runtime.ErrNotOwned)
+	}
+	if !sameHash(hashOf(n.Labels), c.Hash) {
+		return "", fmt.Errorf("network %s exists with another spec hash; the next apply replaces it", name)
+	}
+	return n.ID, nil // ours already (an earlier create whose answer was lost): adopt it
+}
+
+// createContainer creates one instance's container, copies its configuration in and starts
+// it. A container of that name without flinkd's labels for this instance is not flinkd's;
+// one with them is adopted (an earlier create whose answer was lost).
+func (r *Runtime) createContainer(ctx context.Context, c runtime.Cluster, img string, op operation) (string, error) {
+	cfg, hc, nc := r.containerSpec(c, img, op)
+	cctx, cancel := r.callCtx(ctx)
+	resp, err := r.cli.ContainerCreate(cctx, cfg, hc, nc, nil, op.Name)
+	cancel()
+	id := resp.ID
+	switch {
+	case err == nil:
+		for _, w := range resp.Warnings {
+			r.log.Warn("engine warning", "container", op.Name, "warning", w)
+		}
+	case cerrdefs.IsConflict(err):
+		adopted, running, aerr := r.adoptContainer(ctx, c, op)
+		if aerr != nil {
+			return "", aerr
+		}
+		if running {
+			return adopted, nil
+		}
+		id = adopted
+	default:
+		return "", err
+	}
+	if err := r.configureAndStart(ctx, c, id, op.InstanceID, op.Component); err != nil {
+		return id, err
+	}
+	return id, nil
+}
+
+// adoptContainer handles a create that found the name taken: by flinkd's container for the
+// same instance and spec (adopted; running says whether it needs starting), or by anything
+// else (ErrNotOwned, or a retryable error for an outdated container of ours).
+func (r *Runtime) adoptContainer(ctx context.Context, c runtime.Cluster, op operation) (id string, running bool, err error) {
+	cctx, cancel := r.callCtx(ctx)
+	defer cancel()
+	ins, err := r.cli.ContainerInspect(cctx, op.Name)
+	if err != nil {
+		return "", false, fmt.Errorf("name is taken (inspect: %w)", err)
+	}
+	var labels map[string]string
+	if ins.Config != nil {
+		labels = ins.Config.Labels
+	}
+	if k, ok := runtime.KeyOf(labels); !ok || k != c.Key || labels[runtime.LabelInstanceID] != op.InstanceID {
+		return "", false, fmt.Errorf("container %s %w", op.Name, runtime.ErrNotOwned)
+	}
+	state := ""
+	if ins.State != nil {
+		state = ins.State.Status
+	}
+	if !sameHash(hashOf(labels), c.Hash) || (state != container.StateCreated && state != container.StateRunning) {
+		return "", false, fmt.Errorf("container %s exists (%s, another spec or state); the next apply replaces it", op.Name, state)
+	}
+	return ins.ID, state == container.StateRunning, nil
+}
+
+// containerSpec is what one instance's container is created with.
+func (r *Runtime) containerSpec(c runtime.Cluster, img string, op operation) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+	proc := c.TaskManager
+	if op.Component == runtime.ComponentJobManager {
+		proc = c.JobManager
+	}
+	cfg := &container.Config{
+		Hostname: op.InstanceID,
+		Image:    img,
+		Cmd:      []string{op.Component}, // "jobmanager" or "taskmanager": the entrypoint's commands
+		Env:      containerEnv(proc.Env),
+		Labels:   containerLabels(c, op.InstanceID, op.Component, op.Restarts),
+	}
+	net := op.NetworkID
+	if net == "" {
+		net = networkName(c.Key)
+	}
+	hc := &container.HostConfig{
+		NetworkMode:   container.NetworkMode(net),
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+	}
+	if proc.MemoryBytes > 0 {
+		hc.Memory = proc.MemoryBytes
+		hc.MemorySwap = proc.MemoryBytes // no swap on top: the limit is the limit
+	}
+	if proc.CPUMillis > 0 {
+		hc.CPUPeriod = cpuPeriod
+		hc.CPUQuota = proc.CPUMillis * cpuPeriod / 1000
+	}
+	alias := op.InstanceID
+	if op.Component == runtime.ComponentJobManager {
+		alias = jobManagerAlias
+		cfg.ExposedPorts = nat.PortSet{restPort: {}}
+		hc.PortBindings = nat.PortMap{restPort: {{HostIP: r.bindIP, HostPort: ""}}}
+	}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		net: {Aliases: []string{alias}},
+	}}
+	return cfg, hc, nc
+}
+
+// configureAndStart copies the instance's Flink and Log4j configuration into a created
+// container and starts it.
+func (r *Runtime) configureAndStart(ctx context.Context, c runtime.Cluster, id, instanceID, component string) error {
+	archive, err := configArchive(c, instanceID, component)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := r.callCtx(ctx)
+	defer cancel()
+	// CopyUIDGID stays false: the engine then keeps the archive's owner (the image's flink
+	// user), where true would chown to the container's configured user (root here).
+	if err := r.cli.CopyToContainer(cctx, id, flinkconf.Dir, bytes.NewReader(archive), container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("copy configuration into %s: %w", flinkconf.Dir, err)
+	}
+	if err := r.cli.ContainerStart(cctx, id, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	return nil
+}
+
+// containerEnv is the process environment plus JOB_MANAGER_RPC_ADDRESS: without it the
+// official image's entrypoint overwrites jobmanager.rpc.address with the container's host
+// name at every start.
+func containerEnv(env []runtime.EnvVar) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, e := range env {
+		if e.Name == "JOB_MANAGER_RPC_ADDRESS" {
+			continue
+		}
+		out = append(out, e.Name+"="+e.Value)
+	}
+	return append(out, "JOB_MANAGER_RPC_ADDRESS="+jobManagerAlias)
+}
+
+// instanceConfig is the Flink configuration of one instance: the cluster's, plus what only
+// the runtime knows, which wins.
+func instanceConfig(c runtime.Cluster, instanceID, component string) map[string]string {
+	conf := make(map[string]string, len(c.FlinkConfig)+10)
+	maps.Copy(conf, c.FlinkConfig)
+	maps.Copy(conf, map[string]string{
+		"jobmanager.rpc.address": jobManagerAlias,
+		"jobmanager.rpc.port":    strconv.Itoa(flinkconf.DefaultRPCPort),
+		"rest.port":              strconv.Itoa(flinkconf.DefaultRESTPort),
+		"rest.address":           jobManagerAlias,
+		"rest.bind-address":      "0.0.0.0",
+		"jobmanager.bind-host":   "0.0.0.0",
+		"taskmanager.bind-host":  "0.0.0.0",
+		"blob.server.port":       strconv.Itoa(flinkconf.DefaultBlobPort),
+	})
+	if component == runtime.ComponentTaskManager {
+		conf["taskmanager.host"] = instanceID
+		conf["taskmanager.resource-id"] = instanceID
+	}
+	return conf
+}
+
+// configArchive is a tar of the files placed into /opt/flink/conf, owned by the image's
+// flink user (uid/gid 9999, which Flink 2.2 images run as) and writable by it: the
+// entrypoint rewrites the configuration at every start.
+func configArchive(c runtime.Cluster, instanceID, component string) ([]byte, error) {
+	name, data := flinkconf.Render(c.FlinkVersion, instanceConfig(c, instanceID, component))
+	files := []struct {
+		name string
+		data []byte
+	}{{name, data}}
+	if c.Log4jProperties != "" {
+		files = append(files, struct {
+			name string
+			data []byte
+		}{flinkconf.Log4jConsoleFile, []byte(c.Log4jProperties)})
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	now := time.Now()
+	for _, f := range files {
+		hdr := &tar.Header{
+			Typeflag: tar.TypeReg,
+			Name:     f.name,
+			Mode:     0o664,
+			Uid:      flinkconf.ImageUID,
+			Gid:      flinkconf.ImageUID,
+			Size:     int64(len(f.data)),
+			ModTime:  now,
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, fmt.Errorf("archive %s: %w", f.name, err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, fmt.Errorf("archive %s: %w", f.name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("archive configuration: %w", err)
+	}
+	return buf.Bytes(), nil
+}

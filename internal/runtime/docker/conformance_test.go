@@ -1,0 +1,27 @@
+package docker
+
+import (
+	"testing"
+
+	"github.com/flinkd/flinkd/internal/runtime"
+	"github.com/flinkd/flinkd/internal/runtime/runtimetest"
+)
+
+func TestDockerRuntimePassesTheConformanceSuite(t *testing.T) {
+	r, cli := newRuntime(t, Config{})
+	runtimetest.Run(t, runtimetest.Harness{
+		Runtime: r,
+		Cluster: func(k runtime.Key, n int, hash string) runtime.Cluster {
+			t.Cleanup(func() { sweep(t, cli, k) })
+			return testCluster(t, k, n, hash)
+		},
+		Foreign: func(t *testing.T, k runtime.Key) {
+			t.Cleanup(func() { sweep(t, cli, k) })
+			foreignContainer(t, cli, k, containerName(k, jobManagerID))
+		},
+		Namespace:   "conformance",
+		RESTAnswers: true,
+		Logs:        true,
+		Timeout:     waitTimeout,
+	})
+}

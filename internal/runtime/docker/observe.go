@@ -1,0 +1,248 @@
+package docker
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/flinkd/flinkd/internal/runtime"
+)
+
+// observedState is everything labelled for one cluster, as the planner sees it.
+type observedState struct {
+	Networks   []observedNetwork
+	Containers []observedContainer
+}
+
+type observedNetwork struct {
+	ID   string
+	Name string
+	Hash string
+}
+
+type observedContainer struct {
+	ID         string
+	Name       string
+	InstanceID string
+	Component  string
+	Hash       string
+	// State is the engine's state: created, running, paused, restarting, removing, exited, dead.
+	State string
+	// Restarts is how often flinkd replaced this instance (from its labels).
+	Restarts int
+	Ports    []container.Port
+	// NetworkID is the network the container is attached to, when the engine says.
+	NetworkID string
+
+	// Set when the container was inspected.
+	Inspected     bool
+	ExitCode      int
+	OOMKilled     bool
+	EngineRestart int // restarts done by the engine itself (none under flinkd's policy)
+	StartedAt     time.Time
+	Error         string
+}
+
+// exitText describes how a dead container ended.
+func (c observedContainer) exitText() string {
+	if !c.Inspected {
+		return c.State
+	}
+	s := fmt.Sprintf("exited with code %d", c.ExitCode)
+	if c.OOMKilled {
+		s += " (OOM killed)"
+	}
+	if c.Error != "" {
+		s += ": " + c.Error
+	}
+	return s
+}
+
+// collect lists cluster k's labelled networks and containers, and inspects the containers
+// for which inspect says so.
+func (r *Runtime) collect(ctx context.Context, k runtime.Key, inspect func(observedContainer) bool) (observedState, error) {
+	var o observedState
+
+	cctx, cancel := r.callCtx(ctx)
+	nets, err := r.cli.NetworkList(cctx, network.ListOptions{Filters: keyFilter(k)})
+	cancel()
+	if err != nil {
+		return o, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range nets {
+		if key, ok := runtime.KeyOf(n.Labels); !ok || key != k {
+			continue
+		}
+		o.Networks = append(o.Networks, observedNetwork{ID: n.ID, Name: n.Name, Hash: hashOf(n.Labels)})
+	}
+
+	cctx, cancel = r.callCtx(ctx)
+	ctrs, err := r.cli.ContainerList(cctx, container.ListOptions{All: true, Filters: keyFilter(k)})
+	cancel()
+	if err != nil {
+		return o, fmt.Errorf("list containers: %w", err)
+	}
+	for _, s := range ctrs {
+		if key, ok := runtime.KeyOf(s.Labels); !ok || key != k {
+			continue
+		}
+		c := observedContainer{
+			ID:         s.ID,
+			Name:       summaryName(s.Names),
+			InstanceID: s.Labels[runtime.LabelInstanceID],
+			Component:  s.Labels[runtime.LabelComponent],
+			Hash:       hashOf(s.Labels),
+			State:      s.State,
+			Restarts:   restartsOf(s.Labels),
+			Ports:      s.Ports,
+		}
+		if s.NetworkSettings != nil {
+			for _, ep := range s.NetworkSettings.Networks {
+				if ep != nil && ep.NetworkID != "" {
+					c.NetworkID = ep.NetworkID
+				}
+			}
+		}
+		if inspect(c) {
+			cctx, cancel := r.callCtx(ctx)
+			ins, err := r.cli.ContainerInspect(cctx, s.ID)
+			cancel()
+			switch {
+			case cerrdefs.IsNotFound(err):
+				continue // removed since the list
+			case err != nil:
+				return o, fmt.Errorf("inspect container %s: %w", c.Name, err)
+			}
+			c.Inspected = true
+			c.EngineRestart = ins.RestartCount
+			if st := ins.State; st != nil {
+				c.State = st.Status
+				c.ExitCode = st.ExitCode
+				c.OOMKilled = st.OOMKilled
+				c.Error = st.Error
+				if t, err := time.Parse(time.RFC3339Nano, st.StartedAt); err == nil && t.Year() > 1 {
+					c.StartedAt = t
+				}
+			}
+		}
+		o.Containers = append(o.Containers, c)
+	}
+	return o, nil
+}
+
+func summaryName(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return strings.TrimPrefix(names[0], "/")
+}
+
+// Observe reports what exists for k: facts only.
+func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed, error) {
+	o, err := r.collect(ctx, k, func(observedContainer) bool { return true })
+	if err != nil {
+		return runtime.Observed{}, fmt.Errorf("observe %s: %w", k, err)
+	}
+	obs := runtime.Observed{Exists: len(o.Networks) > 0 || len(o.Containers) > 0}
+	for _, c := range o.Containers {
+		if c.Name != containerName(k, c.InstanceID) {
+			continue // a stray; the next Apply removes it
+		}
+		inst := runtime.Instance{
+			ID:        c.InstanceID,
+			RuntimeID: c.ID,
+			Hash:      c.Hash,
+			State:     instanceState(c.State),
+			Ready:     c.State == container.StateRunning,
+			ExitCode:  c.ExitCode,
+			OOMKilled: c.OOMKilled,
+			Restarts:  c.Restarts + c.EngineRestart,
+			StartedAt: c.StartedAt,
+		}
+		switch inst.State {
+		case runtime.StateExited, runtime.StateRestarting:
+			inst.Message = c.exitText()
+			if tail := r.lastLines(ctx, c.ID, 10); tail != "" {
+				inst.Message += "; last log lines:\n" + tail
+			}
+		case runtime.StatePending:
+			inst.Message = "created, not started"
+		case runtime.StateUnknown:
+			inst.Message = "container is " + c.State
+		}
+		switch {
+		case c.InstanceID == jobManagerID && c.Component == runtime.ComponentJobManager:
+			if obs.JobManager != nil {
+				continue
+			}
+			obs.JobManager = &inst
+			obs.Hash = inst.Hash
+			if inst.State == runtime.StateRunning {
+				obs.REST = r.restEndpoint(c.Ports)
+			}
+		case c.Component == runtime.ComponentTaskManager:
+			if _, ok := taskManagerIndex(c.InstanceID); ok {
+				obs.TaskManagers = append(obs.TaskManagers, inst)
+			}
+		}
+	}
+	slices.SortFunc(obs.TaskManagers, func(a, b runtime.Instance) int {
+		return cmp.Or(compareInstances(a.ID, b.ID), cmp.Compare(a.RuntimeID, b.RuntimeID))
+	})
+	return obs, nil
+}
+
+func instanceState(s string) runtime.InstanceState {
+	switch s {
+	case container.StateCreated:
+		return runtime.StatePending
+	case container.StateRunning:
+		return runtime.StateRunning
+	case container.StateRestarting:
+		return runtime.StateRestarting
+	case container.StateExited, container.StateDead:
+		return runtime.StateExited
+	}
+	return runtime.StateUnknown // paused, removing
+}
+
+// restEndpoint is the JobManager's REST API as published on the engine's host.
+func (r *Runtime) restEndpoint(ports []container.Port) runtime.Endpoint {
+	for _, p := range ports {
+		if p.PrivatePort != restContainerPort || p.Type != "tcp" || p.PublicPort == 0 {
+			continue
+		}
+		u := "http://" + net.JoinHostPort(r.restHost, strconv.Itoa(int(p.PublicPort)))
+		return runtime.Endpoint{URL: u, Display: u}
+	}
+	return runtime.Endpoint{}
+}
+
+// lastLines returns up to n last log lines of a container; "" when they cannot be read (the
+// message they decorate is still worth reporting).
+func (r *Runtime) lastLines(ctx context.Context, id string, n int) string {
+	cctx, cancel := r.callCtx(ctx)
+	defer cancel()
+	rc, err := r.cli.ContainerLogs(cctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+	if err != nil {
+		r.log.Debug("read last log lines", "container_id", id, "err", err)
+		return ""
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&buf, &buf, rc); err != nil {
+		r.log.Debug("read last log lines", "container_id", id, "err", err)
+	}
+	return strings.TrimRight(buf.String(), "\n")
+}
