@@ -1,0 +1,267 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/flinkd/flinkd/internal/runtime"
+)
+
+// existing holds the objects of one cluster that exist now (nil when absent).
+type existing struct {
+	configMap   *corev1.ConfigMap
+	service     *corev1.Service
+	jobManager  *appsv1.Deployment
+	taskManager *appsv1.Deployment
+}
+
+func (e existing) any() bool {
+	return e.configMap != nil || e.service != nil || e.jobManager != nil || e.taskManager != nil
+}
+
+// Apply converges cluster c's four objects with server-side apply and returns without
+// waiting for pods. It first checks that no object it needs is taken by something else
+// (error wrapping runtime.ErrNotOwned) and has the API server validate every object in a
+// dry run, so that a refused change writes nothing. Before lowering the TaskManager count it
+// gives the pods named in c.RemoveFirst a low pod-deletion cost, so that the ReplicaSet
+// controller removes them first.
+func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime.Progress) error {
+	if progress == nil {
+		progress = func(string, string) {}
+	}
+	k := c.Key
+	cur, err := r.get(ctx, k)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", k, err)
+	}
+	if err := cur.checkOwner(k); err != nil {
+		return fmt.Errorf("apply %s in namespace %s: %w", k, r.ns, err)
+	}
+	if name := cur.deleting(); name != "" {
+		return fmt.Errorf("apply %s: %s is being deleted; apply again once it is gone", k, name)
+	}
+
+	want := desiredObjects(c, r.ns)
+	if _, err := r.applyAll(ctx, want, true); err != nil {
+		return fmt.Errorf("validate %s (dry run): %w", k, err)
+	}
+	if cur.taskManager != nil && replicas(cur.taskManager) > int32(c.TaskManagers) {
+		if err := r.markForRemoval(ctx, k, c.RemoveFirst); err != nil {
+			return err
+		}
+	}
+	got, err := r.applyAll(ctx, want, false)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", k, err)
+	}
+	report(progress, "configmap", configMapName(k), cur.configMap == nil,
+		cur.configMap != nil && cur.configMap.ResourceVersion != got.configMap.ResourceVersion)
+	report(progress, "service", serviceName(k), cur.service == nil,
+		cur.service != nil && cur.service.ResourceVersion != got.service.ResourceVersion)
+	report(progress, "deployment", jobManagerName(k), cur.jobManager == nil,
+		cur.jobManager != nil && cur.jobManager.Generation != got.jobManager.Generation)
+	switch tm := cur.taskManager; {
+	case tm == nil:
+		progress("Created", fmt.Sprintf("deployment %s with %d taskmanagers", taskManagerName(k), c.TaskManagers))
+	case tm.Generation == got.taskManager.Generation:
+	case replicas(tm) != replicas(got.taskManager) && tm.Annotations[AnnotationSpecHash] == c.Hash:
+		progress("Scaled", fmt.Sprintf("deployment %s from %d to %d taskmanagers", taskManagerName(k), replicas(tm), replicas(got.taskManager)))
+	default:
+		progress("Updated", "deployment "+taskManagerName(k))
+	}
+	return nil
+}
+
+func report(progress runtime.Progress, kind, name string, created, updated bool) {
+	switch {
+	case created:
+		progress("Created", kind+" "+name)
+	case updated:
+		progress("Updated", kind+" "+name)
+	}
+}
+
+func replicas(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
+
+// checkOwner returns an error wrapping runtime.ErrNotOwned when an existing object is not k's.
+func (e existing) checkOwner(k runtime.Key) error {
+	if e.configMap != nil {
+		if err := checkOwner("configmap", e.configMap.Name, e.configMap.Labels, k); err != nil {
+			return err
+		}
+	}
+	if e.service != nil {
+		if err := checkOwner("service", e.service.Name, e.service.Labels, k); err != nil {
+			return err
+		}
+	}
+	for _, d := range []*appsv1.Deployment{e.jobManager, e.taskManager} {
+		if d != nil {
+			if err := checkOwner("deployment", d.Name, d.Labels, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deleting names an object that is being deleted, or returns "".
+func (e existing) deleting() string {
+	switch {
+	case e.configMap != nil && e.configMap.DeletionTimestamp != nil:
+		return "configmap " + e.configMap.Name
+	case e.service != nil && e.service.DeletionTimestamp != nil:
+		return "service " + e.service.Name
+	case e.jobManager != nil && e.jobManager.DeletionTimestamp != nil:
+		return "deployment " + e.jobManager.Name
+	case e.taskManager != nil && e.taskManager.DeletionTimestamp != nil:
+		return "deployment " + e.taskManager.Name
+	}
+	return ""
+}
+
+// get reads cluster k's four objects by name, whoever owns them.
+func (r *Runtime) get(ctx context.Context, k runtime.Key) (existing, error) {
+	cctx, cancel := r.call(ctx)
+	defer cancel()
+	var e existing
+	cm, err := r.cs.CoreV1().ConfigMaps(r.ns).Get(cctx, configMapName(k), metav1.GetOptions{})
+	switch {
+	case err == nil:
+		e.configMap = cm
+	case !apierrors.IsNotFound(err):
+		return e, fmt.Errorf("get configmap %s: %w", configMapName(k), err)
+	}
+	svc, err := r.cs.CoreV1().Services(r.ns).Get(cctx, serviceName(k), metav1.GetOptions{})
+	switch {
+	case err == nil:
+		e.service = svc
+	case !apierrors.IsNotFound(err):
+		return e, fmt.Errorf("get service %s: %w", serviceName(k), err)
+	}
+	for _, d := range []struct {
+		name string
+		dst  **appsv1.Deployment
+	}{{jobManagerName(k), &e.jobManager}, {taskManagerName(k), &e.taskManager}} {
+		dep, err := r.cs.AppsV1().Deployments(r.ns).Get(cctx, d.name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			*d.dst = dep
+		case !apierrors.IsNotFound(err):
+			return e, fmt.Errorf("get deployment %s: %w", d.name, err)
+		}
+	}
+	return e, nil
+}
+
+// applyAll applies the four objects in order (ConfigMap, Service, JobManager, TaskManager),
+// for real or as a server-side dry run.
+func (r *Runtime) applyAll(ctx context.Context, want objects, dryRun bool) (existing, error) {
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	var got existing
+	var err error
+	cctx, cancel := r.call(ctx)
+	defer cancel()
+	if got.configMap, err = r.cs.CoreV1().ConfigMaps(r.ns).Apply(cctx, want.configMap, opts); err != nil {
+		return got, fmt.Errorf("apply configmap %s: %w", *want.configMap.Name, err)
+	}
+	if got.service, err = r.cs.CoreV1().Services(r.ns).Apply(cctx, want.service, opts); err != nil {
+		return got, fmt.Errorf("apply service %s: %w", *want.service.Name, err)
+	}
+	if got.jobManager, err = r.cs.AppsV1().Deployments(r.ns).Apply(cctx, want.jobManager, opts); err != nil {
+		return got, fmt.Errorf("apply deployment %s: %w", *want.jobManager.Name, err)
+	}
+	if got.taskManager, err = r.cs.AppsV1().Deployments(r.ns).Apply(cctx, want.taskManager, opts); err != nil {
+		return got, fmt.Errorf("apply deployment %s: %w", *want.taskManager.Name, err)
+	}
+	return got, nil
+}
+
+// deletionCosts maps the pods of removeFirst to pod-deletion costs: all below the default
+// (0), the first entry lowest.
+func deletionCosts(removeFirst []string) map[string]string {
+	costs := make(map[string]string, len(removeFirst))
+	n := len(removeFirst)
+	for i, id := range removeFirst {
+		if _, dup := costs[id]; dup {
+			continue
+		}
+		costs[id] = strconv.Itoa(-1000 - (n - 1 - i))
+	}
+	return costs
+}
+
+// markForRemoval sets the deletion cost of k's TaskManager pods: low for those in
+// removeFirst, none for the others (an earlier scale-down may have marked them).
+func (r *Runtime) markForRemoval(ctx context.Context, k runtime.Key, removeFirst []string) error {
+	pods, err := r.pods(ctx, k, runtime.ComponentTaskManager)
+	if err != nil {
+		return err
+	}
+	costs := deletionCosts(removeFirst)
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		want, mark := costs[p.Name]
+		have, marked := p.Annotations[AnnotationDeletionCost]
+		var value any
+		switch {
+		case mark && have != want:
+			value = want
+		case !mark && marked:
+			value = nil // a JSON merge patch removes the key
+		default:
+			continue
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnotationDeletionCost: value}}})
+		if err != nil {
+			return fmt.Errorf("encode deletion-cost patch: %w", err)
+		}
+		cctx, cancel := r.call(ctx)
+		_, err = r.cs.CoreV1().Pods(r.ns).Patch(cctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+		cancel()
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("set deletion cost of pod %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// pods lists k's pods of one component ("" for all), sorted by name.
+func (r *Runtime) pods(ctx context.Context, k runtime.Key, component string) ([]corev1.Pod, error) {
+	sel := labels.Set{
+		runtime.LabelManagedBy: runtime.ManagedByValue,
+		runtime.LabelInstance:  k.Name,
+		runtime.LabelNamespace: k.Namespace,
+	}
+	if component != "" {
+		sel[runtime.LabelComponent] = component
+	}
+	cctx, cancel := r.call(ctx)
+	defer cancel()
+	list, err := r.cs.CoreV1().Pods(r.ns).List(cctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(sel).String()})
+	if err != nil {
+		return nil, fmt.Errorf("list pods of %s: %w", k, err)
+	}
+	pods := list.Items
+	sortPods(pods)
+	return pods, nil
+}

@@ -1,0 +1,273 @@
+// Package kube runs session clusters in one Kubernetes namespace: per cluster a ConfigMap
+// with the Flink configuration, a JobManager Deployment and Service, and a TaskManager
+// Deployment, applied with server-side apply (field manager "flinkd") and found again by
+// flinkd's labels. The JobManager's REST API is reached through the API server's service
+// proxy, so flinkd needs no route into the cluster.
+package kube
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/flinkd/flinkd/internal/runtime"
+)
+
+// FieldManager is the server-side apply field manager of every object flinkd applies.
+const FieldManager = "flinkd"
+
+// AnnotationSpecHash holds the full Cluster.Hash on every object (the label of the same key
+// holds the shortened one).
+const AnnotationSpecHash = runtime.LabelSpecHash
+
+// AnnotationDeletionCost is the pod annotation the ReplicaSet controller reads to choose which
+// pods to remove first when scaling down (lower first).
+const AnnotationDeletionCost = "controller.kubernetes.io/pod-deletion-cost"
+
+const defaultCallTimeout = 30 * time.Second
+
+// Config says which cluster and namespace the runtime works in.
+type Config struct {
+	// Kubeconfig is a kubeconfig path; "" means the default loading rules ($KUBECONFIG,
+	// ~/.kube/config).
+	Kubeconfig string
+	// Context is the kubeconfig context; "" means the current one.
+	Context string
+	// Namespace is the target namespace; "" means the context's namespace, or "default".
+	Namespace string
+	// InCluster uses the in-cluster configuration (flinkd running in a pod).
+	InCluster bool
+	// REST is used as is when set (tests).
+	REST *rest.Config
+	// CallTimeout bounds every API call (30 s when zero).
+	CallTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Runtime is the Kubernetes runtime. It implements runtime.Runtime, runtime.LogSource and
+// runtime.ChangeSource. It is safe for concurrent use.
+type Runtime struct {
+	cs      kubernetes.Interface
+	rest    *rest.Config
+	http    *http.Client
+	baseURL string // API server URL, no trailing slash
+	ns      string
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+var (
+	_ runtime.Runtime      = (*Runtime)(nil)
+	_ runtime.LogSource    = (*Runtime)(nil)
+	_ runtime.ChangeSource = (*Runtime)(nil)
+)
+
+// New returns a runtime for the namespace cfg names. It does not contact the API server
+// (see Ping).
+func New(cfg Config) (*Runtime, error) {
+	restCfg, ns, err := loadConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	restCfg = rest.CopyConfig(restCfg)
+	if restCfg.UserAgent == "" {
+		restCfg.UserAgent = "flinkd"
+	}
+	if restCfg.QPS == 0 {
+		restCfg.QPS = 50
+		restCfg.Burst = 100
+	}
+	cs, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("create kubernetes client: %w", err)
+	}
+	httpClient, err := rest.HTTPClientFor(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("create http client for the api server: %w", err)
+	}
+	base, _, err := rest.DefaultServerUrlFor(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("api server url: %w", err)
+	}
+	timeout := cfg.CallTimeout
+	if timeout <= 0 {
+		timeout = defaultCallTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runtime{
+		cs:      cs,
+		rest:    restCfg,
+		http:    httpClient,
+		baseURL: strings.TrimSuffix(base.String(), "/"),
+		ns:      ns,
+		timeout: timeout,
+		log:     log.With("runtime", "kube", "namespace", ns),
+	}, nil
+}
+
+func loadConfig(cfg Config) (*rest.Config, string, error) {
+	switch {
+	case cfg.REST != nil:
+		return cfg.REST, cfg.Namespace, nil
+	case cfg.InCluster:
+		rc, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, "", fmt.Errorf("load in-cluster config: %w", err)
+		}
+		ns := cfg.Namespace
+		if ns == "" {
+			data, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+			if err == nil {
+				ns = strings.TrimSpace(string(data))
+			}
+		}
+		return rc, ns, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if cfg.Kubeconfig != "" {
+		rules.ExplicitPath = cfg.Kubeconfig
+	}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cfg.Context})
+	rc, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("load kubeconfig: %w", err)
+	}
+	ns := cfg.Namespace
+	if ns == "" {
+		ns, _, err = cc.Namespace()
+		if err != nil {
+			return nil, "", fmt.Errorf("read the kubeconfig context's namespace: %w", err)
+		}
+	}
+	return rc, ns, nil
+}
+
+// Namespace returns the namespace the runtime works in.
+func (r *Runtime) Namespace() string { return r.ns }
+
+// call returns a context bounded by the runtime's per-call timeout.
+func (r *Runtime) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.timeout)
+}
+
+// Object names of cluster k in the target namespace.
+func configMapName(k runtime.Key) string  { return k.Name + "-flink-config" }
+func serviceName(k runtime.Key) string    { return k.Name + "-jobmanager" }
+func jobManagerName(k runtime.Key) string { return k.Name + "-jobmanager" }
+func taskManagerName(k runtime.Key) string {
+	return k.Name + "-taskmanager"
+}
+
+// selectorLabels select the pods of one component of k (never the hash: selectors are
+// immutable and pods of every hash belong to the Deployment).
+func selectorLabels(k runtime.Key, component string) map[string]string {
+	return map[string]string{
+		runtime.LabelManagedBy: runtime.ManagedByValue,
+		runtime.LabelInstance:  k.Name,
+		runtime.LabelNamespace: k.Namespace,
+		runtime.LabelComponent: component,
+	}
+}
+
+// clusterSelector selects every object and pod of k.
+func clusterSelector(k runtime.Key) string {
+	return labels.SelectorFromSet(labels.Set{
+		runtime.LabelManagedBy: runtime.ManagedByValue,
+		runtime.LabelInstance:  k.Name,
+		runtime.LabelNamespace: k.Namespace,
+	}).String()
+}
+
+// managedSelector selects everything flinkd manages.
+func managedSelector() string {
+	return labels.SelectorFromSet(labels.Set{runtime.LabelManagedBy: runtime.ManagedByValue}).String()
+}
+
+// belongsTo reports whether an object's labels make it k's.
+func belongsTo(lbls map[string]string, k runtime.Key) bool {
+	got, ok := runtime.KeyOf(lbls)
+	return ok && got == k
+}
+
+// checkOwner returns nil when an existing object (kind, name, labels) is k's, and an error
+// wrapping runtime.ErrNotOwned otherwise.
+func checkOwner(kind, name string, lbls map[string]string, k runtime.Key) error {
+	if !runtime.Owned(lbls) {
+		return fmt.Errorf("%s %s: %w", kind, name, runtime.ErrNotOwned)
+	}
+	if got, ok := runtime.KeyOf(lbls); !ok || got != k {
+		return fmt.Errorf("%s %s belongs to flinkd cluster %s, not %s: %w", kind, name, got, k, runtime.ErrNotOwned)
+	}
+	return nil
+}
+
+// Ping checks that the API server answers and that the namespace can be read.
+func (r *Runtime) Ping(ctx context.Context) error {
+	cctx, cancel := r.call(ctx)
+	defer cancel()
+	if err := r.cs.Discovery().RESTClient().Get().AbsPath("/version").Do(cctx).Error(); err != nil {
+		return fmt.Errorf("get api server version: %w", err)
+	}
+	if _, err := r.cs.CoreV1().ConfigMaps(r.ns).List(cctx, metav1.ListOptions{Limit: 1, LabelSelector: managedSelector()}); err != nil {
+		return fmt.Errorf("list configmaps in namespace %s: %w", r.ns, err)
+	}
+	return nil
+}
+
+// List returns the keys of every cluster with a labelled ConfigMap, Service or Deployment in
+// the namespace, sorted.
+func (r *Runtime) List(ctx context.Context) ([]runtime.Key, error) {
+	opts := metav1.ListOptions{LabelSelector: managedSelector()}
+	seen := map[runtime.Key]bool{}
+	add := func(l map[string]string) {
+		if k, ok := runtime.KeyOf(l); ok {
+			seen[k] = true
+		}
+	}
+	cctx, cancel := r.call(ctx)
+	defer cancel()
+	cms, err := r.cs.CoreV1().ConfigMaps(r.ns).List(cctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list configmaps: %w", err)
+	}
+	for _, o := range cms.Items {
+		add(o.Labels)
+	}
+	svcs, err := r.cs.CoreV1().Services(r.ns).List(cctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	for _, o := range svcs.Items {
+		add(o.Labels)
+	}
+	deps, err := r.cs.AppsV1().Deployments(r.ns).List(cctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list deployments: %w", err)
+	}
+	for _, o := range deps.Items {
+		add(o.Labels)
+	}
+	keys := make([]runtime.Key, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b runtime.Key) int { return strings.Compare(a.String(), b.String()) })
+	return keys, nil
+}
