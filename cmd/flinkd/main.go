@@ -126,17 +126,23 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 	}
 	defer unlock()
 
-	targets, closeTargets, err := buildTargets(cfg, o.configFile, log)
-	if err != nil {
-		return err
-	}
-	defer closeTargets()
-
 	store, err := db.Open(ctx, filepath.Join(o.data, "flinkd.db"), nil)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	// Everything this flinkd creates carries its database's identity, so that daemons sharing
+	// an engine or a namespace never adopt or sweep each other's clusters.
+	owner, err := store.Identity(ctx)
+	if err != nil {
+		return err
+	}
+
+	targets, closeTargets, err := buildTargets(cfg, o.configFile, owner, log)
+	if err != nil {
+		return err
+	}
+	defer closeTargets()
 
 	d, err := daemon.New(daemon.Config{
 		SpecsDir: specs, DataDir: o.data, Store: store, Targets: targets, Logger: log,
@@ -160,7 +166,7 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 		go func() { errc <- ignoreClosed(srv.Serve(tln)) }()
 		log.Warn("serving the API on TCP without authentication", "addr", tln.Addr().String())
 	}
-	log.Info("flinkd started", "specs", specs, "data", o.data, "socket", o.socket, "targets", cfg.Names(), "version", version)
+	log.Info("flinkd started", "specs", specs, "data", o.data, "socket", o.socket, "targets", cfg.Names(), "owner", owner, "version", version)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -189,7 +195,7 @@ func ignoreClosed(err error) error {
 // buildTargets makes a runtime per configured target. A configuration error (a kubeconfig
 // that cannot be read, an unknown context) stops the daemon here, naming the file, the target
 // and the field; a target that does not answer is not an error here: only its clusters fail.
-func buildTargets(cfg *config.Config, file string, log *slog.Logger) ([]daemon.Target, func(), error) {
+func buildTargets(cfg *config.Config, file, owner string, log *slog.Logger) ([]daemon.Target, func(), error) {
 	var out []daemon.Target
 	var closers []func() error
 	closeAll := func() {
@@ -206,7 +212,7 @@ func buildTargets(cfg *config.Config, file string, log *slog.Logger) ([]daemon.T
 		tlog := log.With("target", name)
 		switch {
 		case t.Docker != nil:
-			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Logger: tlog})
+			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Owner: owner, Logger: tlog})
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.docker: %w", where, name, err)
@@ -222,7 +228,7 @@ func buildTargets(cfg *config.Config, file string, log *slog.Logger) ([]daemon.T
 			out = append(out, daemon.Target{Name: name, Kind: "docker", Detail: detail, Runtime: rt})
 		case t.Kubernetes != nil:
 			k := t.Kubernetes
-			rt, err := kube.New(kube.Config{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, InCluster: k.InCluster, Logger: tlog})
+			rt, err := kube.New(kube.Config{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, InCluster: k.InCluster, Owner: owner, Logger: tlog})
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.kubernetes: %w", where, name, err)

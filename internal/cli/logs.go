@@ -35,14 +35,14 @@ func newLogsCmd(f *factory, runF func(*logsOptions) error) *cobra.Command {
 		Use:   "logs NAME",
 		Short: "Print the logs of a cluster's JobManager or of one TaskManager",
 		Long: `Print the logs of one process of a cluster: the JobManager (the default), or with
---component taskmanager-N a TaskManager: on Docker the one with that ID (taskmanager-0,
-taskmanager-1, …, as flinkctl status NAME and flinkctl events show them), on Kubernetes the
-N-th TaskManager pod (from 0, in name order). An exact pod name works too.
+--component taskmanager-N a TaskManager: on Docker the one with that ID (taskmanager-1 is
+the first, as flinkctl events shows them), on Kubernetes the N-th TaskManager pod in name
+order. An exact pod name works too.
 
 With -f the logs are followed until the process ends or until interrupted (Ctrl-C).`,
 		Example: `  flinkctl logs analytics
   flinkctl logs analytics --tail 100 -f
-  flinkctl logs team-a/analytics --component taskmanager-0`,
+  flinkctl logs team-a/analytics --component taskmanager-1`,
 		Args:              nameArg("whose logs to print"),
 		ValidArgsFunction: f.completeClusterNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -74,13 +74,13 @@ func checkComponent(c string) error {
 		return nil
 	}
 	if n, ok := strings.CutPrefix(c, componentTaskManagerPrefix); ok {
-		if i, err := strconv.Atoi(n); err == nil && i >= 0 && strconv.Itoa(i) == n {
+		if i, err := strconv.Atoi(n); err == nil && i >= 1 && strconv.Itoa(i) == n {
 			return nil
 		}
 	} else if len(validation.IsDNS1123Subdomain(c)) == 0 && (strings.Contains(c, "-taskmanager-") || strings.Contains(c, "-jobmanager-")) {
 		return nil // an exact pod name: <name>-taskmanager-<hash>-<id>
 	}
-	return usageErrorf("unknown component %q: use jobmanager, taskmanager-N (N = 0, 1, …) or an exact pod name", c)
+	return usageErrorf("unknown component %q: use jobmanager, taskmanager-N (N = 1, 2, …) or an exact pod name", c)
 }
 
 // runLogs copies the log stream to stdout. The stream is bounded by ctx only: it may be

@@ -83,6 +83,7 @@ func TestLogsFlagParsing(t *testing.T) {
 	for _, args := range [][]string{
 		{"logs"},
 		{"logs", "etl", "--component", "taskmanager"},
+		{"logs", "etl", "--component", "taskmanager-0"},
 		{"logs", "etl", "--component", "taskmanager-01"},
 		{"logs", "etl", "--component", "Etl-Taskmanager-x"},
 		{"logs", "etl", "--component", "resourcemanager"},

@@ -78,8 +78,8 @@ func TestScaleDownRemovesIdleTaskManagersFirst(t *testing.T) {
 	h.write("wc.yaml", clusterYAML("wc", "RUNNING", 8, ""))
 	h.waitRunning("wc", 8)
 	rest := h.observe("wc").REST.URL
-	// One slot per TaskManager, slots taken in ID order: filler takes taskmanager-0..5, the
-	// job that must survive takes taskmanager-6 and -7 (those a naive "remove the highest
+	// One slot per TaskManager, slots taken in ID order: filler takes taskmanager-1..6, the
+	// job that must survive takes taskmanager-7 and -8 (those a naive "remove the highest
 	// first" would pick). Then the filler ends.
 	filler := submitJob(t, rest, "filler", 6)
 	waitJobState(t, rest, filler, "RUNNING")
@@ -87,8 +87,8 @@ func TestScaleDownRemovesIdleTaskManagersFirst(t *testing.T) {
 	waitJobState(t, rest, job, "RUNNING")
 	busy := taskManagersOf(t, rest, job)
 	slices.Sort(busy)
-	if !slices.Equal(busy, []string{"taskmanager-6", "taskmanager-7"}) {
-		t.Fatalf("job runs on %v; the test expects taskmanager-6 and -7", busy)
+	if !slices.Equal(busy, []string{"taskmanager-7", "taskmanager-8"}) {
+		t.Fatalf("job runs on %v; the test expects taskmanager-7 and -8", busy)
 	}
 	req, _ := http.NewRequest(http.MethodPatch, rest+"/jobs/"+filler+"?mode=cancel", nil)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
@@ -102,8 +102,8 @@ func TestScaleDownRemovesIdleTaskManagersFirst(t *testing.T) {
 	for _, tm := range h.observe("wc").TaskManagers {
 		ids = append(ids, tm.ID)
 	}
-	if !slices.Equal(ids, []string{"taskmanager-6", "taskmanager-7"}) {
-		t.Errorf("after scale-down: %v; want the busy taskmanager-6 and -7 kept", ids)
+	if !slices.Equal(ids, []string{"taskmanager-7", "taskmanager-8"}) {
+		t.Errorf("after scale-down: %v; want the busy taskmanager-7 and -8 kept", ids)
 	}
 	if n := jobRestarts(t, rest, job); n != 0 {
 		t.Errorf("job restarted %d times during the scale-down", n)
@@ -346,7 +346,7 @@ func TestDaemonRestartAdoptsRunningClusters(t *testing.T) {
 // A crash at any step of creating a cluster (simulated by cancelling the daemon's context
 // right there), followed by a restart, converges with no duplicates.
 func TestCrashAtEachStepThenRestartConverges(t *testing.T) {
-	steps := []string{"apply", "create jobmanager", "create taskmanager-0", "create taskmanager-1", "create taskmanager-2"}
+	steps := []string{"apply", "create jobmanager", "create taskmanager-1", "create taskmanager-2", "create taskmanager-3"}
 	for _, step := range steps {
 		t.Run(strings.ReplaceAll(step, " ", "_"), func(t *testing.T) {
 			h := newHarness(t)
@@ -373,7 +373,7 @@ func TestCrashAtEachStepThenRestartConverges(t *testing.T) {
 			for _, tm := range obs.TaskManagers {
 				ids = append(ids, tm.ID)
 			}
-			if !slices.Equal(ids, []string{"taskmanager-0", "taskmanager-1", "taskmanager-2"}) {
+			if !slices.Equal(ids, []string{"taskmanager-1", "taskmanager-2", "taskmanager-3"}) {
 				t.Errorf("after crash at %q: taskmanagers %v", step, ids)
 			}
 		})
@@ -420,11 +420,11 @@ func TestCrashLoopMakesClusterFailedWithLastLogLines(t *testing.T) {
 	h.write("wc.yaml", clusterYAML("wc", "RUNNING", 1, ""))
 	h.waitRunning("wc", 1)
 	// The process dies at every start: the instance is down with restarts piling up.
-	if err := h.rt.CrashLoop(key("wc"), "taskmanager-0", 5, "java.lang.OutOfMemoryError: Java heap space"); err != nil {
+	if err := h.rt.CrashLoop(key("wc"), "taskmanager-1", 5, "java.lang.OutOfMemoryError: Java heap space"); err != nil {
 		t.Fatal(err)
 	}
 	c := h.waitPhase("wc", "FAILED")
-	if !strings.Contains(c.Message, "taskmanager-0") || !strings.Contains(c.Message, "OutOfMemoryError") {
+	if !strings.Contains(c.Message, "taskmanager-1") || !strings.Contains(c.Message, "OutOfMemoryError") {
 		t.Errorf("FAILED message %q should name the instance and its last lines", c.Message)
 	}
 }
@@ -446,7 +446,7 @@ func TestUnexpectedRuntimeErrorIsRetried(t *testing.T) {
 	h := newHarness(t)
 	var fails atomic.Int32
 	h.rt.Hook = func(_ context.Context, step string, _ runtime.Key) error {
-		if step == "create taskmanager-0" && fails.Add(1) <= 2 {
+		if step == "create taskmanager-1" && fails.Add(1) <= 2 {
 			return errors.New("engine hiccup")
 		}
 		return nil

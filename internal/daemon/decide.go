@@ -268,18 +268,21 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 	}
 }
 
-// removalOrder lists the TaskManagers to remove first when scaling down: those not registered
-// with the JobManager, then the idle ones (no slot in use), highest ID first; busy ones are
-// returned apart and never listed, so a runtime removes them only when nothing else is left.
+// removalOrder lists the TaskManagers to remove first when scaling down: those whose process
+// is not running, then those not registered with the JobManager, then the idle ones (no slot
+// in use), highest ID first in each group; busy ones are returned apart and never listed, so
+// a runtime removes them only when nothing else is left.
 func removalOrder(obs runtime.Observed, fv flinkView) (removeFirst, busy []string) {
 	reg := make(map[string]flink.TaskManager, len(fv.TaskManagers))
 	for _, tm := range fv.TaskManagers {
 		reg[tm.ID] = tm
 	}
-	var unregistered, idle []string
+	var dead, unregistered, idle []string
 	for _, inst := range obs.TaskManagers {
 		ft, ok := reg[inst.ID]
 		switch {
+		case inst.State != runtime.StateRunning:
+			dead = append(dead, inst.ID)
 		case !ok:
 			unregistered = append(unregistered, inst.ID)
 		case ft.Idle():
@@ -289,9 +292,10 @@ func removalOrder(obs runtime.Observed, fv flinkView) (removeFirst, busy []strin
 		}
 	}
 	byIDDesc := func(a, b string) int { return compareIDs(b, a) }
+	slices.SortFunc(dead, byIDDesc)
 	slices.SortFunc(unregistered, byIDDesc)
 	slices.SortFunc(idle, byIDDesc)
-	return append(unregistered, idle...), busy
+	return slices.Concat(dead, unregistered, idle), busy
 }
 
 // compareIDs orders instance IDs naturally ("taskmanager-2" before "taskmanager-10").

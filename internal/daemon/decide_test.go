@@ -71,6 +71,15 @@ func TestDecide(t *testing.T) {
 				Obs:   up(h, "taskmanager-0", "taskmanager-1", "taskmanager-2", "taskmanager-10"),
 				Flink: answered(3, []flink.TaskManager{busy("taskmanager-0"), idle("taskmanager-1"), idle("taskmanager-10")})},
 			want: "apply SCALING [taskmanager-2 taskmanager-10 taskmanager-1] | ScalingDown Scaling"},
+		{name: "scale down removes a dead TaskManager before any other",
+			in: input{Desired: run1, Running: run2, Recorded: db.Status{Phase: "RUNNING", TMDesired: 2},
+				Obs: func() runtime.Observed {
+					o := up(h, "taskmanager-1", "taskmanager-2", "taskmanager-3")
+					o.TaskManagers[0].State, o.TaskManagers[0].Ready = runtime.StateExited, false
+					return o
+				}(),
+				Flink: answered(2, []flink.TaskManager{idle("taskmanager-1"), idle("taskmanager-2"), busy("taskmanager-3")})},
+			want: "apply SCALING [taskmanager-1 taskmanager-2] | ScalingDown Scaling"},
 		{name: "scale down waits for slot use while the REST API is silent",
 			in: input{Desired: run1, Running: run2, Recorded: db.Status{Phase: "RUNNING", TMDesired: 2},
 				Obs: up(h, "taskmanager-0", "taskmanager-1"), Flink: flinkView{Asked: true, Err: errors.New("timeout")}},

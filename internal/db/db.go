@@ -9,8 +9,10 @@ package db
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -236,3 +238,30 @@ func (s *Store) Events(ctx context.Context, namespace, name string, limit int) (
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// Identity returns this database's identity, made once at random: flinkd labels everything it
+// creates with it (runtime.LabelOwner), so that daemons with different databases sharing an
+// engine or a namespace keep apart. It is a valid Kubernetes label value.
+func (s *Store) Identity(ctx context.Context) (string, error) {
+	var id string
+	err := s.Update(ctx, func(tx *Tx) error {
+		err := tx.tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'identity'`).Scan(&id)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		b := make([]byte, 8)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		id = hex.EncodeToString(b)
+		_, err = tx.tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('identity', ?)`, id)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("database identity: %w", err)
+	}
+	return id, nil
+}

@@ -35,8 +35,8 @@ func desired(ns, name, file string) DesiredSpec {
 func TestOpenMigratesOnceAndReopens(t *testing.T) {
 	s, path := openTest(t)
 	v, err := s.SchemaVersion(t.Context())
-	if err != nil || v != 2 {
-		t.Fatalf("schema version = %d, %v; want 2", v, err)
+	if err != nil || v != 3 {
+		t.Fatalf("schema version = %d, %v; want 3", v, err)
 	}
 	if err := s.Update(t.Context(), func(tx *Tx) error { return tx.PutDesired(desired("default", "a", "/x/a.yaml"), "STOPPED") }); err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer s2.Close()
-	if v, _ := s2.SchemaVersion(t.Context()); v != 2 {
+	if v, _ := s2.SchemaVersion(t.Context()); v != 3 {
 		t.Fatalf("schema version after reopen = %d", v)
 	}
 	if _, err := s2.Cluster(t.Context(), "default", "a"); err != nil {
@@ -348,5 +348,28 @@ func TestUpgradeFromSchema1BackfillsImage(t *testing.T) {
 	}
 	if cs[0].Desired != nil && len(cs[0].Desired) != 0 {
 		t.Errorf("status listing read the spec: %q", cs[0].Desired)
+	}
+}
+
+func TestIdentityIsMadeOnceAndKept(t *testing.T) {
+	s, path := openTest(t)
+	id, err := s.Identity(t.Context())
+	if err != nil || len(id) != 16 {
+		t.Fatalf("identity = %q, %v", id, err)
+	}
+	again, _ := s.Identity(t.Context())
+	s.Close()
+	s2, err := Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	reopened, _ := s2.Identity(t.Context())
+	if again != id || reopened != id {
+		t.Errorf("identity changed: %s, %s, %s", id, again, reopened)
+	}
+	other, _ := openTest(t)
+	if oid, _ := other.Identity(t.Context()); oid == id {
+		t.Error("two databases share an identity")
 	}
 }

@@ -71,3 +71,48 @@ func KeyOf(labels map[string]string) (Key, bool) {
 func ResourceName(k Key) string {
 	return strings.Join([]string{"flinkd", k.Namespace, k.Name}, "_")
 }
+
+// LabelOwner holds the identity of the flinkd (its database) that created a resource, so that
+// two daemons sharing an engine or a namespace never adopt, sweep or change each other's
+// clusters.
+const LabelOwner = "flinkd.io/owner"
+
+// Ownership is how a runtime recognises what it owns: flinkd's labels and, when Owner is set,
+// LabelOwner=Owner. The zero value recognises everything flinkd made (single-daemon use, tests
+// of one runtime).
+type Ownership struct {
+	// Owner is the daemon's identity: a valid label value (see daemon identity in db).
+	Owner string
+}
+
+// Labels returns the ownership labels of one component of cluster k (see OwnerLabels) plus
+// the owner's.
+func (o Ownership) Labels(k Key, component, hash string) map[string]string {
+	l := OwnerLabels(k, component, hash)
+	if o.Owner != "" {
+		l[LabelOwner] = o.Owner
+	}
+	return l
+}
+
+// Selector returns the labels every owned resource carries (for list filters).
+func (o Ownership) Selector() map[string]string {
+	s := map[string]string{LabelManagedBy: ManagedByValue}
+	if o.Owner != "" {
+		s[LabelOwner] = o.Owner
+	}
+	return s
+}
+
+// Owns reports whether labels mark a resource as this owner's.
+func (o Ownership) Owns(labels map[string]string) bool {
+	return Owned(labels) && (o.Owner == "" || labels[LabelOwner] == o.Owner)
+}
+
+// KeyOf returns the cluster key of a resource this owner owns.
+func (o Ownership) KeyOf(labels map[string]string) (Key, bool) {
+	if !o.Owns(labels) {
+		return Key{}, false
+	}
+	return KeyOf(labels)
+}

@@ -199,7 +199,7 @@ func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string,
 	defer cancel()
 	resp, err := r.cli.NetworkCreate(cctx, name, network.CreateOptions{
 		Driver: "bridge",
-		Labels: networkLabels(c.Key, c.Hash),
+		Labels: networkLabels(r.own, c.Key, c.Hash),
 	})
 	if err == nil {
 		return resp.ID, nil
@@ -211,7 +211,7 @@ func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string,
 	if ierr != nil {
 		return "", fmt.Errorf("%w (inspect: %v)", err, ierr)
 	}
-	if k, ok := runtime.KeyOf(n.Labels); !ok || k != c.Key {
+	if k, ok := r.own.KeyOf(n.Labels); !ok || k != c.Key {
 		return "", fmt.Errorf("network %s %w", name, runtime.ErrNotOwned)
 	}
 	if !sameHash(hashOf(n.Labels), c.Hash) {
@@ -266,7 +266,7 @@ func (r *Runtime) adoptContainer(ctx context.Context, c runtime.Cluster, op oper
 	if ins.Config != nil {
 		labels = ins.Config.Labels
 	}
-	if k, ok := runtime.KeyOf(labels); !ok || k != c.Key || labels[runtime.LabelInstanceID] != op.InstanceID {
+	if k, ok := r.own.KeyOf(labels); !ok || k != c.Key || labels[runtime.LabelInstanceID] != op.InstanceID {
 		return "", false, fmt.Errorf("container %s %w", op.Name, runtime.ErrNotOwned)
 	}
 	state := ""
@@ -290,7 +290,7 @@ func (r *Runtime) containerSpec(c runtime.Cluster, img string, op operation) (*c
 		Image:    img,
 		Cmd:      []string{op.Component}, // "jobmanager" or "taskmanager": the entrypoint's commands
 		Env:      containerEnv(proc.Env),
-		Labels:   containerLabels(c, op.InstanceID, op.Component, op.Restarts),
+		Labels:   containerLabels(r.own, c, op.InstanceID, op.Component, op.Restarts),
 	}
 	net := op.NetworkID
 	if net == "" {

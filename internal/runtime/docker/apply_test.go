@@ -383,7 +383,7 @@ func TestHashChangeRecreatesNetworkAndContainers(t *testing.T) {
 
 func networkID(t *testing.T, cli *client.Client, k runtime.Key) string {
 	t.Helper()
-	nets, err := cli.NetworkList(t.Context(), network.ListOptions{Filters: keyFilter(k)})
+	nets, err := cli.NetworkList(t.Context(), network.ListOptions{Filters: keyFilter(runtime.Ownership{}, k)})
 	if err != nil || len(nets) != 1 {
 		t.Fatalf("networks of %s: %d (err %v), want 1", k, len(nets), err)
 	}
@@ -555,7 +555,7 @@ func TestApplyInterruptedAtAnyInstantConvergesWithoutDuplicates(t *testing.T) {
 		t.Fatalf("apply after interruptions: %v", err)
 	}
 	obs := waitFor(t, r, k, "converged", up(2, c.Hash))
-	ctrs, err := cli.ContainerList(t.Context(), container.ListOptions{All: true, Filters: keyFilter(k)})
+	ctrs, err := cli.ContainerList(t.Context(), container.ListOptions{All: true, Filters: keyFilter(runtime.Ownership{}, k)})
 	if err != nil || len(ctrs) != 3 {
 		t.Errorf("labelled containers after convergence: %d (err %v), want 3", len(ctrs), err)
 	}

@@ -8,9 +8,11 @@ import (
 )
 
 func TestDockerRuntimePassesTheConformanceSuite(t *testing.T) {
-	r, cli := newRuntime(t, Config{})
+	r, cli := newRuntime(t, Config{Owner: "conformance-a"})
+	other, _ := newRuntime(t, Config{Owner: "conformance-b"})
 	runtimetest.Run(t, runtimetest.Harness{
 		Runtime: r,
+		Other:   other,
 		Cluster: func(k runtime.Key, n int, hash string) runtime.Cluster {
 			t.Cleanup(func() { sweep(t, cli, k) })
 			return testCluster(t, k, n, hash)

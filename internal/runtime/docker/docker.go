@@ -48,7 +48,10 @@ type Config struct {
 	PullTimeout time.Duration
 	// CallTimeout bounds every other engine call (default 30s).
 	CallTimeout time.Duration
-	Logger      *slog.Logger
+	// Owner is the identity of the flinkd using this runtime (runtime.LabelOwner): it labels
+	// what it creates and sees only what carries it. Empty: everything flinkd made.
+	Owner  string
+	Logger *slog.Logger
 }
 
 // Runtime runs session clusters on a Docker engine. It implements runtime.Runtime,
@@ -59,6 +62,7 @@ type Runtime struct {
 	fallback    string
 	pullTimeout time.Duration
 	callTimeout time.Duration
+	own         runtime.Ownership
 	// restHost is where published ports are reached; bindIP is the host address they are
 	// published on (loopback for a local engine).
 	restHost string
@@ -85,6 +89,7 @@ func New(cfg Config) (*Runtime, error) {
 		cli:         cli,
 		log:         cfg.Logger,
 		fallback:    cfg.ImageFallback,
+		own:         runtime.Ownership{Owner: cfg.Owner},
 		pullTimeout: orDefault(cfg.PullTimeout, 10*time.Minute),
 		callTimeout: orDefault(cfg.CallTimeout, 30*time.Second),
 		restHost:    "127.0.0.1",
@@ -139,13 +144,13 @@ func (r *Runtime) Ping(ctx context.Context) error {
 // List returns every cluster key that has labelled containers or networks on the engine.
 func (r *Runtime) List(ctx context.Context) ([]runtime.Key, error) {
 	cctx, cancel := r.callCtx(ctx)
-	ctrs, err := r.cli.ContainerList(cctx, container.ListOptions{All: true, Filters: ownedFilter()})
+	ctrs, err := r.cli.ContainerList(cctx, container.ListOptions{All: true, Filters: ownedFilter(r.own)})
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	cctx, cancel = r.callCtx(ctx)
-	nets, err := r.cli.NetworkList(cctx, network.ListOptions{Filters: ownedFilter()})
+	nets, err := r.cli.NetworkList(cctx, network.ListOptions{Filters: ownedFilter(r.own)})
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
@@ -153,7 +158,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Key, error) {
 	seen := map[runtime.Key]bool{}
 	var keys []runtime.Key
 	add := func(labels map[string]string) {
-		if k, ok := runtime.KeyOf(labels); ok && !seen[k] {
+		if k, ok := r.own.KeyOf(labels); ok && !seen[k] {
 			seen[k] = true
 			keys = append(keys, k)
 		}

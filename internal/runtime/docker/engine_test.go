@@ -122,7 +122,7 @@ func sweep(t *testing.T, cli *client.Client, k runtime.Key) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, f := range []filters.Args{
-		keyFilter(k),
+		keyFilter(runtime.Ownership{}, k),
 		filters.NewArgs(filters.Arg("label", testLabel+"="+k.Name)),
 	} {
 		ctrs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})

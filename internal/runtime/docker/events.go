@@ -58,7 +58,7 @@ func (r *Runtime) watchEvents(ctx context.Context, out chan<- runtime.Key) {
 func (r *Runtime) streamEvents(ctx context.Context, since time.Time, out chan<- runtime.Key) (time.Time, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	opts := events.ListOptions{Filters: changeFilter()}
+	opts := events.ListOptions{Filters: r.changeFilter()}
 	if !since.IsZero() {
 		// Resume just after the last event seen.
 		next := since.Add(time.Nanosecond)
@@ -79,7 +79,7 @@ func (r *Runtime) streamEvents(ctx context.Context, since time.Time, out chan<- 
 			if m.TimeNano != 0 {
 				last = time.Unix(0, m.TimeNano)
 			}
-			k, ok := runtime.KeyOf(m.Actor.Attributes)
+			k, ok := r.own.KeyOf(m.Actor.Attributes)
 			if !ok {
 				continue
 			}
@@ -96,8 +96,8 @@ func (r *Runtime) streamEvents(ctx context.Context, since time.Time, out chan<- 
 
 // changeFilter selects the events of flinkd's containers that may change a cluster's
 // observed state.
-func changeFilter() filters.Args {
-	f := ownedFilter()
+func (r *Runtime) changeFilter() filters.Args {
+	f := ownedFilter(r.own)
 	f.Add("type", string(events.ContainerEventType))
 	for _, a := range []events.Action{
 		events.ActionDie, events.ActionStart, events.ActionDestroy, events.ActionOOM, events.ActionKill,

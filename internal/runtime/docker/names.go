@@ -51,32 +51,36 @@ func taskManagerIndex(id string) (n int, ok bool) {
 	return n, true
 }
 
-// ownedFilter selects everything flinkd manages on this engine.
-func ownedFilter() filters.Args {
-	return filters.NewArgs(filters.Arg("label", runtime.LabelManagedBy+"="+runtime.ManagedByValue))
+// ownedFilter selects everything this flinkd (o) manages on this engine.
+func ownedFilter(o runtime.Ownership) filters.Args {
+	f := filters.NewArgs()
+	for k, v := range o.Selector() {
+		f.Add("label", k+"="+v)
+	}
+	return f
 }
 
 // keyFilter selects everything flinkd manages for cluster k.
-func keyFilter(k runtime.Key) filters.Args {
-	f := ownedFilter()
+func keyFilter(o runtime.Ownership, k runtime.Key) filters.Args {
+	f := ownedFilter(o)
 	f.Add("label", runtime.LabelNamespace+"="+k.Namespace)
 	f.Add("label", runtime.LabelInstance+"="+k.Name)
 	return f
 }
 
 // networkLabels are the labels of cluster k's network.
-func networkLabels(k runtime.Key, hash string) map[string]string {
-	l := runtime.OwnerLabels(k, "", hash)
+func networkLabels(o runtime.Ownership, k runtime.Key, hash string) map[string]string {
+	l := o.Labels(k, "", hash)
 	l[labelFullHash] = hash
 	return l
 }
 
 // containerLabels are the labels of one instance's container: the user's labels, then
 // flinkd's, which win. Annotations are a Kubernetes concept and are not put on containers.
-func containerLabels(c runtime.Cluster, id, component string, restarts int) map[string]string {
+func containerLabels(o runtime.Ownership, c runtime.Cluster, id, component string, restarts int) map[string]string {
 	l := make(map[string]string, len(c.Labels)+8)
 	maps.Copy(l, c.Labels)
-	maps.Copy(l, runtime.OwnerLabels(c.Key, component, c.Hash))
+	maps.Copy(l, o.Labels(c.Key, component, c.Hash))
 	l[labelFullHash] = c.Hash
 	l[runtime.LabelInstanceID] = id
 	l[labelRestarts] = strconv.Itoa(restarts)

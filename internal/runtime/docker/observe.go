@@ -75,26 +75,26 @@ func (r *Runtime) collect(ctx context.Context, k runtime.Key, inspect func(obser
 	var o observedState
 
 	cctx, cancel := r.callCtx(ctx)
-	nets, err := r.cli.NetworkList(cctx, network.ListOptions{Filters: keyFilter(k)})
+	nets, err := r.cli.NetworkList(cctx, network.ListOptions{Filters: keyFilter(r.own, k)})
 	cancel()
 	if err != nil {
 		return o, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range nets {
-		if key, ok := runtime.KeyOf(n.Labels); !ok || key != k {
+		if key, ok := r.own.KeyOf(n.Labels); !ok || key != k {
 			continue
 		}
 		o.Networks = append(o.Networks, observedNetwork{ID: n.ID, Name: n.Name, Hash: hashOf(n.Labels)})
 	}
 
 	cctx, cancel = r.callCtx(ctx)
-	ctrs, err := r.cli.ContainerList(cctx, container.ListOptions{All: true, Filters: keyFilter(k)})
+	ctrs, err := r.cli.ContainerList(cctx, container.ListOptions{All: true, Filters: keyFilter(r.own, k)})
 	cancel()
 	if err != nil {
 		return o, fmt.Errorf("list containers: %w", err)
 	}
 	for _, s := range ctrs {
-		if key, ok := runtime.KeyOf(s.Labels); !ok || key != k {
+		if key, ok := r.own.KeyOf(s.Labels); !ok || key != k {
 			continue
 		}
 		c := observedContainer{

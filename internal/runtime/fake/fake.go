@@ -216,7 +216,8 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			progress("Removed", "removed "+id)
 		}
 	}
-	// Restart dead TaskManagers, then create missing ones at the lowest free index.
+	// Restart dead TaskManagers, then create missing ones at the lowest free index (from 1, as
+	// the Docker runtime numbers them).
 	for _, id := range sortedIDs(cl.tms) {
 		inst := cl.tms[id]
 		if inst.State != runtime.StateExited {
@@ -235,7 +236,7 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 		}
 		progress("Restarted", fmt.Sprintf("restarted %s (it had exited with code %d)", id, inst.ExitCode))
 	}
-	for idx := 0; len(cl.tms) < c.TaskManagers; idx++ {
+	for idx := 1; len(cl.tms) < c.TaskManagers; idx++ {
 		id := "taskmanager-" + strconv.Itoa(idx)
 		if cl.tms[id] != nil {
 			continue

@@ -43,14 +43,14 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", k, err)
 	}
-	if err := cur.checkOwner(k); err != nil {
+	if err := cur.checkOwner(r.own, k); err != nil {
 		return fmt.Errorf("apply %s in namespace %s: %w", k, r.ns, err)
 	}
 	if name := cur.deleting(); name != "" {
 		return fmt.Errorf("apply %s: %s is being deleted; apply again once it is gone", k, name)
 	}
 
-	want := desiredObjects(c, r.ns)
+	want := desiredObjects(r.own, c, r.ns)
 	if _, err := r.applyAll(ctx, want, true); err != nil {
 		return fmt.Errorf("validate %s (dry run): %w", k, err)
 	}
@@ -98,20 +98,20 @@ func replicas(d *appsv1.Deployment) int32 {
 }
 
 // checkOwner returns an error wrapping runtime.ErrNotOwned when an existing object is not k's.
-func (e existing) checkOwner(k runtime.Key) error {
+func (e existing) checkOwner(o runtime.Ownership, k runtime.Key) error {
 	if e.configMap != nil {
-		if err := checkOwner("configmap", e.configMap.Name, e.configMap.Labels, k); err != nil {
+		if err := checkOwner(o, "configmap", e.configMap.Name, e.configMap.Labels, k); err != nil {
 			return err
 		}
 	}
 	if e.service != nil {
-		if err := checkOwner("service", e.service.Name, e.service.Labels, k); err != nil {
+		if err := checkOwner(o, "service", e.service.Name, e.service.Labels, k); err != nil {
 			return err
 		}
 	}
 	for _, d := range []*appsv1.Deployment{e.jobManager, e.taskManager} {
 		if d != nil {
-			if err := checkOwner("deployment", d.Name, d.Labels, k); err != nil {
+			if err := checkOwner(o, "deployment", d.Name, d.Labels, k); err != nil {
 				return err
 			}
 		}
@@ -247,11 +247,9 @@ func (r *Runtime) markForRemoval(ctx context.Context, k runtime.Key, removeFirst
 
 // pods lists k's pods of one component ("" for all), sorted by name.
 func (r *Runtime) pods(ctx context.Context, k runtime.Key, component string) ([]corev1.Pod, error) {
-	sel := labels.Set{
-		runtime.LabelManagedBy: runtime.ManagedByValue,
-		runtime.LabelInstance:  k.Name,
-		runtime.LabelNamespace: k.Namespace,
-	}
+	sel := labels.Set(r.own.Selector())
+	sel[runtime.LabelInstance] = k.Name
+	sel[runtime.LabelNamespace] = k.Namespace
 	if component != "" {
 		sel[runtime.LabelComponent] = component
 	}

@@ -82,7 +82,7 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 	if diff := cmp.Diff([]string{"rpc=6123", "blob=6124", "rest=8081"}, ports); diff != "" {
 		t.Errorf("service ports (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(selectorLabels(c.Key, runtime.ComponentJobManager), svc.Spec.Selector); diff != "" {
+	if diff := cmp.Diff(selectorLabels(runtime.Ownership{}, c.Key, runtime.ComponentJobManager), svc.Spec.Selector); diff != "" {
 		t.Errorf("service selector (-want +got):\n%s", diff)
 	}
 
@@ -160,7 +160,7 @@ func checkPodTemplate(t *testing.T, d *appsv1.Deployment, c runtime.Cluster, com
 	if diff := cmp.Diff(map[string]string{"example.com/team": "a", AnnotationSpecHash: c.Hash}, tpl.Annotations); diff != "" {
 		t.Errorf("%s pod annotations (-want +got):\n%s", d.Name, diff)
 	}
-	if diff := cmp.Diff(selectorLabels(c.Key, component), d.Spec.Selector.MatchLabels); diff != "" {
+	if diff := cmp.Diff(selectorLabels(runtime.Ownership{}, c.Key, component), d.Spec.Selector.MatchLabels); diff != "" {
 		t.Errorf("%s selector (-want +got):\n%s", d.Name, diff)
 	}
 	sc := tpl.Spec.SecurityContext

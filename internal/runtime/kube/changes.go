@@ -20,8 +20,8 @@ import (
 func (r *Runtime) Changes(ctx context.Context) (<-chan runtime.Key, error) {
 	factory := informers.NewSharedInformerFactoryWithOptions(r.cs, 0,
 		informers.WithNamespace(r.ns),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = managedSelector() }))
-	q := &keyQueue{wake: make(chan struct{}, 1), pending: map[runtime.Key]bool{}}
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = managedSelector(r.own) }))
+	q := &keyQueue{own: r.own, wake: make(chan struct{}, 1), pending: map[runtime.Key]bool{}}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { q.push(obj) },
 		UpdateFunc: func(_, obj any) { q.push(obj) },
@@ -73,6 +73,7 @@ func (r *Runtime) Changes(ctx context.Context) (<-chan runtime.Key, error) {
 
 // keyQueue collects keys until the sender takes them.
 type keyQueue struct {
+	own     runtime.Ownership
 	mu      sync.Mutex
 	pending map[runtime.Key]bool
 	order   []runtime.Key
@@ -84,7 +85,7 @@ func (q *keyQueue) push(obj any) {
 	if !ok {
 		return
 	}
-	k, ok := runtime.KeyOf(m.GetLabels())
+	k, ok := q.own.KeyOf(m.GetLabels())
 	if !ok {
 		return
 	}

@@ -18,8 +18,17 @@ import (
 // process runs in them, so there is no REST API and no log to read.
 func TestKubeRuntimePassesTheConformanceSuite(t *testing.T) {
 	e := newEnv(t)
+	mine, err := New(Config{REST: e.cp.Config, Namespace: e.ns, CallTimeout: 10 * time.Second, Owner: "conformance-a", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := New(Config{REST: e.cp.Config, Namespace: e.ns, CallTimeout: 10 * time.Second, Owner: "conformance-b", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	runtimetest.Run(t, runtimetest.Harness{
-		Runtime: e.r,
+		Runtime: mine,
+		Other:   other,
 		Cluster: func(k runtime.Key, n int, hash string) runtime.Cluster {
 			c := testCluster(t, k.Name, n)
 			c.Key, c.Hash = k, hash

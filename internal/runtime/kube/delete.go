@@ -39,16 +39,16 @@ func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
 		}
 	}
 	// The TaskManagers first, so that they do not log a lost JobManager for long.
-	if d := cur.taskManager; d != nil && belongsTo(d.Labels, k) {
+	if d := cur.taskManager; d != nil && belongsTo(r.own, d.Labels, k) {
 		del("deployment", d.Name, d.UID, r.cs.AppsV1().Deployments(r.ns).Delete)
 	}
-	if d := cur.jobManager; d != nil && belongsTo(d.Labels, k) {
+	if d := cur.jobManager; d != nil && belongsTo(r.own, d.Labels, k) {
 		del("deployment", d.Name, d.UID, r.cs.AppsV1().Deployments(r.ns).Delete)
 	}
-	if s := cur.service; s != nil && belongsTo(s.Labels, k) {
+	if s := cur.service; s != nil && belongsTo(r.own, s.Labels, k) {
 		del("service", s.Name, s.UID, r.cs.CoreV1().Services(r.ns).Delete)
 	}
-	if c := cur.configMap; c != nil && belongsTo(c.Labels, k) {
+	if c := cur.configMap; c != nil && belongsTo(r.own, c.Labels, k) {
 		del("configmap", c.Name, c.UID, r.cs.CoreV1().ConfigMaps(r.ns).Delete)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -69,10 +69,10 @@ func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
 		}
 		left := 0
 		for _, owned := range []bool{
-			cur.configMap != nil && belongsTo(cur.configMap.Labels, k),
-			cur.service != nil && belongsTo(cur.service.Labels, k),
-			cur.jobManager != nil && belongsTo(cur.jobManager.Labels, k),
-			cur.taskManager != nil && belongsTo(cur.taskManager.Labels, k),
+			cur.configMap != nil && belongsTo(r.own, cur.configMap.Labels, k),
+			cur.service != nil && belongsTo(r.own, cur.service.Labels, k),
+			cur.jobManager != nil && belongsTo(r.own, cur.jobManager.Labels, k),
+			cur.taskManager != nil && belongsTo(r.own, cur.taskManager.Labels, k),
 		} {
 			if owned {
 				left++

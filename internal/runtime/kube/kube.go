@@ -52,7 +52,10 @@ type Config struct {
 	REST *rest.Config
 	// CallTimeout bounds every API call (30 s when zero).
 	CallTimeout time.Duration
-	Logger      *slog.Logger
+	// Owner is the identity of the flinkd using this runtime (runtime.LabelOwner): it labels
+	// what it creates and sees only what carries it. Empty: everything flinkd made.
+	Owner  string
+	Logger *slog.Logger
 }
 
 // Runtime is the Kubernetes runtime. It implements runtime.Runtime, runtime.LogSource and
@@ -64,6 +67,7 @@ type Runtime struct {
 	baseURL string // API server URL, no trailing slash
 	ns      string
 	timeout time.Duration
+	own     runtime.Ownership
 	log     *slog.Logger
 }
 
@@ -118,6 +122,7 @@ func New(cfg Config) (*Runtime, error) {
 		baseURL: strings.TrimSuffix(base.String(), "/"),
 		ns:      ns,
 		timeout: timeout,
+		own:     runtime.Ownership{Owner: cfg.Owner},
 		log:     log.With("runtime", "kube", "namespace", ns),
 	}, nil
 }
@@ -177,42 +182,43 @@ func taskManagerName(k runtime.Key) string {
 
 // selectorLabels select the pods of one component of k (never the hash: selectors are
 // immutable and pods of every hash belong to the Deployment).
-func selectorLabels(k runtime.Key, component string) map[string]string {
-	return map[string]string{
-		runtime.LabelManagedBy: runtime.ManagedByValue,
-		runtime.LabelInstance:  k.Name,
-		runtime.LabelNamespace: k.Namespace,
-		runtime.LabelComponent: component,
-	}
+func selectorLabels(o runtime.Ownership, k runtime.Key, component string) map[string]string {
+	s := o.Selector()
+	s[runtime.LabelInstance] = k.Name
+	s[runtime.LabelNamespace] = k.Namespace
+	s[runtime.LabelComponent] = component
+	return s
 }
 
 // clusterSelector selects every object and pod of k.
-func clusterSelector(k runtime.Key) string {
-	return labels.SelectorFromSet(labels.Set{
-		runtime.LabelManagedBy: runtime.ManagedByValue,
-		runtime.LabelInstance:  k.Name,
-		runtime.LabelNamespace: k.Namespace,
-	}).String()
+func clusterSelector(o runtime.Ownership, k runtime.Key) string {
+	s := o.Selector()
+	s[runtime.LabelInstance] = k.Name
+	s[runtime.LabelNamespace] = k.Namespace
+	return labels.SelectorFromSet(s).String()
 }
 
 // managedSelector selects everything flinkd manages.
-func managedSelector() string {
-	return labels.SelectorFromSet(labels.Set{runtime.LabelManagedBy: runtime.ManagedByValue}).String()
+func managedSelector(o runtime.Ownership) string {
+	return labels.SelectorFromSet(o.Selector()).String()
 }
 
 // belongsTo reports whether an object's labels make it k's.
-func belongsTo(lbls map[string]string, k runtime.Key) bool {
-	got, ok := runtime.KeyOf(lbls)
+func belongsTo(o runtime.Ownership, lbls map[string]string, k runtime.Key) bool {
+	got, ok := o.KeyOf(lbls)
 	return ok && got == k
 }
 
 // checkOwner returns nil when an existing object (kind, name, labels) is k's, and an error
 // wrapping runtime.ErrNotOwned otherwise.
-func checkOwner(kind, name string, lbls map[string]string, k runtime.Key) error {
+func checkOwner(o runtime.Ownership, kind, name string, lbls map[string]string, k runtime.Key) error {
 	if !runtime.Owned(lbls) {
 		return fmt.Errorf("%s %s: %w", kind, name, runtime.ErrNotOwned)
 	}
-	if got, ok := runtime.KeyOf(lbls); !ok || got != k {
+	if !o.Owns(lbls) {
+		return fmt.Errorf("%s %s belongs to another flinkd (owner %q): %w", kind, name, lbls[runtime.LabelOwner], runtime.ErrNotOwned)
+	}
+	if got, ok := o.KeyOf(lbls); !ok || got != k {
 		return fmt.Errorf("%s %s belongs to flinkd cluster %s, not %s: %w", kind, name, got, k, runtime.ErrNotOwned)
 	}
 	return nil
@@ -225,7 +231,7 @@ func (r *Runtime) Ping(ctx context.Context) error {
 	if err := r.cs.Discovery().RESTClient().Get().AbsPath("/version").Do(cctx).Error(); err != nil {
 		return fmt.Errorf("get api server version: %w", err)
 	}
-	if _, err := r.cs.CoreV1().ConfigMaps(r.ns).List(cctx, metav1.ListOptions{Limit: 1, LabelSelector: managedSelector()}); err != nil {
+	if _, err := r.cs.CoreV1().ConfigMaps(r.ns).List(cctx, metav1.ListOptions{Limit: 1, LabelSelector: managedSelector(r.own)}); err != nil {
 		return fmt.Errorf("list configmaps in namespace %s: %w", r.ns, err)
 	}
 	return nil
@@ -234,10 +240,10 @@ func (r *Runtime) Ping(ctx context.Context) error {
 // List returns the keys of every cluster with a labelled ConfigMap, Service or Deployment in
 // the namespace, sorted.
 func (r *Runtime) List(ctx context.Context) ([]runtime.Key, error) {
-	opts := metav1.ListOptions{LabelSelector: managedSelector()}
+	opts := metav1.ListOptions{LabelSelector: managedSelector(r.own)}
 	seen := map[runtime.Key]bool{}
 	add := func(l map[string]string) {
-		if k, ok := runtime.KeyOf(l); ok {
+		if k, ok := r.own.KeyOf(l); ok {
 			seen[k] = true
 		}
 	}

@@ -44,13 +44,13 @@ type objects struct {
 }
 
 // desiredObjects builds the four objects of cluster c in namespace ns. It does no I/O.
-func desiredObjects(c runtime.Cluster, ns string) objects {
+func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 	k := c.Key
 	hashAnn := map[string]string{AnnotationSpecHash: c.Hash}
 	confName, confData := flinkconf.Render(c.FlinkVersion, flinkConfig(c))
 
 	cm := applycorev1.ConfigMap(configMapName(k), ns).
-		WithLabels(runtime.OwnerLabels(k, "", c.Hash)).
+		WithLabels(o.Labels(k, "", c.Hash)).
 		WithAnnotations(hashAnn).
 		WithData(map[string]string{
 			confName:                   string(confData),
@@ -58,18 +58,18 @@ func desiredObjects(c runtime.Cluster, ns string) objects {
 		})
 
 	svc := applycorev1.Service(serviceName(k), ns).
-		WithLabels(runtime.OwnerLabels(k, runtime.ComponentJobManager, c.Hash)).
+		WithLabels(o.Labels(k, runtime.ComponentJobManager, c.Hash)).
 		WithAnnotations(hashAnn).
 		WithSpec(applycorev1.ServiceSpec().
 			WithType(corev1.ServiceTypeClusterIP).
-			WithSelector(selectorLabels(k, runtime.ComponentJobManager)).
+			WithSelector(selectorLabels(o, k, runtime.ComponentJobManager)).
 			WithPorts(
 				servicePort("rpc", flinkconf.DefaultRPCPort),
 				servicePort("blob", flinkconf.DefaultBlobPort),
 				servicePort("rest", flinkconf.DefaultRESTPort),
 			))
 
-	jm := deployment(c, ns, runtime.ComponentJobManager, 1,
+	jm := deployment(o, c, ns, runtime.ComponentJobManager, 1,
 		applyappsv1.DeploymentStrategy().WithType(appsv1.RecreateDeploymentStrategyType),
 		applycorev1.Container().
 			WithName(runtime.ComponentJobManager).
@@ -83,7 +83,7 @@ func desiredObjects(c runtime.Cluster, ns string) objects {
 			WithResources(resources(c.JobManager)).
 			WithLivenessProbe(tcpProbe(flinkconf.DefaultRPCPort)))
 
-	tm := deployment(c, ns, runtime.ComponentTaskManager, int32(max(c.TaskManagers, 0)),
+	tm := deployment(o, c, ns, runtime.ComponentTaskManager, int32(max(c.TaskManagers, 0)),
 		nil,
 		applycorev1.Container().
 			WithName(runtime.ComponentTaskManager).
@@ -123,7 +123,7 @@ func flinkConfig(c runtime.Cluster) map[string]string {
 	return conf
 }
 
-func deployment(c runtime.Cluster, ns, component string, replicas int32,
+func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, replicas int32,
 	strategy *applyappsv1.DeploymentStrategyApplyConfiguration, main *applycorev1.ContainerApplyConfiguration,
 ) *applyappsv1.DeploymentApplyConfiguration {
 	k := c.Key
@@ -135,7 +135,7 @@ func deployment(c runtime.Cluster, ns, component string, replicas int32,
 	if podLabels == nil {
 		podLabels = map[string]string{}
 	}
-	maps.Copy(podLabels, runtime.OwnerLabels(k, component, c.Hash))
+	maps.Copy(podLabels, o.Labels(k, component, c.Hash))
 	podAnn := maps.Clone(c.Annotations)
 	if podAnn == nil {
 		podAnn = map[string]string{}
@@ -168,7 +168,7 @@ func deployment(c runtime.Cluster, ns, component string, replicas int32,
 	spec := applyappsv1.DeploymentSpec().
 		WithReplicas(replicas).
 		WithRevisionHistoryLimit(2).
-		WithSelector(applymetav1.LabelSelector().WithMatchLabels(selectorLabels(k, component))).
+		WithSelector(applymetav1.LabelSelector().WithMatchLabels(selectorLabels(o, k, component))).
 		WithTemplate(applycorev1.PodTemplateSpec().
 			WithLabels(podLabels).
 			WithAnnotations(podAnn).
@@ -192,7 +192,7 @@ func deployment(c runtime.Cluster, ns, component string, replicas int32,
 		spec.WithStrategy(strategy)
 	}
 	return applyappsv1.Deployment(name, ns).
-		WithLabels(runtime.OwnerLabels(k, component, c.Hash)).
+		WithLabels(o.Labels(k, component, c.Hash)).
 		WithAnnotations(map[string]string{AnnotationSpecHash: c.Hash}).
 		WithSpec(spec)
 }

@@ -22,16 +22,16 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 		return runtime.Observed{}, fmt.Errorf("observe %s: %w", k, err)
 	}
 	// Keep only what is k's.
-	if cur.configMap != nil && !belongsTo(cur.configMap.Labels, k) {
+	if cur.configMap != nil && !belongsTo(r.own, cur.configMap.Labels, k) {
 		cur.configMap = nil
 	}
-	if cur.service != nil && !belongsTo(cur.service.Labels, k) {
+	if cur.service != nil && !belongsTo(r.own, cur.service.Labels, k) {
 		cur.service = nil
 	}
-	if cur.jobManager != nil && !belongsTo(cur.jobManager.Labels, k) {
+	if cur.jobManager != nil && !belongsTo(r.own, cur.jobManager.Labels, k) {
 		cur.jobManager = nil
 	}
-	if cur.taskManager != nil && !belongsTo(cur.taskManager.Labels, k) {
+	if cur.taskManager != nil && !belongsTo(r.own, cur.taskManager.Labels, k) {
 		cur.taskManager = nil
 	}
 	pods, err := r.pods(ctx, k, "")

@@ -281,7 +281,7 @@ func TestPodsOnSimulatedNodesReportRunningReadyInstances(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	obs := waitReady(t, e.r, c.Key, 2, hash1)
-	pods, err := e.cs.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: clusterSelector(c.Key)})
+	pods, err := e.cs.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: clusterSelector(runtime.Ownership{}, c.Key)})
 	if err != nil {
 		t.Fatalf("list pods: %v", err)
 	}
@@ -360,7 +360,7 @@ func TestDeleteReturnsOnceEverythingIsGone(t *testing.T) {
 	if err := e.r.Delete(ctx, c.Key); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	sel := metav1.ListOptions{LabelSelector: clusterSelector(c.Key)}
+	sel := metav1.ListOptions{LabelSelector: clusterSelector(runtime.Ownership{}, c.Key)}
 	pods, err := e.cs.CoreV1().Pods(e.ns).List(ctx, sel)
 	if err != nil || len(pods.Items) != 0 {
 		t.Errorf("pods after Delete: %d, %v; want none", len(pods.Items), err)

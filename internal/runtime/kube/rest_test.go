@@ -53,7 +53,7 @@ func TestRESTReachesAStandInJobManagerThroughTheServiceProxy(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
 
 	c := testCluster(t, "c1", 1)
-	want := desiredObjects(c, e.ns)
+	want := desiredObjects(runtime.Ownership{}, c, e.ns)
 	netID := dockerNetwork(t, cli, "flinkd-kubetest-"+e.ns)
 	jmPod, tmPod := "c1-jobmanager-6d5f8c9b7-x2x4z", "c1-taskmanager-7c9d6b8f5-k8q2p"
 	files := want.configMap.Data

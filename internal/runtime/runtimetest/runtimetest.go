@@ -39,6 +39,10 @@ type Harness struct {
 	Logs bool
 	// Timeout bounds every wait for a condition (default 90s).
 	Timeout time.Duration
+	// Other, when set, is a second runtime on the same engine or namespace used by another
+	// flinkd (another runtime.Ownership.Owner). Runtimes that share nothing between instances
+	// (the in-memory fake) leave it nil.
+	Other runtime.Runtime
 }
 
 // Run runs the conformance suite. Subtests run one after another: real runtimes share an
@@ -61,6 +65,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("DeleteLeavesNothing", s.delete)
 	t.Run("ForeignNameIsNotOwned", s.foreign)
 	t.Run("ClustersSideBySideAreSeparate", s.sideBySide)
+	if h.Other != nil {
+		t.Run("AnotherDaemonNeitherSeesNorTakesIt", s.otherOwner)
+	}
 	if h.Logs {
 		t.Run("LogsOfJobManager", s.logs)
 	}
@@ -461,4 +468,34 @@ func (s *suite) logs(t *testing.T) {
 	if _, err := src.Logs(t.Context(), k, "taskmanager-99", runtime.LogOptions{}); !errors.Is(err, runtime.ErrNoInstance) {
 		t.Errorf("logs of a missing instance: err = %v, want runtime.ErrNoInstance", err)
 	}
+}
+
+func (s *suite) otherOwner(t *testing.T) {
+	k := s.key(t)
+	c := s.h.Cluster(k, 1, "hash-one")
+	s.apply(t, c)
+	s.waitFor(t, k, "up", func(o runtime.Observed) bool { return Up(o, 1, c.Hash) })
+	other := s.h.Other
+	keys, err := other.List(t.Context())
+	if err != nil {
+		t.Fatalf("other daemon's list: %v", err)
+	}
+	if slices.Contains(keys, k) {
+		t.Errorf("another daemon lists %s", k)
+	}
+	obs, err := other.Observe(t.Context(), k)
+	if err != nil {
+		t.Fatalf("other daemon's observe: %v", err)
+	}
+	if obs.Exists {
+		t.Errorf("another daemon observes %s: %s", k, Describe(obs))
+	}
+	err = other.Apply(t.Context(), c, nil)
+	if !errors.Is(err, runtime.ErrNotOwned) {
+		t.Errorf("another daemon's apply of the same cluster: err = %v, want runtime.ErrNotOwned", err)
+	}
+	if err := other.Delete(t.Context(), k); err != nil {
+		t.Errorf("another daemon's delete: %v", err)
+	}
+	s.waitFor(t, k, "still up after another daemon tried", func(o runtime.Observed) bool { return Up(o, 1, c.Hash) })
 }
