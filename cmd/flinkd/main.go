@@ -146,7 +146,7 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 
 	d, err := daemon.New(daemon.Config{
 		SpecsDir: specs, DataDir: o.data, Store: store, Targets: targets, Logger: log,
-		Resync: o.resync, Workers: o.workers, Version: version,
+		Resync: o.resync, Workers: o.workers, Version: version, Owner: owner,
 	})
 	if err != nil {
 		return err

@@ -95,6 +95,8 @@ type Target struct {
 // Version describes the daemon.
 type Version struct {
 	Version string `json:"version"`
+	// Owner is this flinkd's identity: the value of the flinkd.io/owner label on everything it creates.
+	Owner string `json:"owner"`
 	Specs   string `json:"specs"`
 	Data    string `json:"data"`
 }

@@ -57,6 +57,8 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	// Version is reported by the API.
 	Version string
+	// Owner is the daemon's identity (runtime.LabelOwner), reported by the API.
+	Owner string
 	// Now is the clock for timestamps (time.Now if nil).
 	Now func() time.Time
 }
