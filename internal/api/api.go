@@ -97,8 +97,8 @@ type Version struct {
 	Version string `json:"version"`
 	// Owner is this flinkd's identity: the value of the flinkd.io/owner label on everything it creates.
 	Owner string `json:"owner"`
-	Specs   string `json:"specs"`
-	Data    string `json:"data"`
+	Specs string `json:"specs"`
+	Data  string `json:"data"`
 }
 
 // Error is the body of every non-2xx answer.
