@@ -55,13 +55,15 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			return err
 		}
 	}
-	// The plan is staged: container removals, network operations, then bring-ups. Network
-	// operations run one by one; each stage of removals or bring-ups runs concurrently
-	// (bounded), so that scaling to 20 TaskManagers costs about one container's start, not 20.
+	// The plan is staged: container removals, network operations, the JobManager's bring-up,
+	// then the TaskManagers'. Network operations run one by one; removals and TaskManager
+	// bring-ups run concurrently (bounded), so that scaling to 20 TaskManagers costs about one
+	// container's start, not 20. The JobManager comes first: a TaskManager that starts before
+	// its JobManager's name resolves waits Flink's registration error delay (10 s) to retry.
 	for len(p) > 0 {
 		n := 1
-		if parallel(p[0].Kind) {
-			for n < len(p) && stage(p[n].Kind) == stage(p[0].Kind) {
+		if parallel(p[0]) {
+			for n < len(p) && stage(p[n]) == stage(p[0]) {
 				n++
 			}
 		}
@@ -104,19 +106,21 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 // maxParallelOps bounds the engine calls one Apply or Delete makes at once.
 const maxParallelOps = 8
 
-// stage groups operation kinds that may run together.
-func stage(k opKind) int {
-	switch k {
-	case opRemoveContainer:
+// stage groups operations that may run together.
+func stage(op operation) int {
+	switch {
+	case op.Kind == opRemoveContainer:
 		return 0
-	case opRemoveNetwork, opCreateNetwork:
+	case op.Kind == opRemoveNetwork || op.Kind == opCreateNetwork:
 		return 1
-	default:
+	case op.InstanceID == jobManagerID:
 		return 2
+	default:
+		return 3
 	}
 }
 
-func parallel(k opKind) bool { return stage(k) != 1 }
+func parallel(op operation) bool { return stage(op) != 1 }
 
 // execute runs one operation and returns the engine ID of what it created, if anything.
 func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op operation, progress runtime.Progress) (string, error) {
