@@ -55,6 +55,9 @@ type Options struct {
 	// simulated Node NodeName. Without it there is no controller at all: Deployments get no
 	// Pods and foreground deletion never finishes.
 	Nodes bool
+	// KwokOwnNodeOnly makes kwok manage NodeName alone (--manage-single-node) instead of every
+	// Node, so that a test can add Nodes whose pods something else runs (see PodRunner).
+	KwokOwnNodeOnly bool
 }
 
 // ControlPlane is a running control plane.
@@ -228,7 +231,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		return nil, fmt.Errorf("write admin kubeconfig: %w", err)
 	}
 	if opts.Nodes {
-		if err := cp.startNodes(ctx); err != nil {
+		if err := cp.startNodes(ctx, opts); err != nil {
 			_ = cp.Stop()
 			return nil, err
 		}
@@ -236,8 +239,12 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	return cp, nil
 }
 
-func (cp *ControlPlane) startNodes(ctx context.Context) error {
+func (cp *ControlPlane) startNodes(ctx context.Context, opts Options) error {
 	kc := "--kubeconfig=" + cp.Kubeconfig
+	kwokNodes := "--manage-all-nodes=true"
+	if opts.KwokOwnNodeOnly {
+		kwokNodes = "--manage-single-node=" + NodeName
+	}
 	procs := []struct {
 		name string
 		args []string
@@ -246,7 +253,7 @@ func (cp *ControlPlane) startNodes(ctx context.Context) error {
 			"--controllers=deployment-controller,replicaset-controller,garbage-collector-controller," +
 				"namespace-controller,endpointslice-controller,node-lifecycle-controller"}},
 		{"kube-scheduler", []string{kc, "--leader-elect=false", "--secure-port=0"}},
-		{"kwok", []string{kc, "--manage-all-nodes=true", "--config=" + filepath.Join(cp.Assets, "kwok-stages.yaml"),
+		{"kwok", []string{kc, kwokNodes, "--config=" + filepath.Join(cp.Assets, "kwok-stages.yaml"),
 			"--cidr=10.244.0.0/16", "--node-ip=10.1.0.1", "--server-address="}},
 	}
 	for _, p := range procs {
