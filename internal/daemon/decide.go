@@ -198,7 +198,9 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 
 	needApply := !obs.Exists || obs.JobManager == nil || obs.Hash != hash || len(obs.TaskManagers) != n
 	for _, inst := range allInstances(obs) {
-		if inst.Hash != hash || inst.State == runtime.StateExited {
+		// Pending covers a container created but never started (an apply cut short by a
+		// crash of flinkd): nothing but an apply starts it.
+		if inst.Hash != hash || inst.State == runtime.StateExited || inst.State == runtime.StatePending {
 			needApply = true
 		}
 	}

@@ -125,6 +125,14 @@ func TestDecide(t *testing.T) {
 					return o
 				}()},
 			want: "apply SCALING [] | Scaling", message: "taskmanager-1 exited (code 137)"},
+		{name: "created but never started TaskManager (flinkd crashed mid-apply) is started",
+			in: input{Desired: run2, Running: run2, Recorded: db.Status{Phase: "STARTING", TMDesired: 2}, Flink: answered(1, nil),
+				Obs: func() runtime.Observed {
+					o := up(h, "taskmanager-1", "taskmanager-2")
+					o.TaskManagers[1].State, o.TaskManagers[1].Ready, o.TaskManagers[1].Message = runtime.StatePending, false, "created, not started"
+					return o
+				}()},
+			want: "apply STARTING [] |", message: "1/2 TaskManagers registered"},
 		{name: "crash loop is FAILED with the instance's last lines",
 			in: input{Desired: run2, Running: run2, Recorded: db.Status{Phase: "RUNNING", TMDesired: 2}, Flink: answered(1, nil),
 				Obs: func() runtime.Observed {
