@@ -9,14 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
+	"github.com/flinkd/flinkd/internal/testenv"
+
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -340,32 +339,7 @@ func startControlPlane(t *testing.T, opts Options) *ControlPlane {
 // fails the test.
 func runnerDocker(t *testing.T) *client.Client {
 	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatalf("docker client: %v", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
-		t.Fatalf("no Docker engine answers at %s (%v): run `bash hack/ensure-docker.sh` first", cli.DaemonHost(), err)
-	}
-	_, err = cli.ImageInspect(ctx, runnerTestImage)
-	switch {
-	case err == nil:
-		return cli
-	case !cerrdefs.IsNotFound(err):
-		t.Fatalf("inspect image %s: %v", runnerTestImage, err)
-	}
-	script, err := findScript()
-	if err != nil {
-		t.Fatalf("image %s is missing and hack/ cannot be found: %v", runnerTestImage, err)
-	}
-	root := filepath.Dir(filepath.Dir(script))
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", "sim-image.sh"), "1.20")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s with hack/sim-image.sh: %v\n%s", runnerTestImage, err, out)
-	}
+	cli := testenv.Engine(t)
+	testenv.SimImageFor(t, cli, "1.20")
 	return cli
 }

@@ -5,14 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/client"
+	"github.com/flinkd/flinkd/internal/testenv"
 )
 
 // simImage is the Flink stand-in image every test cluster runs (hack/sim-image.sh).
@@ -60,50 +56,17 @@ func TestMain(m *testing.M) {
 func setup(dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	b, err := testenv.BuildBinaries(ctx, dir)
 	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
+		return err
 	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return fmt.Errorf("not inside the flinkd module (go env GOMOD = %q)", gomod)
-	}
-	bin.root = filepath.Dir(gomod)
-	bin.flinkd = filepath.Join(dir, "flinkd")
-	bin.flinkctl = filepath.Join(dir, "flinkctl")
-	for _, b := range []struct{ out, pkg string }{{bin.flinkd, "./cmd/flinkd"}, {bin.flinkctl, "./cmd/flinkctl"}} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.version=e2e", "-o", b.out, b.pkg)
-		cmd.Dir = bin.root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
-		}
-	}
-
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	bin.root, bin.flinkd, bin.flinkctl = b.Root, b.Flinkd, b.Flinkctl
+	cli, err := testenv.Connect(ctx)
 	if err != nil {
-		return fmt.Errorf("docker client: %w", err)
+		return err
 	}
 	defer cli.Close()
-	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err = cli.Ping(pctx)
-	pcancel()
-	if err != nil {
-		return fmt.Errorf("no Docker engine answers at %s (%v): run `bash hack/ensure-docker.sh` first", cli.DaemonHost(), err)
-	}
-	if _, err := cli.ImageInspect(ctx, simImage); err == nil {
-		return nil
-	} else if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("inspect image %s: %w", simImage, err)
-	}
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(bin.root, "hack", "sim-image.sh"), "1.20")
-	cmd.Dir = bin.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("image %s is missing; building it with hack/sim-image.sh: %w\n%s", simImage, err, out)
-	}
-	if _, err := cli.ImageInspect(ctx, simImage); err != nil {
-		return fmt.Errorf("hack/sim-image.sh ran but image %s is still missing: %w", simImage, err)
-	}
-	return nil
+	return testenv.BuildSimImage(ctx, cli, "1.20")
 }
 
 // requireE2E skips the test under -short (make test-short runs unit tests only). A missing

@@ -172,7 +172,7 @@ func TestRestartedDaemonAdoptsRunningCluster(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	if v, err := f.client().Version(ctx); err != nil || v.Version != "e2e" {
+	if v, err := f.client().Version(ctx); err != nil || v.Version != "test" {
 		t.Errorf("version after restart: %+v, %v", v, err)
 	}
 }

@@ -27,7 +27,8 @@ import (
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
+	"github.com/flinkd/flinkd/internal/testenv"
+
 	"github.com/docker/docker/client"
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
@@ -137,40 +138,14 @@ func kube(t *testing.T) env {
 	return env{cp: cp, cs: cs, docker: docker, runner: runner}
 }
 
-// dockerEngine returns a client of the engine and fails the test when none answers. The
-// client outlives the test: the shared pod runner uses it.
+// dockerEngine returns a client to the Docker engine; the test fails when none answers.
 func dockerEngine(t *testing.T) *client.Client {
 	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatalf("docker client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
-		t.Fatalf("no Docker engine answers at %s (%v): run `bash hack/ensure-docker.sh` first", cli.DaemonHost(), err)
-	}
-	return cli
+	return testenv.Engine(t)
 }
 
 // ensureSimImage builds the stand-in image with hack/sim-image.sh when it is missing.
 func ensureSimImage(t *testing.T, cli *client.Client) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	_, err := cli.ImageInspect(ctx, simImage)
-	switch {
-	case err == nil:
-		return
-	case !cerrdefs.IsNotFound(err):
-		t.Fatalf("inspect image %s: %v", simImage, err)
-	}
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", "sim-image.sh"), "1.20")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s with hack/sim-image.sh: %v\n%s", simImage, err, out)
-	}
-	if _, err := cli.ImageInspect(ctx, simImage); err != nil {
-		t.Fatalf("hack/sim-image.sh ran but image %s is still missing: %v", simImage, err)
-	}
+	testenv.SimImageFor(t, cli, "1.20")
 }

@@ -7,13 +7,12 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flinkd/flinkd/internal/testenv"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -34,49 +33,16 @@ const testLabel = "flinkd-test.docker"
 
 const waitTimeout = 90 * time.Second
 
-// engine returns a client of the test engine and fails the test when none answers.
+// engine returns a client to the Docker engine; the test fails when none answers.
 func engine(t *testing.T) *client.Client {
 	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatalf("docker client: %v", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
-		t.Fatalf("no Docker engine answers at %s (%v): run `bash hack/ensure-docker.sh` first", cli.DaemonHost(), err)
-	}
-	return cli
+	return testenv.Engine(t)
 }
 
 // ensureSimImage builds the stand-in image with hack/sim-image.sh when it is missing.
 func ensureSimImage(t *testing.T, cli *client.Client) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	if _, err := cli.ImageInspect(ctx, simImage); err == nil {
-		return
-	} else if !cerrdefs.IsNotFound(err) {
-		t.Fatalf("inspect image %s: %v", simImage, err)
-	}
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(root, "hack", "sim-image.sh")
-	if _, err := os.Stat(script); err != nil {
-		t.Fatalf("image %s is missing and cannot be built: %v", simImage, err)
-	}
-	cmd := exec.CommandContext(ctx, "bash", script)
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("build %s with %s: %v\n%s", simImage, script, err, out)
-	}
-	if _, err := cli.ImageInspect(ctx, simImage); err != nil {
-		t.Fatalf("%s ran but image %s is still missing: %v", script, simImage, err)
-	}
+	testenv.SimImageFor(t, cli, "1.20")
 }
 
 // newRuntime returns a Runtime on the test engine, with the stand-in image present.

@@ -9,13 +9,12 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flinkd/flinkd/internal/testenv"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -335,25 +334,16 @@ func dockerNetwork(t *testing.T, cli *client.Client, name string) string {
 	return resp.ID
 }
 
-// dockerEngine returns a client of the test engine and fails the test when none answers.
+// dockerEngine returns a client of the test engine and fails the test when none answers; it
+// also removes leftovers of an earlier run that was killed before its cleanups.
 func dockerEngine(t *testing.T) *client.Client {
 	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatalf("docker client: %v", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
-		t.Fatalf("no Docker engine answers at %s (%v): run `bash hack/ensure-docker.sh` first", cli.DaemonHost(), err)
-	}
-	// Leftovers of an earlier run that was killed before its cleanups.
+	cli := testenv.Engine(t)
 	f := filters.NewArgs(filters.Arg("label", dockerTestLabel))
-	if ctrs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f}); err == nil {
+	if ctrs, err := cli.ContainerList(t.Context(), container.ListOptions{All: true, Filters: f}); err == nil {
 		for _, c := range ctrs {
 			if time.Since(time.Unix(c.Created, 0)) > time.Hour {
-				_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+				_ = cli.ContainerRemove(t.Context(), c.ID, container.RemoveOptions{Force: true})
 			}
 		}
 	}
@@ -363,27 +353,5 @@ func dockerEngine(t *testing.T) *client.Client {
 // ensureSimImage builds the stand-in image with hack/sim-image.sh when it is missing.
 func ensureSimImage(t *testing.T, cli *client.Client) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	if _, err := cli.ImageInspect(ctx, simImage); err == nil {
-		return
-	} else if !cerrdefs.IsNotFound(err) {
-		t.Fatalf("inspect image %s: %v", simImage, err)
-	}
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(root, "hack", "sim-image.sh")
-	if _, err := os.Stat(script); err != nil {
-		t.Fatalf("image %s is missing and cannot be built: %v", simImage, err)
-	}
-	cmd := exec.CommandContext(ctx, "bash", script, "1.20")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s with %s: %v\n%s", simImage, script, err, out)
-	}
-	if _, err := cli.ImageInspect(ctx, simImage); err != nil {
-		t.Fatalf("%s ran but image %s is still missing: %v", script, simImage, err)
-	}
+	testenv.SimImageFor(t, cli, "1.20")
 }
