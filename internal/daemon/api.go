@@ -262,7 +262,7 @@ func (d *Daemon) activeJobs(ctx context.Context, c db.Cluster, k runtime.Key) ([
 	if err != nil {
 		return nil, nil, fmt.Errorf("observe %s on target %s: %w", k, t.Name, err)
 	}
-	fv := d.askFlink(ctx, obs)
+	fv := d.askFlink(ctx, obs, flinkNeeds{Jobs: true})
 	if !fv.Asked {
 		return nil, nil, nil
 	}

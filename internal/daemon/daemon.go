@@ -296,7 +296,7 @@ func (d *Daemon) removeOrphan(ctx context.Context, t Target, k runtime.Key) {
 		log.Warn("observe orphan", "err", err)
 		return
 	}
-	if fv := d.askFlink(ctx, obs); fv.answered() && len(fv.Jobs) > 0 {
+	if fv := d.askFlink(ctx, obs, flinkNeeds{Jobs: true}); fv.answered() && len(fv.Jobs) > 0 {
 		log.Warn("orphaned cluster not removed: jobs run on it", "jobs", describeJobs(fv.Jobs))
 		return
 	}

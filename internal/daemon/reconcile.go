@@ -65,10 +65,17 @@ func (d *Daemon) reconcile(ctx context.Context, k runtime.Key) (result, error) {
 		}
 		return result{}, err
 	}
+	// Ask the JobManager only what this pass can use: its overview always; slot use only
+	// when TaskManagers may have to go; jobs only when the cluster is to stop. A cluster at
+	// rest costs one REST call per resync.
+	need := flinkNeeds{
+		TaskManagers: len(obs.TaskManagers) > desired.TaskManagers(),
+		Jobs:         rec.Deleted || desired.Spec.State == spec.StateStopped,
+	}
 	dec := decide(input{
 		Key: k, Desired: desired, Running: running, Deleted: rec.Deleted,
 		Recorded: rec.Status, PhaseSince: rec.PhaseSince,
-		Obs: obs, Flink: d.askFlink(ctx, obs), Now: d.now(),
+		Obs: obs, Flink: d.askFlink(ctx, obs, need), Now: d.now(),
 		StopProbeGrace: d.cfg.StopProbeGrace,
 	})
 	return d.execute(ctx, rec, t, dec)
@@ -89,8 +96,15 @@ func failedEvent(rec db.Cluster, st db.Status) []db.Event {
 	return []db.Event{warning("Failed", st.Message)}
 }
 
-// askFlink asks a running JobManager for its TaskManagers and jobs.
-func (d *Daemon) askFlink(ctx context.Context, obs runtime.Observed) flinkView {
+// flinkNeeds says what a pass needs from the JobManager beyond its overview.
+type flinkNeeds struct {
+	TaskManagers bool // slot use per TaskManager (scale-down)
+	Jobs         bool // the jobs that are not finished (stop)
+}
+
+// askFlink asks a running JobManager for its overview and, as needed, its TaskManagers and
+// jobs.
+func (d *Daemon) askFlink(ctx context.Context, obs runtime.Observed, need flinkNeeds) flinkView {
 	if obs.REST.URL == "" || obs.JobManager == nil || obs.JobManager.State != runtime.StateRunning {
 		return flinkView{}
 	}
@@ -101,10 +115,14 @@ func (d *Daemon) askFlink(ctx context.Context, obs runtime.Observed) flinkView {
 	if fv.Overview, fv.Err = c.Overview(ctx); fv.Err != nil {
 		return fv
 	}
-	if fv.TaskManagers, fv.Err = c.TaskManagers(ctx); fv.Err != nil {
-		return fv
+	if need.TaskManagers {
+		if fv.TaskManagers, fv.Err = c.TaskManagers(ctx); fv.Err != nil {
+			return fv
+		}
 	}
-	fv.Jobs, fv.Err = c.ActiveJobs(ctx)
+	if need.Jobs {
+		fv.Jobs, fv.Err = c.ActiveJobs(ctx)
+	}
 	return fv
 }
 
