@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -63,6 +64,9 @@ type Runtime struct {
 	pullTimeout time.Duration
 	callTimeout time.Duration
 	own         runtime.Ownership
+
+	startsMu sync.Mutex
+	starts   map[string]time.Time // start times of running containers, by container ID
 	// restHost is where published ports are reached; bindIP is the host address they are
 	// published on (loopback for a local engine).
 	restHost string
@@ -90,6 +94,7 @@ func New(cfg Config) (*Runtime, error) {
 		log:         cfg.Logger,
 		fallback:    cfg.ImageFallback,
 		own:         runtime.Ownership{Owner: cfg.Owner},
+		starts:      map[string]time.Time{},
 		pullTimeout: orDefault(cfg.PullTimeout, 10*time.Minute),
 		callTimeout: orDefault(cfg.CallTimeout, 30*time.Second),
 		restHost:    "127.0.0.1",
@@ -244,6 +249,7 @@ func (r *Runtime) removeContainer(ctx context.Context, id string) error {
 		r.log.Debug("stop container before removal", "container_id", id, "err", err)
 	}
 	scancel()
+	r.forgetStart(id)
 	cctx, cancel := r.callCtx(ctx)
 	defer cancel()
 	err := r.cli.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})

@@ -150,7 +150,15 @@ func summaryName(names []string) string {
 
 // Observe reports what exists for k: facts only.
 func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed, error) {
-	o, err := r.collect(ctx, k, func(observedContainer) bool { return true })
+	// A running container is inspected once (its start time never changes while it runs);
+	// every other state is inspected on each pass for its exit code, OOM kill and log tail.
+	o, err := r.collect(ctx, k, func(c observedContainer) bool {
+		if c.State != container.StateRunning {
+			return true
+		}
+		_, known := r.startedAt(c.ID)
+		return !known
+	})
 	if err != nil {
 		return runtime.Observed{}, fmt.Errorf("observe %s: %w", k, err)
 	}
@@ -158,6 +166,11 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 	for _, c := range o.Containers {
 		if c.Name != containerName(k, c.InstanceID) {
 			continue // a stray; the next Apply removes it
+		}
+		if c.Inspected && c.State == container.StateRunning {
+			r.rememberStart(c.ID, c.StartedAt)
+		} else if t, ok := r.startedAt(c.ID); ok && c.State == container.StateRunning {
+			c.StartedAt = t
 		}
 		inst := runtime.Instance{
 			ID:        c.InstanceID,
@@ -246,3 +259,30 @@ func (r *Runtime) lastLines(ctx context.Context, id string, n int) string {
 	}
 	return strings.TrimRight(buf.String(), "\n")
 }
+
+// startedAt returns the remembered start time of a running container.
+func (r *Runtime) startedAt(id string) (time.Time, bool) {
+	r.startsMu.Lock()
+	defer r.startsMu.Unlock()
+	t, ok := r.starts[id]
+	return t, ok
+}
+
+// rememberStart remembers a running container's start time; forgetStart drops it when the
+// container goes. At most maxRememberedStarts are kept (a stray entry only costs an inspect).
+func (r *Runtime) rememberStart(id string, t time.Time) {
+	r.startsMu.Lock()
+	defer r.startsMu.Unlock()
+	if len(r.starts) >= maxRememberedStarts {
+		clear(r.starts)
+	}
+	r.starts[id] = t
+}
+
+func (r *Runtime) forgetStart(id string) {
+	r.startsMu.Lock()
+	defer r.startsMu.Unlock()
+	delete(r.starts, id)
+}
+
+const maxRememberedStarts = 10000
