@@ -235,6 +235,13 @@ func (d *Daemon) record(ctx context.Context, rec db.Cluster, dec decision) error
 		}
 		return nil
 	})
+	if dec.Forget && errors.Is(err, db.ErrNotFound) {
+		// A file declared the cluster again since this pass read it: nothing is forgotten,
+		// and the next pass works from the new spec.
+		d.log.Debug("cluster declared again before it was forgotten", "cluster", k.String())
+		d.queue.Add(k)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}

@@ -135,6 +135,25 @@ func TestClusterLifecycle(t *testing.T) {
 	if !c.Deleted {
 		t.Fatal("not marked deleted")
 	}
+	// A file that declares the cluster again before it is forgotten keeps it: a Forget
+	// decided before that is refused and leaves the row (and no event) behind.
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutDesired(d, "STOPPED") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.AddEvent("default", "a", Event{Reason: "Deleted", Message: "stale"}); err != nil {
+			return err
+		}
+		return tx.Forget("default", "a")
+	}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("forget of a declared cluster: err = %v, want ErrNotFound", err)
+	}
+	if c, err := s.Cluster(ctx, "default", "a"); err != nil || c.Deleted {
+		t.Fatalf("declared cluster after a refused forget: %+v, %v", c, err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.MarkDeleted("default", "a") }); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Update(ctx, func(tx *Tx) error {
 		if err := tx.AddEvent("default", "a", Event{Reason: "Deleted", Message: "torn down"}); err != nil {
 			return err

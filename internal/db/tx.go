@@ -228,13 +228,12 @@ func (tx *Tx) MarkDeleted(namespace, name string) error {
 		millis(tx.now), namespace, name)
 }
 
-// Forget removes a cluster's row. Its events stay.
+// Forget removes the row of a cluster that is marked deleted. Its events stay. A cluster
+// that a file declared again after it was marked (PutDesired clears the mark) is not
+// removed: the error is ErrNotFound, and the caller's decision is stale.
 func (tx *Tx) Forget(namespace, name string) error {
-	_, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM clusters WHERE namespace = ? AND name = ?`, namespace, name)
-	if err != nil {
-		return fmt.Errorf("forget %s/%s: %w", namespace, name, err)
-	}
-	return nil
+	return tx.exec1(fmt.Sprintf("forget %s/%s", namespace, name),
+		`DELETE FROM clusters WHERE namespace = ? AND name = ? AND deleted = 1`, namespace, name)
 }
 
 // exec1 runs a statement that must change exactly one row (ErrNotFound otherwise).
