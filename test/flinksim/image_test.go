@@ -16,10 +16,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
 )
 
-// These tests run the image on the real Docker engine. They build a throwaway tag of it with
-// hack/sim-image.sh once per run and remove it at the end.
+// These tests run the image on the real Docker engine, through testcontainers-go (its
+// networks, wait strategies and cleanup). They build a throwaway tag of the image with
+// hack/sim-image.sh once per run and remove it at the end. testcontainers' reaper (Ryuk) is
+// an image that must be pulled, which this project's test machines cannot do: TestMain
+// turns it off, and every test removes what it created itself.
 
 const testLabel = "flinkd.test/flinksim"
 
@@ -31,6 +38,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Read by testcontainers' configuration on first use.
+	if err := os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if buildErr == nil && buildLog != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -87,60 +99,75 @@ func simImage(t *testing.T) string {
 	return testImage
 }
 
-// scope labels what one test creates and removes it all when the test ends.
+// scope labels what one test creates; testcontainers removes it when the test ends.
 type scope struct {
-	id    string
-	label string
+	id     string
+	labels map[string]string
 }
 
-func newScope(t *testing.T) *scope {
-	t.Helper()
-	s := &scope{id: randomHex(4)}
-	s.label = testLabel + "=" + s.id
-	t.Cleanup(func() {
-		if ids, _ := docker(t, "ps", "-aq", "--filter", "label="+s.label); ids != "" {
-			if out, err := docker(t, append([]string{"rm", "-f"}, strings.Fields(ids)...)...); err != nil {
-				t.Errorf("remove containers: %v\n%s", err, out)
-			}
-		}
-		if ids, _ := docker(t, "network", "ls", "-q", "--filter", "label="+s.label); ids != "" {
-			if out, err := docker(t, append([]string{"network", "rm"}, strings.Fields(ids)...)...); err != nil {
-				t.Errorf("remove networks: %v\n%s", err, out)
-			}
-		}
-	})
-	return s
+func newScope() *scope {
+	id := randomHex(4)
+	return &scope{id: id, labels: map[string]string{testLabel: id}}
 }
 
-func (s *scope) name(role string) string { return "flinksim-" + s.id + "-" + role }
-
-func (s *scope) network(t *testing.T) string {
+// network creates a user-defined bridge network, as flinkd's Docker runtime does per cluster.
+func (s *scope) network(t *testing.T) *testcontainers.DockerNetwork {
 	t.Helper()
-	n := s.name("net")
-	mustDocker(t, "network", "create", "--label", s.label, n)
-	return n
-}
-
-// run starts a detached container of the image.
-func (s *scope) run(t *testing.T, image, network, role string, env []string, args ...string) string {
-	t.Helper()
-	cmd := []string{"run", "-d", "--name", s.name(role), "--label", s.label, "--network", network}
-	for _, e := range env {
-		cmd = append(cmd, "-e", e)
+	nw, err := tcnetwork.New(t.Context(), tcnetwork.WithLabels(s.labels))
+	testcontainers.CleanupNetwork(t, nw)
+	if err != nil {
+		t.Fatalf("create network: %v", err)
 	}
-	if role == "jobmanager" {
-		cmd = append(cmd, "-p", "127.0.0.1::8081")
-	}
-	cmd = append(cmd, image)
-	cmd = append(cmd, args...)
-	mustDocker(t, cmd...)
-	return s.name(role)
+	return nw
 }
 
-func restURL(t *testing.T, container string) string {
+// run starts a container of the image on nw, reachable there as alias, and waits for what
+// the strategy says (nil: for the container to run).
+func (s *scope) run(t *testing.T, image string, nw *testcontainers.DockerNetwork, alias string, env map[string]string,
+	strategy wait.Strategy, args ...string) *testcontainers.DockerContainer {
 	t.Helper()
-	out := mustDocker(t, "port", container, "8081/tcp")
-	return "http://" + strings.Fields(out)[0]
+	opts := []testcontainers.ContainerCustomizer{
+		testcontainers.WithName("flinksim-" + s.id + "-" + alias),
+		testcontainers.WithLabels(s.labels),
+		tcnetwork.WithNetwork([]string{alias}, nw),
+		testcontainers.WithEnv(env),
+		testcontainers.WithCmd(args...),
+	}
+	if strategy != nil {
+		opts = append(opts, testcontainers.WithWaitStrategyAndDeadline(time.Minute, strategy))
+	}
+	if alias == "jobmanager" {
+		opts = append(opts, testcontainers.WithExposedPorts("8081/tcp"))
+	}
+	c, err := testcontainers.Run(t.Context(), image, opts...)
+	testcontainers.CleanupContainer(t, c)
+	if err != nil {
+		t.Fatalf("run %s: %v", alias, err)
+	}
+	return c
+}
+
+func restURL(t *testing.T, c *testcontainers.DockerContainer) string {
+	t.Helper()
+	ep, err := c.PortEndpoint(t.Context(), "8081/tcp", "http")
+	if err != nil {
+		t.Fatalf("REST endpoint: %v", err)
+	}
+	return ep
+}
+
+func logs(t *testing.T, c *testcontainers.DockerContainer) string {
+	t.Helper()
+	r, err := c.Logs(t.Context())
+	if err != nil {
+		t.Fatalf("logs: %v", err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("logs: %v", err)
+	}
+	return string(data)
 }
 
 func getJSON(t *testing.T, url string, out any) bool {
@@ -184,27 +211,23 @@ func taskManagers(t *testing.T, rest string) float64 {
 	return n
 }
 
-// startJobManager runs a JobManager named as its own jobmanager.rpc.address (Pekko accepts
-// only that exact name) and waits for its REST API.
-func startJobManager(t *testing.T, s *scope, image, network string) (name, rest string) {
+// startJobManager runs a JobManager reachable on the network as "jobmanager", its own
+// jobmanager.rpc.address (Pekko accepts only that exact name), as flinkd runs it, and waits
+// for its REST API.
+func startJobManager(t *testing.T, s *scope, image string, nw *testcontainers.DockerNetwork) (c *testcontainers.DockerContainer, rest string) {
 	t.Helper()
-	name = s.name("jobmanager")
-	s.run(t, image, network, "jobmanager", []string{"JOB_MANAGER_RPC_ADDRESS=" + name}, "jobmanager")
-	rest = restURL(t, name)
-	waitFor(t, 30*time.Second, "the JobManager's REST API", func() bool {
-		var c map[string]any
-		return getJSON(t, rest+"/config", &c)
-	})
-	return name, rest
+	c = s.run(t, image, nw, "jobmanager", map[string]string{"JOB_MANAGER_RPC_ADDRESS": "jobmanager"},
+		wait.ForHTTP("/config").WithPort("8081/tcp"), "jobmanager")
+	return c, restURL(t, c)
 }
 
 func TestImageRunsASessionClusterOnAUserDefinedNetwork(t *testing.T) {
 	image := simImage(t)
-	s := newScope(t)
-	network := s.network(t)
-	jm, rest := startJobManager(t, s, image, network)
-	tm1 := s.run(t, image, network, "taskmanager-1", []string{"JOB_MANAGER_RPC_ADDRESS=" + jm}, "taskmanager")
-	s.run(t, image, network, "taskmanager-2", []string{"JOB_MANAGER_RPC_ADDRESS=" + jm, "TASK_MANAGER_NUMBER_OF_TASK_SLOTS=2"}, "taskmanager")
+	s := newScope()
+	nw := s.network(t)
+	jm, rest := startJobManager(t, s, image, nw)
+	tm1 := s.run(t, image, nw, "taskmanager-1", map[string]string{"JOB_MANAGER_RPC_ADDRESS": "jobmanager"}, nil, "taskmanager")
+	s.run(t, image, nw, "taskmanager-2", map[string]string{"JOB_MANAGER_RPC_ADDRESS": "jobmanager", "TASK_MANAGER_NUMBER_OF_TASK_SLOTS": "2"}, nil, "taskmanager")
 	waitFor(t, 60*time.Second, "2 TaskManagers in /overview", func() bool { return taskManagers(t, rest) == 2 })
 
 	var o map[string]any
@@ -218,40 +241,49 @@ func TestImageRunsASessionClusterOnAUserDefinedNetwork(t *testing.T) {
 	found := false
 	for _, e := range conf {
 		if e["key"] == "jobmanager.rpc.address" {
-			found = e["value"] == jm
+			found = e["value"] == "jobmanager"
 		}
 	}
 	if !found {
-		t.Errorf("/jobmanager/config lacks jobmanager.rpc.address %s: %v", jm, conf)
+		t.Errorf("/jobmanager/config lacks jobmanager.rpc.address jobmanager: %v", conf)
 	}
-	if logs := mustDocker(t, "logs", jm); !strings.Contains(logs, "INFO  org.apache.flink.configuration.GlobalConfiguration           [] - Loading configuration property: jobmanager.rpc.address, "+jm) {
-		t.Errorf("JobManager log lacks the configuration line:\n%s", logs)
+	if l := logs(t, jm); !strings.Contains(l, "INFO  org.apache.flink.configuration.GlobalConfiguration           [] - Loading configuration property: jobmanager.rpc.address, jobmanager") {
+		t.Errorf("JobManager log lacks the configuration line:\n%s", l)
 	}
 
-	// docker stop sends SIGTERM: the TaskManager deregisters before it exits, with the
-	// JVM's 143.
-	mustDocker(t, "stop", "--time", "20", tm1)
-	if code := mustDocker(t, "inspect", "--format", "{{.State.ExitCode}}", tm1); code != "143" {
-		t.Errorf("TaskManager exit code after docker stop = %s, want 143", code)
+	// A stop sends SIGTERM: the TaskManager deregisters before it exits, with the JVM's 143.
+	grace := 20 * time.Second
+	if err := tm1.Stop(t.Context(), &grace); err != nil {
+		t.Fatalf("stop taskmanager-1: %v", err)
+	}
+	st, err := tm1.State(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ExitCode != 143 {
+		t.Errorf("TaskManager exit code after a stop = %d, want 143", st.ExitCode)
 	}
 	if n := taskManagers(t, rest); n != 1 {
-		t.Errorf("taskmanagers right after docker stop = %v, want 1", n)
+		t.Errorf("taskmanagers right after the stop = %v, want 1", n)
 	}
 }
 
 func TestTaskManagerWithoutJobManagerRPCAddressNeverRegisters(t *testing.T) {
 	image := simImage(t)
-	s := newScope(t)
-	network := s.network(t)
-	_, rest := startJobManager(t, s, image, network)
-	tm := s.run(t, image, network, "taskmanager", nil, "taskmanager")
-	host := mustDocker(t, "inspect", "--format", "{{.Config.Hostname}}", tm)
-	// The entrypoint wrote the container's own host name as jobmanager.rpc.address.
-	want := "Could not resolve ResourceManager address pekko.tcp://flink@" + host + ":6123/user/rpc/resourcemanager_*, retrying in 10000 ms"
-	waitFor(t, 30*time.Second, "the TaskManager's retry line", func() bool {
-		logs, _ := docker(t, "logs", tm)
-		return strings.Contains(logs, want)
-	})
+	s := newScope()
+	nw := s.network(t)
+	_, rest := startJobManager(t, s, image, nw)
+	// With no JOB_MANAGER_RPC_ADDRESS the entrypoint writes the container's own host name
+	// (its ID's first 12 characters) as jobmanager.rpc.address.
+	retry := wait.ForLog(`Could not resolve ResourceManager address pekko\.tcp://flink@[0-9a-f]{12}:6123/user/rpc/resourcemanager_\*, retrying in 10000 ms`).AsRegexp()
+	tm := s.run(t, image, nw, "taskmanager", nil, retry, "taskmanager")
+	info, err := tm.Inspect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "flink@" + info.Config.Hostname + ":6123"; !strings.Contains(logs(t, tm), want) {
+		t.Errorf("the retry line names another host than the container's own (%s)", info.Config.Hostname)
+	}
 	if n := taskManagers(t, rest); n != 0 {
 		t.Errorf("taskmanagers = %v, want 0", n)
 	}
@@ -259,7 +291,7 @@ func TestTaskManagerWithoutJobManagerRPCAddressNeverRegisters(t *testing.T) {
 
 func TestReadOnlyConfMountPrintsTheShellErrorAndStillRunsTheCommand(t *testing.T) {
 	image := simImage(t)
-	s := newScope(t)
+	s := newScope()
 	dir := t.TempDir()
 	data, err := os.ReadFile(filepath.Join("image", "rootfs", "opt", "flink", "conf", "config.yaml"))
 	if err != nil {
@@ -270,7 +302,7 @@ func TestReadOnlyConfMountPrintsTheShellErrorAndStillRunsTheCommand(t *testing.T
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", "run", "--rm", "--label", s.label, "-v", dir+":/opt/flink/conf:ro", image, "help")
+	cmd := exec.CommandContext(ctx, "docker", "run", "--rm", "--label", testLabel+"="+s.id, "-v", dir+":/opt/flink/conf:ro", image, "help")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
