@@ -43,8 +43,8 @@ sim-image: ensure-docker ## build the Flink stand-in images localhost/flink-sim:
 kube-bins: ## build (once; cached) etcd, kube-apiserver, controller-manager, scheduler and kwok for the kube tests
 	bash hack/kube-test-bins.sh >/dev/null
 
-fuzz: ## fuzz the SessionCluster decoder (FUZZTIME=3m)
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-3m} ./internal/spec
+fuzz: ## fuzz the SessionCluster decoder (FUZZTIME=1000000x, about 3 minutes on 2 cores)
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-1000000x} -parallel 2 ./internal/spec
 
 bench: ensure-docker sim-image ## benchmarks (see docs/benchmarks.md)
 	bash hack/bench.sh
