@@ -135,7 +135,7 @@ func buildRun(runner string, pod *corev1.Pod, ip, hostIP string, in podInputs) (
 		}
 		out := make([]string, len(in))
 		for i, s := range in {
-			out[i] = expandVars(s, env.values)
+			out[i] = ExpandVars(s, env.values)
 		}
 		return out
 	}
@@ -266,7 +266,7 @@ func resolveEnv(pod *corev1.Pod, ctr corev1.Container, ip, hostIP string, in pod
 	}
 	for _, e := range ctr.Env {
 		if e.ValueFrom == nil {
-			env.set(e.Name, expandVars(e.Value, env.values))
+			env.set(e.Name, ExpandVars(e.Value, env.values))
 			continue
 		}
 		v, ok, err := envSource(pod, e.ValueFrom, ip, hostIP, in)
@@ -347,9 +347,9 @@ func fieldValue(pod *corev1.Pod, field, ip, hostIP string) (string, error) {
 	return "", fmt.Errorf("field %q not supported", field)
 }
 
-// expandVars expands $(VAR) from env and turns $$ into $, as the kubelet does for env
+// ExpandVars expands $(VAR) from env and turns $$ into $, as the kubelet does for env
 // values, command and args; a reference to an unknown variable stays as written.
-func expandVars(s string, env map[string]string) string {
+func ExpandVars(s string, env map[string]string) string {
 	if !strings.Contains(s, "$") {
 		return s
 	}

@@ -23,8 +23,8 @@ func TestExpandVarsFollowsTheKubeletsRules(t *testing.T) {
 		"no references":                         "no references",
 		"trailing $":                            "trailing $",
 	} {
-		if got := expandVars(in, env); got != want {
-			t.Errorf("expandVars(%q) = %q, want %q", in, got, want)
+		if got := ExpandVars(in, env); got != want {
+			t.Errorf("ExpandVars(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -336,12 +336,34 @@ func (d *decoder) envVars(out *[]EnvVar) handler {
 // (decoded by its handler unless its value is null), a Ververica field flinkd does not
 // support, or unknown.
 func (d *decoder) object(v *yaml.Node, p *field.Path, known fields, unsupported ...string) {
+	d.entries(v, p, "a mapping", func(key string) *field.Path { return child(p, key) },
+		func(key string, kn, val *yaml.Node, fp *field.Path) {
+			h, isKnown := known[key]
+			switch {
+			case isKnown:
+				if !isNull(d.peek(val)) {
+					h(val, fp)
+				}
+			case contains(unsupported, key):
+				if !isNull(d.peek(val)) {
+					d.errorf(fp, kn.Line, field.ErrorTypeForbidden, "is not supported by flinkd")
+				}
+			default:
+				d.unknownField(fp, kn.Line, key, known, unsupported)
+			}
+		})
+}
+
+// entries walks mapping v (a type error naming want when it is something else): each key is
+// read and checked for duplicates, then each is called with its key node, value and path.
+func (d *decoder) entries(v *yaml.Node, p *field.Path, want string, path func(key string) *field.Path,
+	each func(key string, kn, val *yaml.Node, fp *field.Path)) {
 	n := d.resolve(v)
 	if n == nil {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.typeError(n, p, "a mapping")
+		d.typeError(n, p, want)
 		return
 	}
 	seen := map[string]int{}
@@ -353,24 +375,11 @@ func (d *decoder) object(v *yaml.Node, p *field.Path, known fields, unsupported 
 		if !ok {
 			continue
 		}
-		fp := child(p, key)
+		fp := path(key)
 		if d.duplicate(seen, key, kn, fp) {
 			continue
 		}
-		val := n.Content[i+1]
-		h, isKnown := known[key]
-		switch {
-		case isKnown:
-			if !isNull(d.peek(val)) {
-				h(val, fp)
-			}
-		case contains(unsupported, key):
-			if !isNull(d.peek(val)) {
-				d.errorf(fp, kn.Line, field.ErrorTypeForbidden, "is not supported by flinkd")
-			}
-		default:
-			d.unknownField(fp, kn.Line, key, known, unsupported)
-		}
+		each(key, kn, n.Content[i+1], fp)
 	}
 }
 
@@ -467,36 +476,17 @@ func (d *decoder) integer(out **int) handler {
 // mapping decodes to nil.
 func (d *decoder) stringMap(out *map[string]string) handler {
 	return func(v *yaml.Node, p *field.Path) {
-		n := d.resolve(v)
-		if n == nil {
-			return
-		}
-		if n.Kind != yaml.MappingNode {
-			d.typeError(n, p, "a mapping of keys to values")
-			return
-		}
-		seen := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if d.exhausted {
-				return
-			}
-			key, kn, ok := d.key(n.Content[i], p)
-			if !ok {
-				continue
-			}
-			fp := p.Key(key)
-			if d.duplicate(seen, key, kn, fp) {
-				continue
-			}
-			val, ok := d.scalar(n.Content[i+1], fp, `a string (write "" for an empty value)`)
-			if !ok {
-				continue
-			}
-			if *out == nil {
-				*out = map[string]string{}
-			}
-			(*out)[key] = val
-		}
+		d.entries(v, p, "a mapping of keys to values", func(key string) *field.Path { return p.Key(key) },
+			func(key string, _, val *yaml.Node, fp *field.Path) {
+				s, ok := d.scalar(val, fp, `a string (write "" for an empty value)`)
+				if !ok {
+					return
+				}
+				if *out == nil {
+					*out = map[string]string{}
+				}
+				(*out)[key] = s
+			})
 	}
 }
 

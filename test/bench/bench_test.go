@@ -177,17 +177,7 @@ func BenchmarkStartToRunning(b *testing.B) {
 		return fl, bs
 	}
 
-	fl, bs := pair(0)
-	b.Logf("warm-up (not counted): %s | %s", fl.detail, bs.detail)
-	var fls, bss []sample
-	i := 1
-	for b.Loop() {
-		fl, bs := pair(i)
-		b.Logf("run %d: %s | %s | load %.2f", i, fl.detail, bs.detail, loadAvg())
-		fls, bss = append(fls, fl), append(bss, bs)
-		i++
-	}
-	report(b, fls, bss, load0)
+	compare(b, load0, pair)
 }
 
 // BenchmarkScale2To20 compares editing a RUNNING cluster's numberOfTaskManagers from 2 to
@@ -232,6 +222,12 @@ func BenchmarkScale2To20(b *testing.B) {
 		return fl, bs
 	}
 
+	compare(b, load0, pair)
+}
+
+// compare runs pair(0) as an unmeasured warm-up, then pair(1), pair(2), … for each
+// iteration of b, and reports both sides.
+func compare(b *testing.B, load0 float64, pair func(i int) (fl, bs sample)) {
 	fl, bs := pair(0)
 	b.Logf("warm-up (not counted): %s | %s", fl.detail, bs.detail)
 	var fls, bss []sample

@@ -28,6 +28,7 @@ import (
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
 
 	"github.com/flinkd/flinkd/internal/flinkconf"
+	"github.com/flinkd/flinkd/internal/kubetest"
 	"github.com/flinkd/flinkd/internal/runtime"
 )
 
@@ -193,7 +194,7 @@ func runPod(t *testing.T, cli *client.Client, netID, ns, podName string, tpl *ap
 		var v string
 		switch {
 		case ev.Value != nil:
-			v = expandKube(*ev.Value, env)
+			v = kubetest.ExpandVars(*ev.Value, env)
 		case ev.ValueFrom != nil && *ev.ValueFrom.FieldRef.FieldPath == "metadata.name":
 			v = podName
 		case ev.ValueFrom != nil && *ev.ValueFrom.FieldRef.FieldPath == "status.podIP":
@@ -206,7 +207,7 @@ func runPod(t *testing.T, cli *client.Client, netID, ns, podName string, tpl *ap
 	}
 	var args []string
 	for _, a := range ctr.Args {
-		args = append(args, expandKube(a, env))
+		args = append(args, kubetest.ExpandVars(a, env))
 	}
 	sc := spec.SecurityContext
 	user := fmt.Sprintf("%d:%d", *sc.RunAsUser, *sc.RunAsGroup)
@@ -267,52 +268,6 @@ func runPod(t *testing.T, cli *client.Client, netID, ns, podName string, tpl *ap
 	}
 	t.Fatalf("container %s has no IP on network %s", name, netID)
 	return ""
-}
-
-// expandKube expands $(VAR) references from env and turns "$$" into "$", as the kubelet
-// does for container args and env values; unknown references stay as written.
-func expandKube(s string, env map[string]string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			end := strings.IndexByte(s[i+2:], ')')
-			if end < 0 {
-				b.WriteString(s[i:])
-				return b.String()
-			}
-			ref := s[i : i+3+end]
-			if v, ok := env[s[i+2:i+2+end]]; ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString(ref)
-			}
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String()
-}
-
-func TestKubeletStyleExpansion(t *testing.T) {
-	env := map[string]string{"POD_NAME": "p-1"}
-	for in, want := range map[string]string{
-		"-Dtaskmanager.resource-id=$(POD_NAME)": "-Dtaskmanager.resource-id=p-1",
-		"$$(POD_NAME) costs $5":                 "$(POD_NAME) costs $5",
-		"$(UNSET) $(POD_NAME":                   "$(UNSET) $(POD_NAME",
-	} {
-		if got := expandKube(in, env); got != want {
-			t.Errorf("expandKube(%q) = %q, want %q", in, got, want)
-		}
-	}
 }
 
 // dockerNetwork creates a user-defined network (service-name DNS between the stand-ins)
