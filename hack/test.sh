@@ -15,8 +15,8 @@ bash hack/sim-image.sh 1.18
 say "Kubernetes test binaries (cold build ~10-25 min on 2 cores, then cached)"
 KUBEBUILDER_ASSETS=$(bash hack/kube-test-bins.sh | tail -n 1)
 export KUBEBUILDER_ASSETS FLINKD_REQUIRE_KUBE=1
-# Ryuk (testcontainers' reaper) is an image that cannot be pulled here; our tests clean up by label.
-export TESTCONTAINERS_RYUK_DISABLED=true
+# testcontainers' engine, published-port host and reaper are set in one place, by the tests
+# themselves: test/testenv/testcontainers.go (so `go test` alone behaves the same).
 
 say "go test ./... (KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS)"
 go test -count=1 -timeout "${TEST_TIMEOUT:-45m}" ${GOTESTFLAGS:-} ./...

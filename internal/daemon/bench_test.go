@@ -17,7 +17,7 @@ import (
 	"github.com/flinkd/flinkd/internal/cli"
 	"github.com/flinkd/flinkd/internal/db"
 	"github.com/flinkd/flinkd/internal/runtime"
-	"github.com/flinkd/flinkd/internal/runtime/fake"
+	"github.com/flinkd/flinkd/test/fake"
 )
 
 // BenchmarkFileWriteToFirstRuntimeCall measures the time from writing a new spec file into

@@ -17,7 +17,7 @@ import (
 
 	"github.com/flinkd/flinkd/internal/db"
 	"github.com/flinkd/flinkd/internal/runtime"
-	"github.com/flinkd/flinkd/internal/runtime/fake"
+	"github.com/flinkd/flinkd/test/fake"
 )
 
 // harness runs a real Daemon (real SQLite file, real watcher on a temp folder) against the

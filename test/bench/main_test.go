@@ -12,7 +12,7 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/flinkd/flinkd/internal/testenv"
+	"github.com/flinkd/flinkd/test/testenv"
 )
 
 var (

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flinkd/flinkd/internal/testenv"
+	"github.com/flinkd/flinkd/test/testenv"
 )
 
 // simImage is the Flink stand-in image every test cluster runs (hack/sim-image.sh).

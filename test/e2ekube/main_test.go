@@ -1,6 +1,6 @@
 // Package e2ekube tests flinkd end to end on a Kubernetes deployment target against a real
 // API server: the real flinkd and flinkctl binaries, a real control plane (etcd,
-// kube-apiserver, kube-controller-manager, kube-scheduler; internal/kubetest) and a
+// kube-apiserver, kube-controller-manager, kube-scheduler; test/kubetest) and a
 // kubetest.PodRunner that plays the kubelet of one Node, running the pods flinkd's
 // Deployments create as Docker containers of the Flink stand-in image. So the JobManager's
 // REST API really answers through the API server's service proxy, TaskManagers really
@@ -27,14 +27,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flinkd/flinkd/internal/testenv"
+	"github.com/flinkd/flinkd/test/testenv"
 
 	"github.com/docker/docker/client"
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/flinkd/flinkd/internal/kubetest"
+	"github.com/flinkd/flinkd/test/kubetest"
 )
 
 // simImage is the Flink stand-in the specs name (built by hack/sim-image.sh).

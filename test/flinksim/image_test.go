@@ -20,13 +20,16 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/flinkd/flinkd/test/testenv"
 )
 
 // These tests run the image on the real Docker engine, through testcontainers-go (its
 // networks, wait strategies and cleanup). They build a throwaway tag of the image with
 // hack/sim-image.sh once per run and remove it at the end. testcontainers' reaper (Ryuk) is
 // an image that must be pulled, which this project's test machines cannot do: TestMain
-// turns it off, and every test removes what it created itself.
+// turns it off (testenv.Testcontainers, which also pins the engine and the address its
+// published ports are reached on), and every test removes what it created itself.
 
 const testLabel = "flinkd.test/flinksim"
 
@@ -38,9 +41,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	// Read by testcontainers' configuration on first use.
-	if err := os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	// testcontainers must not guess the engine or where its ports are (see testenv).
+	if _, err := testenv.Testcontainers(); err != nil {
+		fmt.Fprintln(os.Stderr, "prepare testcontainers:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -142,9 +145,36 @@ func (s *scope) run(t *testing.T, image string, nw *testcontainers.DockerNetwork
 	c, err := testcontainers.Run(t.Context(), image, opts...)
 	testcontainers.CleanupContainer(t, c)
 	if err != nil {
-		t.Fatalf("run %s: %v", alias, err)
+		t.Fatalf("run %s: %v%s", alias, err, triedAddress(t, c))
 	}
 	return c
+}
+
+// triedAddress says where testcontainers reached the container's published port, so that a
+// wait that times out names the address it tried (an unreachable guess explains itself).
+func triedAddress(t *testing.T, c *testcontainers.DockerContainer) string {
+	t.Helper()
+	if c == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 10*time.Second)
+	defer cancel()
+	host, err := c.Host(ctx)
+	if err != nil {
+		return fmt.Sprintf(" (the address testcontainers reaches it on is unknown: %v)", err)
+	}
+	ports, err := c.Ports(ctx)
+	if err != nil || len(ports) == 0 {
+		return fmt.Sprintf(" (testcontainers reaches its published ports on host %s; none published)", host)
+	}
+	var tried []string
+	for p, bindings := range ports {
+		for _, b := range bindings {
+			tried = append(tried, fmt.Sprintf("%s -> %s:%s", p, host, b.HostPort))
+		}
+	}
+	return fmt.Sprintf(" (testcontainers tried %s; TESTCONTAINERS_HOST_OVERRIDE=%q, DOCKER_HOST=%q)",
+		strings.Join(tried, ", "), os.Getenv("TESTCONTAINERS_HOST_OVERRIDE"), os.Getenv("DOCKER_HOST"))
 }
 
 func restURL(t *testing.T, c *testcontainers.DockerContainer) string {

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/flinkd/flinkd/internal/runtime"
-	"github.com/flinkd/flinkd/internal/runtime/runtimetest"
+	"github.com/flinkd/flinkd/test/runtimetest"
 )
 
 func TestDockerRuntimePassesTheConformanceSuite(t *testing.T) {

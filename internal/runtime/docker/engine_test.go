@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flinkd/flinkd/internal/testenv"
+	"github.com/flinkd/flinkd/test/testenv"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flinkd/flinkd/internal/runtime"
-	"github.com/flinkd/flinkd/internal/runtime/runtimetest"
+	"github.com/flinkd/flinkd/test/runtimetest"
 )
 
 // TestKubeRuntimePassesTheConformanceSuite runs the suite against the real API server with

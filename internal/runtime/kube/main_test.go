@@ -11,7 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/flinkd/flinkd/internal/flinkconf"
-	"github.com/flinkd/flinkd/internal/kubetest"
+	"github.com/flinkd/flinkd/test/kubetest"
 	"github.com/flinkd/flinkd/internal/runtime"
 )
 

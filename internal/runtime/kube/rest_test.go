@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flinkd/flinkd/internal/testenv"
+	"github.com/flinkd/flinkd/test/testenv"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -28,7 +28,7 @@ import (
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
 
 	"github.com/flinkd/flinkd/internal/flinkconf"
-	"github.com/flinkd/flinkd/internal/kubetest"
+	"github.com/flinkd/flinkd/test/kubetest"
 	"github.com/flinkd/flinkd/internal/runtime"
 )
 

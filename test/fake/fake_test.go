@@ -5,8 +5,8 @@ import (
 
 	"github.com/flinkd/flinkd/internal/flinkconf"
 	"github.com/flinkd/flinkd/internal/runtime"
-	"github.com/flinkd/flinkd/internal/runtime/fake"
-	"github.com/flinkd/flinkd/internal/runtime/runtimetest"
+	"github.com/flinkd/flinkd/test/fake"
+	"github.com/flinkd/flinkd/test/runtimetest"
 )
 
 func TestConformance(t *testing.T) {
