@@ -50,7 +50,10 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 		return fmt.Errorf("apply %s: %s is being deleted; apply again once it is gone", k, name)
 	}
 
-	want := desiredObjects(r.own, c, r.ns)
+	want, err := desiredObjects(r.own, c, r.ns)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", k, err)
+	}
 	if _, err := r.applyAll(ctx, want, true); err != nil {
 		return fmt.Errorf("validate %s (dry run): %w", k, err)
 	}
