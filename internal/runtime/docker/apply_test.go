@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,7 +131,7 @@ func TestApplyCreatesJobManagerAndTaskManagersAsSpecified(t *testing.T) {
 			if hdr.Mode&0o600 != 0o600 {
 				t.Errorf("config.yaml mode %o: not readable and writable by its owner", hdr.Mode)
 			}
-			conf := parseFlatYAML(t, text)
+			conf := readConf(t, text)
 			want := map[string]string{
 				"taskmanager.numberOfTaskSlots":   "2",
 				"env.java.opts.all":               "-Dfoo=bar -Dbaz=qux",
@@ -180,26 +179,16 @@ func keysOf[V any](m map[string]V) []string {
 	return out
 }
 
-// parseFlatYAML reads "key: value" lines, unquoting double-quoted values.
-func parseFlatYAML(t *testing.T, text string) map[string]string {
+// readConf reads a config.yaml as Flink's standard loader does (nested or flat keys).
+func readConf(t *testing.T, text string) map[string]string {
 	t.Helper()
+	b, err := flinkconf.ParseStandard([]byte(text))
+	if err != nil {
+		t.Fatalf("config.yaml does not parse: %v\n%s", err, text)
+	}
 	m := map[string]string{}
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "#") || !strings.Contains(line, ": ") {
-			continue
-		}
-		k, v, _ := strings.Cut(line, ": ")
-		v = strings.TrimSpace(v)
-		if strings.HasPrefix(v, `"`) {
-			u, err := strconv.Unquote(v)
-			if err != nil {
-				t.Errorf("unquote %s: %v", line, err)
-			}
-			v = u
-		} else if strings.HasPrefix(v, `'`) {
-			v = strings.ReplaceAll(strings.Trim(v, `'`), `''`, `'`)
-		}
-		m[strings.TrimSpace(k)] = v
+	for _, k := range b.Keys() {
+		m[k], _ = b.Get(k)
 	}
 	return m
 }
@@ -532,7 +521,7 @@ func TestApplyAfterAnInterruptedCreateAdoptsTheContainer(t *testing.T) {
 		t.Errorf("progress reasons (-want +got):\n%s\nall: %q", diff, ev.all())
 	}
 	_, text := copyFile(t, cli, resp.ID, flinkconf.Dir+"/"+flinkconf.ConfigYAML)
-	if got := parseFlatYAML(t, text)["taskmanager.resource-id"]; got != "taskmanager-1" {
+	if got := readConf(t, text)["taskmanager.resource-id"]; got != "taskmanager-1" {
 		t.Errorf("adopted taskmanager's taskmanager.resource-id = %q: configuration not copied before start", got)
 	}
 	waitOverview(t, obs.REST.URL, 1)
