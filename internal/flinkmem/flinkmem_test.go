@@ -275,7 +275,10 @@ func TestMinimumIsTheEdge(t *testing.T) {
 		{"jobmanager", map[string]string{}, func(c map[string]string) (int64, bool) { return MinJobManagerProcess(c, v120, false) },
 			func(c map[string]string) bool { _, err := DeriveJobManager(c, v120); return err == nil }, KeyJobManagerProcessSize},
 		{"jobmanager recommended heap", map[string]string{}, func(c map[string]string) (int64, bool) { return MinJobManagerProcess(c, v120, true) },
-			func(c map[string]string) bool { m, err := DeriveJobManager(c, v120); return err == nil && len(m.Warnings) == 0 }, KeyJobManagerProcessSize},
+			func(c map[string]string) bool {
+				m, err := DeriveJobManager(c, v120)
+				return err == nil && len(m.Warnings) == 0
+			}, KeyJobManagerProcessSize},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, ok := tt.min(tt.conf)
