@@ -21,6 +21,13 @@ const (
 	KeyTaskManagerResource  = "taskmanager.resource-id"
 )
 
+// The process sizes flinkd derives from spec.resources (the container limits, to the byte)
+// unless a spec sets them; package flinkmem has the other memory options.
+const (
+	KeyJobManagerProcessSize  = "jobmanager.memory.process.size"
+	KeyTaskManagerProcessSize = "taskmanager.memory.process.size"
+)
+
 // An OwnedKey is a Flink option whose value a runtime or the image's entrypoint decides for
 // every instance. A spec may not set one: its value would be overwritten (silently, were it
 // allowed), or the runtime's Services, probes and peers would stop matching Flink.

@@ -10,7 +10,7 @@ import (
 
 // Memory options, with Flink's defaults (TaskManagerOptions, JobManagerOptions).
 const (
-	KeyTaskManagerProcessSize = "taskmanager.memory.process.size"
+	KeyTaskManagerProcessSize = flinkconf.KeyTaskManagerProcessSize
 	KeyTaskManagerFlinkSize   = "taskmanager.memory.flink.size"
 	KeyFrameworkHeap          = "taskmanager.memory.framework.heap.size"
 	KeyFrameworkOffHeap       = "taskmanager.memory.framework.off-heap.size"
@@ -26,7 +26,7 @@ const (
 	KeyTaskManagerOverheadMax = "taskmanager.memory.jvm-overhead.max"
 	KeyTaskManagerOverheadFr  = "taskmanager.memory.jvm-overhead.fraction"
 
-	KeyJobManagerProcessSize  = "jobmanager.memory.process.size"
+	KeyJobManagerProcessSize  = flinkconf.KeyJobManagerProcessSize
 	KeyJobManagerFlinkSize    = "jobmanager.memory.flink.size"
 	KeyJobManagerHeap         = "jobmanager.memory.heap.size"
 	KeyJobManagerOffHeap      = "jobmanager.memory.off-heap.size"
