@@ -45,6 +45,9 @@ import (
 	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/flinkd/flinkd/internal/flinkconf"
+	"github.com/flinkd/flinkd/internal/runtime"
 )
 
 // Validity and renewal.
@@ -505,4 +508,23 @@ func password() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// RuntimeTLS returns the material as a runtime places it: the stores as the files Flink's
+// options name (flinkconf.TLSOptions) and the passwords as Flink options, the REST ones for
+// the JobManager only.
+func (c *Cluster) RuntimeTLS() *runtime.TLS {
+	return &runtime.TLS{
+		Files: map[string][]byte{
+			flinkconf.TLSInternalKeystore:   bytes.Clone(c.Internal.Keystore),
+			flinkconf.TLSInternalTruststore: bytes.Clone(c.Internal.Truststore),
+		},
+		JobManagerFiles: map[string][]byte{
+			flinkconf.TLSRESTKeystore:   bytes.Clone(c.REST.Keystore),
+			flinkconf.TLSRESTTruststore: bytes.Clone(c.REST.Truststore),
+		},
+		Secret:           flinkconf.TLSSecretOptions(c.Internal.Password, c.REST.Password, false),
+		JobManagerSecret: flinkconf.TLSSecretOptions(c.Internal.Password, c.REST.Password, true),
+		Fingerprint:      c.Fingerprint(),
+	}
 }
