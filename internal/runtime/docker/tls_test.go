@@ -2,8 +2,8 @@ package docker
 
 import (
 	"bufio"
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
