@@ -22,6 +22,8 @@ import (
 	"github.com/flinkd/flinkd/internal/daemon"
 	"github.com/flinkd/flinkd/internal/db"
 	"github.com/flinkd/flinkd/internal/paths"
+	"github.com/flinkd/flinkd/internal/pki"
+	"github.com/flinkd/flinkd/internal/runtime"
 	"github.com/flinkd/flinkd/internal/runtime/docker"
 	"github.com/flinkd/flinkd/internal/runtime/kube"
 )
@@ -138,14 +140,20 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 		return err
 	}
 
-	targets, closeTargets, err := buildTargets(cfg, o.configFile, owner, log)
+	// The authority of secure clusters: created on first start, kept in the data folder.
+	authority, err := pki.Open(filepath.Join(o.data, "tls"), nil)
+	if err != nil {
+		return err
+	}
+
+	targets, closeTargets, err := buildTargets(cfg, o.configFile, owner, authority.ClientTLSFor, log)
 	if err != nil {
 		return err
 	}
 	defer closeTargets()
 
 	d, err := daemon.New(daemon.Config{
-		SpecsDir: specs, DataDir: o.data, Store: store, Targets: targets, Logger: log,
+		SpecsDir: specs, DataDir: o.data, Store: store, Targets: targets, Logger: log, PKI: authority,
 		Resync: o.resync, Workers: o.workers, Version: version, Owner: owner,
 	})
 	if err != nil {
@@ -195,7 +203,7 @@ func ignoreClosed(err error) error {
 // buildTargets makes a runtime per configured target. A configuration error (a kubeconfig
 // that cannot be read, an unknown context) stops the daemon here, naming the file, the target
 // and the field; a target that does not answer is not an error here: only its clusters fail.
-func buildTargets(cfg *config.Config, file, owner string, log *slog.Logger) ([]daemon.Target, func(), error) {
+func buildTargets(cfg *config.Config, file, owner string, clientTLS runtime.ClientTLS, log *slog.Logger) ([]daemon.Target, func(), error) {
 	var out []daemon.Target
 	var closers []func() error
 	closeAll := func() {
@@ -212,7 +220,7 @@ func buildTargets(cfg *config.Config, file, owner string, log *slog.Logger) ([]d
 		tlog := log.With("target", name)
 		switch {
 		case t.Docker != nil:
-			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Owner: owner, Logger: tlog})
+			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Owner: owner, ClientTLS: clientTLS, Logger: tlog})
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.docker: %w", where, name, err)
@@ -228,7 +236,7 @@ func buildTargets(cfg *config.Config, file, owner string, log *slog.Logger) ([]d
 			out = append(out, daemon.Target{Name: name, Kind: "docker", Detail: detail, Runtime: rt})
 		case t.Kubernetes != nil:
 			k := t.Kubernetes
-			rt, err := kube.New(kube.Config{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, InCluster: k.InCluster, Owner: owner, Logger: tlog})
+			rt, err := kube.New(kube.Config{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, InCluster: k.InCluster, Owner: owner, ClientTLS: clientTLS, Logger: tlog})
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.kubernetes: %w", where, name, err)

@@ -528,3 +528,27 @@ func (c *Cluster) RuntimeTLS() *runtime.TLS {
 		Fingerprint:      c.Fingerprint(),
 	}
 }
+
+// ClusterID is the folder name of cluster k's material.
+func ClusterID(k runtime.Key) string { return k.Namespace + "_" + k.Name }
+
+// Existing returns cluster k's material without issuing any (an error wrapping
+// fs.ErrNotExist when there is none).
+func (a *Authority) Existing(k runtime.Key) (*Cluster, error) {
+	c, err := load(filepath.Join(a.dir, clustersDir, ClusterID(k)))
+	if err != nil {
+		return nil, fmt.Errorf("read the material of %s: %w", k, err)
+	}
+	return c, nil
+}
+
+// ClientTLSFor returns the TLS configuration flinkd's REST client uses with cluster k: the
+// cluster's client certificate, and the authority as the only root. It never issues
+// material: a cluster without any gets an error.
+func (a *Authority) ClientTLSFor(k runtime.Key) (*tls.Config, error) {
+	c, err := a.Existing(k)
+	if err != nil {
+		return nil, err
+	}
+	return c.ClientTLS(a.Pool())
+}

@@ -7,6 +7,7 @@ package runtime
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -78,6 +79,11 @@ type TLS struct {
 	// Fingerprint identifies the material (not secret).
 	Fingerprint string
 }
+
+// ClientTLS returns the TLS configuration of flinkd's REST client for secure cluster k (its
+// client certificate and the roots that verify the server). Runtimes get it in their
+// configuration and put it into the Endpoint of a secure cluster.
+type ClientTLS func(k Key) (*tls.Config, error)
 
 // RESTHosts is an optional capability: the DNS names and IP addresses by which users and
 // flinkd reach the REST API of cluster k, for the SANs of its server certificate. Without

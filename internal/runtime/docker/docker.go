@@ -51,8 +51,11 @@ type Config struct {
 	CallTimeout time.Duration
 	// Owner is the identity of the flinkd using this runtime (runtime.LabelOwner): it labels
 	// what it creates and sees only what carries it. Empty: everything flinkd made.
-	Owner  string
-	Logger *slog.Logger
+	Owner string
+	// ClientTLS gives the REST client configuration of a secure cluster (nil: its
+	// endpoint has no client, and calls fail the handshake).
+	ClientTLS runtime.ClientTLS
+	Logger    *slog.Logger
 }
 
 // Runtime runs session clusters on a Docker engine. It implements runtime.Runtime,
@@ -64,6 +67,7 @@ type Runtime struct {
 	pullTimeout time.Duration
 	callTimeout time.Duration
 	own         runtime.Ownership
+	clientTLS   runtime.ClientTLS
 
 	startsMu sync.Mutex
 	starts   map[string]time.Time // start times of running containers, by container ID
@@ -94,6 +98,7 @@ func New(cfg Config) (*Runtime, error) {
 		log:         cfg.Logger,
 		fallback:    cfg.ImageFallback,
 		own:         runtime.Ownership{Owner: cfg.Owner},
+		clientTLS:   cfg.ClientTLS,
 		starts:      map[string]time.Time{},
 		pullTimeout: orDefault(cfg.PullTimeout, 10*time.Minute),
 		callTimeout: orDefault(cfg.CallTimeout, 30*time.Second),

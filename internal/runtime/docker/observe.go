@@ -205,7 +205,7 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 			obs.JobManager = &inst
 			obs.Hash = inst.Hash
 			if inst.State == runtime.StateRunning {
-				obs.REST = r.restEndpoint(c.Ports, c.TLS)
+				obs.REST = r.restEndpoint(k, c.Ports, c.TLS)
 			}
 		case c.Component == runtime.ComponentTaskManager:
 			if _, ok := taskManagerIndex(c.InstanceID); ok {
@@ -235,7 +235,7 @@ func instanceState(s string) runtime.InstanceState {
 
 // restEndpoint is the JobManager's REST API as published on the engine's host.
 // A secure cluster's is https, and its server certificate holds the published host name.
-func (r *Runtime) restEndpoint(ports []container.Port, secure bool) runtime.Endpoint {
+func (r *Runtime) restEndpoint(k runtime.Key, ports []container.Port, secure bool) runtime.Endpoint {
 	scheme := "http://"
 	if secure {
 		scheme = "https://"
@@ -245,7 +245,11 @@ func (r *Runtime) restEndpoint(ports []container.Port, secure bool) runtime.Endp
 			continue
 		}
 		u := scheme + net.JoinHostPort(r.restHost, strconv.Itoa(int(p.PublicPort)))
-		return runtime.Endpoint{URL: u, Display: u, TLS: secure}
+		ep := runtime.Endpoint{URL: u, Display: u, TLS: secure}
+		if secure {
+			ep.Client = r.secureClient(k)
+		}
+		return ep
 	}
 	return runtime.Endpoint{}
 }

@@ -2,6 +2,8 @@ package docker
 
 import (
 	"maps"
+	"net/http"
+	"time"
 
 	"github.com/flinkd/flinkd/internal/runtime"
 )
@@ -60,3 +62,20 @@ func (r *Runtime) RESTHosts(runtime.Key) []string {
 }
 
 var _ runtime.RESTHosts = (*Runtime)(nil)
+
+// secureClient is the REST client of secure cluster k: it presents the cluster's client
+// certificate. A new one per observation, without keep-alive, so that nothing lingers.
+func (r *Runtime) secureClient(k runtime.Key) *http.Client {
+	if r.clientTLS == nil {
+		return nil
+	}
+	tc, err := r.clientTLS(k)
+	if err != nil {
+		r.log.Warn("no client certificate for a secure cluster", "cluster", k.String(), "err", err)
+		return nil
+	}
+	return &http.Client{Timeout: restClientTimeout, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
+}
+
+// restClientTimeout bounds one REST call of the daemon to a secure cluster.
+const restClientTimeout = 5 * time.Second

@@ -48,6 +48,9 @@ func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
 	if s := cur.service; s != nil && belongsTo(r.own, s.Labels, k) {
 		del("service", s.Name, s.UID, r.cs.CoreV1().Services(r.ns).Delete)
 	}
+	if s := cur.secret; s != nil && belongsTo(r.own, s.Labels, k) {
+		del("secret", s.Name, s.UID, r.cs.CoreV1().Secrets(r.ns).Delete)
+	}
 	if c := cur.configMap; c != nil && belongsTo(r.own, c.Labels, k) {
 		del("configmap", c.Name, c.UID, r.cs.CoreV1().ConfigMaps(r.ns).Delete)
 	}

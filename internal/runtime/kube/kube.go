@@ -54,21 +54,25 @@ type Config struct {
 	CallTimeout time.Duration
 	// Owner is the identity of the flinkd using this runtime (runtime.LabelOwner): it labels
 	// what it creates and sees only what carries it. Empty: everything flinkd made.
-	Owner  string
-	Logger *slog.Logger
+	Owner string
+	// ClientTLS gives the REST client configuration of a secure cluster (nil: its endpoint
+	// has no client, and calls fail the handshake).
+	ClientTLS runtime.ClientTLS
+	Logger    *slog.Logger
 }
 
 // Runtime is the Kubernetes runtime. It implements runtime.Runtime, runtime.LogSource and
 // runtime.ChangeSource. It is safe for concurrent use.
 type Runtime struct {
-	cs      kubernetes.Interface
-	rest    *rest.Config
-	http    *http.Client
-	baseURL string // API server URL, no trailing slash
-	ns      string
-	timeout time.Duration
-	own     runtime.Ownership
-	log     *slog.Logger
+	cs        kubernetes.Interface
+	rest      *rest.Config
+	http      *http.Client
+	baseURL   string // API server URL, no trailing slash
+	ns        string
+	timeout   time.Duration
+	own       runtime.Ownership
+	clientTLS runtime.ClientTLS
+	log       *slog.Logger
 }
 
 var (
@@ -116,14 +120,15 @@ func New(cfg Config) (*Runtime, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Runtime{
-		cs:      cs,
-		rest:    restCfg,
-		http:    httpClient,
-		baseURL: strings.TrimSuffix(base.String(), "/"),
-		ns:      ns,
-		timeout: timeout,
-		own:     runtime.Ownership{Owner: cfg.Owner},
-		log:     log.With("runtime", "kube", "namespace", ns),
+		cs:        cs,
+		rest:      restCfg,
+		http:      httpClient,
+		baseURL:   strings.TrimSuffix(base.String(), "/"),
+		ns:        ns,
+		timeout:   timeout,
+		own:       runtime.Ownership{Owner: cfg.Owner},
+		clientTLS: cfg.ClientTLS,
+		log:       log.With("runtime", "kube", "namespace", ns),
 	}, nil
 }
 
