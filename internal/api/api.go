@@ -97,8 +97,11 @@ type Version struct {
 	Version string `json:"version"`
 	// Owner is this flinkd's identity: the value of the flinkd.io/owner label on everything it creates.
 	Owner string `json:"owner"`
-	Specs string `json:"specs"`
-	Data  string `json:"data"`
+	// FormerOwners are identities whose clusters this flinkd adopted (flinkd --adopt, the
+	// identity an older flinkd kept in the database).
+	FormerOwners []string `json:"formerOwners,omitempty"`
+	Specs        string   `json:"specs"`
+	Data         string   `json:"data"`
 }
 
 // Error is the body of every non-2xx answer.

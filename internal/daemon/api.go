@@ -405,5 +405,5 @@ func (d *Daemon) handleTargets(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) handleVersion(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, api.Version{Version: d.cfg.Version, Owner: d.cfg.Owner, Specs: d.cfg.SpecsDir, Data: d.cfg.DataDir})
+	writeJSON(w, http.StatusOK, api.Version{Version: d.cfg.Version, Owner: d.cfg.Owner, FormerOwners: d.cfg.FormerOwners, Specs: d.cfg.SpecsDir, Data: d.cfg.DataDir})
 }
