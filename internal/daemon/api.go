@@ -29,6 +29,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathLogs, d.handleLogs)
 	mux.HandleFunc("GET "+api.PathTargets, d.handleTargets)
 	mux.HandleFunc("GET "+api.PathVersion, d.handleVersion)
+	mux.HandleFunc("GET "+api.PathOthers, d.handleOthers)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API path: %s %s", r.Method, r.URL.Path), nil)
 	})
