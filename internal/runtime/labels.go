@@ -135,6 +135,17 @@ func (o Ownership) Selector() map[string]string {
 	return s
 }
 
+// MatchLabels returns what the selector of an object this owner creates (a Kubernetes
+// Deployment's or Service's) matches: flinkd's label and Owner's. Such selectors are
+// immutable, which is why a cluster keeps the owner it was made with (see Keep).
+func (o Ownership) MatchLabels() map[string]string {
+	s := map[string]string{LabelManagedBy: ManagedByValue}
+	if o.Owner != "" {
+		s[LabelOwner] = o.Owner
+	}
+	return s
+}
+
 // Owns reports whether labels mark a resource as this owner's.
 func (o Ownership) Owns(labels map[string]string) bool {
 	if !Owned(labels) {

@@ -185,7 +185,7 @@ func taskManagerName(k runtime.Key) string {
 // selectorLabels select the pods of one component of k (never the hash: selectors are
 // immutable and pods of every hash belong to the Deployment).
 func selectorLabels(o runtime.Ownership, k runtime.Key, component string) map[string]string {
-	s := o.Selector()
+	s := o.MatchLabels()
 	s[runtime.LabelInstance] = k.Name
 	s[runtime.LabelNamespace] = k.Namespace
 	s[runtime.LabelComponent] = component
