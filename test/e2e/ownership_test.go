@@ -1,0 +1,302 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3", to age a database
+
+	"github.com/flinkd/flinkd/internal/api"
+	"github.com/flinkd/flinkd/internal/client"
+)
+
+// The data folder deleted under two running clusters (a user "resetting" flinkd): the next
+// flinkd on the same specs folder has the same owner identity and adopts both as they are
+// (same containers, the job untouched, a fresh event history saying so); removing a file then
+// tears its cluster down; and a cluster whose file went while flinkd had no database is
+// removed as an orphan once its job is gone, not before.
+func TestLostDatabaseAdoptsWhatTheFilesDeclare(t *testing.T) {
+	t.Parallel()
+	f := newFlinkd(t)
+	a, b := uniqueName("lost-a"), uniqueName("lost-b")
+	f.write("a.yaml", clusterYAML(a, "RUNNING", 2, ""))
+	f.write("b.yaml", clusterYAML(b, "RUNNING", 1, ""))
+	csA := f.waitRunning(a, 2)
+	f.waitRunning(b, 1)
+	job := submitJob(t, csA.RESTURL, "wordcount", 1)
+	waitJobState(t, csA.RESTURL, job, "RUNNING")
+	idsA, idsB := containerIDs(f.clusterContainers(a)), containerIDs(f.clusterContainers(b))
+
+	f.stop()
+	if err := os.RemoveAll(f.data); err != nil {
+		t.Fatal(err)
+	}
+	f.start() // fails the test if the owner identity changed with the database
+
+	csA = f.waitRunning(a, 2)
+	f.waitRunning(b, 1)
+	for name, want := range map[string]map[string]string{a: idsA, b: idsB} {
+		if diff := cmp.Diff(want, containerIDs(f.clusterContainers(name))); diff != "" {
+			t.Errorf("%s: containers after the lost database (-before +after):\n%s", name, diff)
+		}
+		evs := f.events(name)
+		if len(evs) == 0 || evs[0].Reason != "SpecAdded" {
+			t.Errorf("%s: the history does not start afresh with the file:\n%s", name, formatEvents(evs))
+		}
+		if _, ok := findEvent(evs, "Adopted", "jobmanager "+want["jobmanager"][:12]); !ok {
+			t.Errorf("%s: no Adopted event naming the JobManager container:\n%s", name, formatEvents(evs))
+		}
+		for _, reason := range []string{"Created", "Replaced", "Removed", "ApplyFailed"} {
+			if e, ok := findEvent(evs, reason, ""); ok {
+				t.Errorf("%s: adopting it did %s: %s", name, reason, e.Message)
+			}
+		}
+	}
+	if s := jobState(t, csA.RESTURL, job); s != "RUNNING" {
+		t.Errorf("job after the adoption is %s", s)
+	}
+	if n := jobRestarts(t, csA.RESTURL, job); n != 0 {
+		t.Errorf("job restarted %d times across the adoption", n)
+	}
+
+	// Removing a file tears its cluster down, as for any cluster.
+	if err := os.Remove(filepath.Join(f.specs, "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	f.waitGone(b)
+	if diff := cmp.Diff(idsA, containerIDs(f.clusterContainers(a))); diff != "" {
+		t.Errorf("%s changed while %s was removed (-before +after):\n%s", a, b, diff)
+	}
+
+	// A file removed while flinkd had no database: nothing records the cluster, which its
+	// identity owns and no file declares. The orphan sweep removes it, with the usual rule:
+	// not while a job runs on it.
+	f.stop()
+	if err := os.RemoveAll(f.data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(f.specs, "a.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	held := `"msg":"orphaned cluster not removed: jobs run on it","cluster":"default/` + a + `"`
+	deadline := time.Now().Add(waitLong)
+	for !strings.Contains(f.logOfStart(3), held) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the orphan %s with a running job was not held; log:\n%s", a, f.logTail(60))
+		}
+		time.Sleep(pollInterval) // poll interval
+	}
+	if diff := cmp.Diff(idsA, containerIDs(f.clusterContainers(a))); diff != "" {
+		t.Fatalf("the orphan was changed while its job ran (-before +after):\n%s", diff)
+	}
+	cancelJob(t, csA.RESTURL, job)
+	f.waitNoContainers(a)
+}
+
+// waitGone waits until cluster default/name is forgotten and nothing of it is left.
+func (f *flinkd) waitGone(name string) {
+	f.t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for {
+		_, err := f.status(name)
+		if client.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%s not forgotten within %s (err %v)", name, waitLong, err)
+		}
+		time.Sleep(pollInterval) // poll interval
+	}
+	f.waitNoContainers(name)
+}
+
+// waitNoContainers waits until this daemon's identity labels no container or network of
+// cluster default/name.
+func (f *flinkd) waitNoContainers(name string) {
+	f.t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for {
+		n := len(f.clusterContainers(name))
+		for _, nw := range f.networks() {
+			if nw.Name == "flinkd_default_"+name {
+				n++
+			}
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%s: %d containers or networks left after %s; log:\n%s", name, n, waitLong, f.logTail(40))
+		}
+		time.Sleep(pollInterval) // poll interval
+	}
+}
+
+// Two daemons on two specs folders share the engine. Neither sees, changes or sweeps the
+// other's cluster, before and after either loses its database; a name the other holds is
+// reported as the other flinkd's (its owner and folder), and status --all-owners lists it.
+func TestTwoDaemonsOnOneEngineKeepApartAcrossLostDatabases(t *testing.T) {
+	t.Parallel()
+	one, two := newFlinkd(t), newFlinkd(t)
+	if one.owner == two.owner {
+		t.Fatalf("two specs folders share the owner identity %s", one.owner)
+	}
+	x, y := uniqueName("one"), uniqueName("two")
+	one.write("x.yaml", clusterYAML(x, "RUNNING", 1, ""))
+	two.write("y.yaml", clusterYAML(y, "RUNNING", 1, ""))
+	one.waitRunning(x, 1)
+	two.waitRunning(y, 1)
+	idsX, idsY := containerIDs(one.clusterContainers(x)), containerIDs(two.clusterContainers(y))
+	oneSpecs, err := filepath.EvalSymlinks(one.specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The second daemon's file declares the first one's cluster: refused, and said so.
+	two.write("x.yaml", clusterYAML(x, "RUNNING", 1, ""))
+	cs := two.waitCluster(x, "FAILED as another flinkd's", func(cs api.ClusterStatus) bool {
+		return cs.Phase == "FAILED" && strings.Contains(cs.Message, "belongs to another flinkd")
+	})
+	for _, part := range []string{one.owner, oneSpecs, "rename this SessionCluster"} {
+		if !strings.Contains(cs.Message, part) {
+			t.Errorf("message lacks %q: %s", part, cs.Message)
+		}
+	}
+	if strings.Contains(cs.Message, "not managed by flinkd") {
+		t.Errorf("another flinkd's cluster reported as not flinkd's: %s", cs.Message)
+	}
+	r := two.flinkctl("status", "--all-owners", "-o", "json")
+	if r.Code != 0 || !strings.Contains(r.Stdout, `"owner": "`+one.owner+`"`) || !strings.Contains(r.Stdout, oneSpecs) ||
+		!strings.Contains(r.Stdout, `"name": "`+x+`"`) {
+		t.Errorf("status --all-owners of the second daemon does not list %s of %s:\n%s", x, one.owner, r)
+	}
+	if strings.Contains(r.Stdout, `"owner": "`+two.owner+`"`) {
+		t.Errorf("status --all-owners lists the daemon's own clusters as another owner's:\n%s", r)
+	}
+
+	check := func(when string) {
+		t.Helper()
+		if diff := cmp.Diff(idsX, containerIDs(one.clusterContainers(x))); diff != "" {
+			t.Errorf("%s: %s changed (-before +after):\n%s", when, x, diff)
+		}
+		if diff := cmp.Diff(idsY, containerIDs(two.clusterContainers(y))); diff != "" {
+			t.Errorf("%s: %s changed (-before +after):\n%s", when, y, diff)
+		}
+	}
+	// Each loses its database in turn; both clusters stay with their owners.
+	for _, d := range []*flinkd{two, one} {
+		d.stop()
+		if err := os.RemoveAll(d.data); err != nil {
+			t.Fatal(err)
+		}
+		d.start()
+		one.waitRunning(x, 1)
+		two.waitRunning(y, 1)
+		two.waitCluster(x, "FAILED as another flinkd's", func(cs api.ClusterStatus) bool {
+			return cs.Phase == "FAILED" && strings.Contains(cs.Message, one.owner)
+		})
+		// Orphan sweeps run every resync: watch both clusters over three of them.
+		for end := time.Now().Add(3 * resyncPeriod(t)); time.Now().Before(end); {
+			check("after " + d.owner + " lost its database")
+			if t.Failed() {
+				return
+			}
+			time.Sleep(pollInterval) // poll interval of a check held over a time window
+		}
+	}
+	// The second daemon's file for x goes: it forgets x and leaves the cluster alone.
+	if err := os.Remove(filepath.Join(two.specs, "x.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitLong)
+	for {
+		if _, err := two.status(x); client.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second daemon did not forget %s", x)
+		}
+		time.Sleep(pollInterval) // poll interval
+	}
+	for end := time.Now().Add(3 * resyncPeriod(t)); time.Now().Before(end) && !t.Failed(); {
+		check("after the second daemon's file for " + x + " went")
+		time.Sleep(pollInterval) // poll interval of a check held over a time window
+	}
+	one.waitRunning(x, 1)
+}
+
+func resyncPeriod(t *testing.T) time.Duration {
+	d, err := time.ParseDuration(resync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// A damaged database stops flinkd at start with the path and what to do; flinkd never starts
+// empty on it, and what runs is left alone.
+func TestDamagedDatabaseStopsFlinkdAtStart(t *testing.T) {
+	t.Parallel()
+	f := newFlinkd(t)
+	name := uniqueName("damaged")
+	f.write("c.yaml", clusterYAML(name, "RUNNING", 1, ""))
+	f.waitRunning(name, 1)
+	ids := containerIDs(f.clusterContainers(name))
+	f.stop()
+	path := filepath.Join(f.data, "flinkd.db")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		size  int
+		wants []string
+	}{
+		{"truncated to nothing", 0, []string{"is damaged", "empty"}},
+		{"truncated to half", len(good) / 2, []string{"is damaged"}},
+	} {
+		if err := os.WriteFile(path, good[:tc.size], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := f.startFails()
+		for _, w := range append(tc.wants, path, "Move "+path) {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: start-up error lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+		if st, _ := os.Stat(path); st.Size() != int64(tc.size) {
+			t.Errorf("%s: flinkd changed the damaged file (%d bytes, was %d)", tc.name, st.Size(), tc.size)
+		}
+	}
+
+	// A schema newer than this flinkd knows.
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(context.Background(), "PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out := f.startFails()
+	for _, w := range []string{path, "schema version 99", "newer than this flinkd", "move the database away"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("newer schema: start-up error lacks %q:\n%s", w, out)
+		}
+	}
+	if diff := cmp.Diff(ids, containerIDs(f.clusterContainers(name))); diff != "" {
+		t.Errorf("the cluster changed while flinkd refused its database (-before +after):\n%s", diff)
+	}
+}
