@@ -124,6 +124,11 @@ func TestCheckSaysWhoHoldsTheName(t *testing.T) {
 		{"unlabelled", map[string]string{"app": "x"}, []string{"network n1 exists but is not managed by flinkd"}, false},
 		{"another flinkd", theirs, []string{`owner "them"`, "specs folder /their/specs", "rename this SessionCluster"}, true},
 		{"an older flinkd", legacy, []string{`owner "0123456789abcdef"`, "--adopt 0123456789abcdef"}, true},
+		{"another identity of this folder", func() map[string]string {
+			l := Ownership{Owner: "earlier"}.Labels(k, "", "h")
+			l[LabelSpecs] = "/my/specs"
+			return l
+		}(), []string{`owner "earlier"`, "this same specs folder /my/specs", "--adopt earlier"}, true},
 		{"another cluster of mine", o.Labels(Key{Namespace: "team-a", Name: "c1"}, "", "h"), []string{"belongs to flinkd cluster team-a/c1, not default/c1"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

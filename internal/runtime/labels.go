@@ -189,8 +189,9 @@ func (o Ownership) Check(kind, name string, labels, annotations map[string]strin
 		return fmt.Errorf("%s %s %w: remove or rename it, or rename this SessionCluster", kind, name, ErrNotOwned)
 	}
 	if !o.Owns(labels) {
-		return &OwnedElsewhereError{Kind: kind, Name: name, Owner: labels[LabelOwner],
-			Specs: firstNonEmpty(labels[LabelSpecs], annotations[LabelSpecs]), Key: k}
+		specs := firstNonEmpty(labels[LabelSpecs], annotations[LabelSpecs])
+		return &OwnedElsewhereError{Kind: kind, Name: name, Owner: labels[LabelOwner], Specs: specs,
+			SameFolder: specs != "" && specs == o.Specs, Key: k}
 	}
 	if got, ok := o.KeyOf(labels); !ok || got != k {
 		return fmt.Errorf("%s %s belongs to flinkd cluster %s, not %s: %w", kind, name, got, k, ErrNotOwned)
@@ -204,11 +205,19 @@ type OwnedElsewhereError struct {
 	// Owner and Specs are the other flinkd's identity and specs folder, as its labels say
 	// (Specs is empty for clusters made by a flinkd that did not record it).
 	Owner, Specs string
+	// SameFolder says that Specs is this daemon's own folder: the other identity is this
+	// folder's too (an earlier --owner).
+	SameFolder bool
 	// Key is the cluster this daemon wanted the name for.
 	Key Key
 }
 
 func (e *OwnedElsewhereError) Error() string {
+	if e.SameFolder {
+		return fmt.Sprintf("%s %s belongs to another flinkd identity (owner %q) of this same specs folder %s (made with another --owner, say): "+
+			"if no other flinkd runs with that identity, start this one once with --adopt %s to take it over",
+			e.Kind, e.Name, e.Owner, e.Specs, e.Owner)
+	}
 	if e.Specs == "" {
 		return fmt.Sprintf("%s %s belongs to another flinkd (owner %q, made by a flinkd that did not record its specs folder): "+
 			"if that was this flinkd before it lost its database, start it once with --adopt %s; otherwise rename this SessionCluster",

@@ -63,8 +63,9 @@ type flinkd struct {
 	starts  int
 }
 
-// newFlinkd starts a flinkd on fresh folders and registers its teardown.
-func newFlinkd(t *testing.T) *flinkd {
+// newFlinkd starts a flinkd on fresh folders, with args added to its command line, and
+// registers its teardown.
+func newFlinkd(t *testing.T, args ...string) *flinkd {
 	t.Helper()
 	requireE2E(t)
 	dir := t.TempDir()
@@ -81,6 +82,7 @@ func newFlinkd(t *testing.T) *flinkd {
 		socket:  filepath.Join(sockDir, "flinkd.sock"),
 		logPath: filepath.Join(dir, "flinkd.log"),
 		docker:  dockerClient(t),
+		args:    args,
 	}
 	if err := os.MkdirAll(f.specs, 0o755); err != nil {
 		t.Fatal(err)
@@ -292,10 +294,12 @@ func (f *flinkd) sweep() {
 	}
 }
 
-func (f *flinkd) ownerFilter() filters.Args {
+func (f *flinkd) ownerFilter() filters.Args { return ownerFilter(f.owner) }
+
+func ownerFilter(owner string) filters.Args {
 	return filters.NewArgs(
 		filters.Arg("label", runtime.LabelManagedBy+"="+runtime.ManagedByValue),
-		filters.Arg("label", runtime.LabelOwner+"="+f.owner),
+		filters.Arg("label", runtime.LabelOwner+"="+owner),
 	)
 }
 

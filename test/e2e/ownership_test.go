@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -298,5 +301,117 @@ func TestDamagedDatabaseStopsFlinkdAtStart(t *testing.T) {
 	}
 	if diff := cmp.Diff(ids, containerIDs(f.clusterContainers(name))); diff != "" {
 		t.Errorf("the cluster changed while flinkd refused its database (-before +after):\n%s", diff)
+	}
+}
+
+// Clusters made under the random owner identity an older flinkd kept in its database
+// (schema 3) are adopted once by the flinkd that opens that database: the identity becomes a
+// former one, recorded, its clusters kept as they are (what is added to them carries it too),
+// and one no file declares is removed. Without that database the identity is another
+// owner's, reported with what to do; --adopt takes it over.
+func TestClustersOfTheFormerRandomIdentityAreAdopted(t *testing.T) {
+	t.Parallel()
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	legacy := hex.EncodeToString(b) // what db.Store.Identity made up to schema 3
+	// A flinkd that labels with the random identity, as flinkd did up to schema 3.
+	f := newFlinkd(t, "--owner", legacy)
+	t.Cleanup(func() {
+		f.stop()
+		old := *f
+		old.owner = legacy
+		old.sweep()
+	})
+	keep, drop := uniqueName("legacy-keep"), uniqueName("legacy-drop")
+	f.write("keep.yaml", clusterYAML(keep, "RUNNING", 1, ""))
+	f.write("drop.yaml", clusterYAML(drop, "RUNNING", 1, ""))
+	cs := f.waitRunning(keep, 1)
+	f.waitRunning(drop, 1)
+	job := submitJob(t, cs.RESTURL, "wordcount", 1)
+	waitJobState(t, cs.RESTURL, job, "RUNNING")
+	ids := containerIDs(f.clusterContainers(keep))
+	f.stop()
+
+	// The database as the older flinkd left it: schema 3, the random identity in meta.
+	path := filepath.Join(f.data, "flinkd.db")
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{"DELETE FROM meta", "INSERT INTO meta (key, value) VALUES ('identity', '" + legacy + "')", "PRAGMA user_version = 3"} {
+		if _, err := db.ExecContext(context.Background(), stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	if err := os.Remove(filepath.Join(f.specs, "drop.yaml")); err != nil {
+		t.Fatal(err)
+	}
+
+	f.args, f.owner = nil, "" // the new flinkd: the identity derived from the folder
+	f.start()
+	if f.owner == legacy {
+		t.Fatalf("the new flinkd still runs as %s", legacy)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	v, err := f.client().Version(ctx)
+	cancel()
+	if err != nil || !slices.Contains(v.FormerOwners, legacy) {
+		t.Fatalf("version: %+v, %v; want former owner %s", v, err, legacy)
+	}
+	cs = f.waitRunning(keep, 1)
+	old := *f
+	old.owner = legacy
+	if diff := cmp.Diff(ids, containerIDs(old.clusterContainers(keep))); diff != "" {
+		t.Errorf("the former identity's cluster was changed (-before +after):\n%s", diff)
+	}
+	if s := jobState(t, cs.RESTURL, job); s != "RUNNING" {
+		t.Errorf("job after the adoption is %s", s)
+	}
+	old.waitNoContainers(drop) // no file declares it: removed
+	// What the new flinkd adds to the cluster keeps the cluster's identity.
+	f.write("keep.yaml", clusterYAML(keep, "RUNNING", 2, ""))
+	f.waitRunning(keep, 2)
+	if got := len(old.clusterContainers(keep)); got != 3 {
+		t.Errorf("%d containers of %s carry the former identity, want 3 (one owner per cluster)", got, keep)
+	}
+
+	// Without the database that recorded it, the identity is another owner's: reported as
+	// such, with what to do.
+	f.stop()
+	if err := os.RemoveAll(f.data); err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	failed := f.waitCluster(keep, "FAILED as another flinkd's", func(cs api.ClusterStatus) bool {
+		return cs.Phase == "FAILED" && strings.Contains(cs.Message, "belongs to another flinkd")
+	})
+	for _, part := range []string{`owner "` + legacy + `"`, "this same specs folder", "--adopt " + legacy} {
+		if !strings.Contains(failed.Message, part) {
+			t.Errorf("message lacks %q: %s", part, failed.Message)
+		}
+	}
+	r := f.flinkctl("status", "--all-owners")
+	if r.Code != 0 || len(linesWith(r.Stdout, "default	"+keep+"	"+legacy)) != 1 {
+		t.Errorf("status --all-owners does not list %s of %s:\n%s", keep, legacy, r)
+	}
+	// --adopt takes it over, once: the next start remembers it.
+	f.stop()
+	f.args = []string{"--adopt", legacy}
+	f.start()
+	f.waitRunning(keep, 2)
+	f.stop()
+	f.args = nil
+	f.start()
+	f.waitRunning(keep, 2)
+	if s := jobState(t, cs.RESTURL, job); s != "RUNNING" {
+		t.Errorf("job after --adopt is %s", s)
+	}
+	for id, cid := range ids {
+		if got := old.clusterContainers(keep)[id].ID; got != cid {
+			t.Errorf("%s was replaced (%.12s → %.12s)", id, cid, got)
+		}
 	}
 }
