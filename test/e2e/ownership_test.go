@@ -3,8 +3,8 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"slices"
