@@ -143,6 +143,10 @@ func printAllOwners(ctx context.Context, opts *statusOptions, c *client.Client, 
 			theirs = append(theirs, o)
 		}
 	}
+	self, err := c.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("read the daemon's identity: %w", err)
+	}
 	for _, e := range others.Errors {
 		fmt.Fprintf(opts.IO.ErrOut, "could not list the clusters of other owners: %s\n", e)
 	}
@@ -158,10 +162,10 @@ func printAllOwners(ctx context.Context, opts *statusOptions, c *client.Client, 
 		return err
 	}
 	if len(theirs) == 0 {
-		fmt.Fprintln(opts.IO.ErrOut, "no clusters of other flinkd owners on these targets")
+		fmt.Fprintf(opts.IO.ErrOut, "no clusters of other flinkd owners on these targets (this one is owner %s)\n", self.Owner)
 		return nil
 	}
-	fmt.Fprintln(opts.IO.ErrOut, "\nclusters other flinkd daemons own on these targets (this one never touches them):")
+	fmt.Fprintf(opts.IO.ErrOut, "\nclusters other flinkd daemons own on these targets (this one, owner %s, never touches them):\n", self.Owner)
 	t := newTable(opts.IO.Out, tty, "TARGET", "NAMESPACE", "NAME", "OWNER", "SPECS FOLDER")
 	for _, o := range theirs {
 		specs := o.Specs

@@ -437,6 +437,7 @@ func TestStatusAllOwnersListsTheClustersOtherDaemonsOwn(t *testing.T) {
 		{Target: "docker", Namespace: "default", Name: "old", Owner: "0123456789abcdef"},
 		{Target: "kube", Namespace: "team-b", Name: "etl", Owner: "x-1"},
 	}, Errors: []string{"target lab: connection refused"}})
+	d.answer("GET "+api.PathVersion, 200, api.Version{Owner: "specs-mine", Specs: "/srv/specs"})
 
 	r := runMain(t, true, "--socket", d.socket, "status", "--all-owners", "-n", "default")
 	if r.code != ExitOK {
@@ -456,6 +457,9 @@ func TestStatusAllOwnersListsTheClustersOtherDaemonsOwn(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "analytics   default     docker") {
 		t.Errorf("stdout lacks this daemon's own table:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "owner specs-mine") {
+		t.Errorf("stderr does not say which owner this daemon is: %q", r.stderr)
 	}
 	if !strings.Contains(r.stderr, "target lab: connection refused") {
 		t.Errorf("stderr does not say which target could not be listed: %q", r.stderr)
