@@ -343,6 +343,44 @@ func BenchmarkClusters1000(b *testing.B) {
 	}
 }
 
+// BenchmarkOpenFull is a start-up's Open (integrity check included) of a full database: 1000
+// clusters with the default 200 events each.
+func BenchmarkOpenFull(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "f.db")
+	s, err := Open(b.Context(), path, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 1000 {
+		err := s.Update(b.Context(), func(tx *Tx) error {
+			name := fmt.Sprintf("c%04d", i)
+			if err := tx.PutDesired(desired("default", name, "/s/"+name+".yaml"), "RUNNING"); err != nil {
+				return err
+			}
+			for range DefaultMaxEvents {
+				if err := tx.AddEvent("default", name, Event{Reason: "Running", Message: strings.Repeat("m", 120)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.Close()
+	for b.Loop() {
+		s, err := Open(b.Context(), path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+	if st, err := os.Stat(path); err == nil {
+		b.ReportMetric(float64(st.Size())/(1<<20), "MiB")
+	}
+}
+
 // A database written by the first schema is upgraded in place, its rows kept and the new
 // image column backfilled from the recorded spec.
 func TestUpgradeFromSchema1BackfillsImage(t *testing.T) {
