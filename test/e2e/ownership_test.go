@@ -415,3 +415,32 @@ func TestClustersOfTheFormerRandomIdentityAreAdopted(t *testing.T) {
 		}
 	}
 }
+
+// A second flinkd on the same specs folder, by another path and with another data folder,
+// would have the same identity: it is refused at start, naming the identity and the folder.
+func TestSecondDaemonOnTheSameFolderIsRefused(t *testing.T) {
+	t.Parallel()
+	f := newFlinkd(t)
+	link := filepath.Join(t.TempDir(), "specs-link")
+	if err := os.Symlink(f.specs, link); err != nil {
+		t.Fatal(err)
+	}
+	second := *f
+	second.specs = link + "/"
+	second.data = filepath.Join(t.TempDir(), "data")
+	second.socket = filepath.Join(filepath.Dir(f.socket), "second.sock")
+	second.done = nil
+	out := second.startFails()
+	canonical, err := filepath.EvalSymlinks(f.specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"another flinkd runs with owner identity " + f.owner, canonical} {
+		if !strings.Contains(out, w) {
+			t.Errorf("start-up error lacks %q:\n%s", w, out)
+		}
+	}
+	if _, err := os.Stat(second.data); err == nil {
+		t.Errorf("the refused flinkd made its data folder %s", second.data)
+	}
+}
