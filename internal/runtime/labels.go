@@ -3,6 +3,7 @@ package runtime
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -176,8 +177,9 @@ func (o Ownership) Keep(labels map[string]string) Ownership {
 }
 
 // ErrOwnedElsewhere means a resource flinkd needs is flinkd's, but another flinkd's (another
-// identity). It wraps ErrNotOwned: either way the name is not this daemon's to use.
-var ErrOwnedElsewhere = fmt.Errorf("belongs to another flinkd: %w", ErrNotOwned)
+// identity). An OwnedElsewhereError is both it and ErrNotOwned: either way the name is not
+// this daemon's to use.
+var ErrOwnedElsewhere = errors.New("belongs to another flinkd")
 
 // Check returns nil when a resource (kind and name, for the message) with these labels
 // (and, on Kubernetes, annotations; nil elsewhere) is cluster k's under this ownership.
