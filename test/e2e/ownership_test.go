@@ -444,3 +444,45 @@ func TestSecondDaemonOnTheSameFolderIsRefused(t *testing.T) {
 		t.Errorf("the refused flinkd made its data folder %s", second.data)
 	}
 }
+
+// The specs folder moved (a new path, so a new identity) with the database kept: the identity
+// the database ran with becomes a former one, and its clusters stay as they are.
+func TestMovedSpecsFolderKeepsItsClusters(t *testing.T) {
+	t.Parallel()
+	f := newFlinkd(t)
+	before := f.owner
+	t.Cleanup(func() {
+		f.stop()
+		old := *f
+		old.owner = before
+		old.sweep()
+	})
+	name := uniqueName("moved")
+	f.write("c.yaml", clusterYAML(name, "RUNNING", 1, ""))
+	f.waitRunning(name, 1)
+	ids := containerIDs(f.clusterContainers(name))
+	f.stop()
+
+	moved := filepath.Join(f.dir, "moved-specs")
+	if err := os.Rename(f.specs, moved); err != nil {
+		t.Fatal(err)
+	}
+	f.specs, f.owner = moved, ""
+	f.start()
+	if f.owner == before {
+		t.Fatalf("a moved folder kept the identity %s; the test shows nothing", before)
+	}
+	f.waitCluster(name, "RUNNING from the moved file", func(cs api.ClusterStatus) bool {
+		return cs.Phase == "RUNNING" && strings.HasPrefix(cs.File, moved)
+	})
+	old := *f
+	old.owner = before
+	if diff := cmp.Diff(ids, containerIDs(old.clusterContainers(name))); diff != "" {
+		t.Errorf("the cluster was changed when its folder moved (-before +after):\n%s", diff)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	if v, err := f.client().Version(ctx); err != nil || !slices.Contains(v.FormerOwners, before) {
+		t.Errorf("version: %+v, %v; want former owner %s", v, err, before)
+	}
+}
