@@ -174,7 +174,6 @@ func TestSecureClusterServesMutualTLSAndKeepsItsSecretsOutOfEverythingShown(t *t
 	}
 }
 
-
 // startIntruder runs a stand-in TaskManager on sec's network with an internal keystore of its
 // own (another authority's cluster), and returns its container name.
 func startIntruder(t *testing.T, f *flinkd, sec string) string {

@@ -73,6 +73,7 @@ func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
 		left := 0
 		for _, owned := range []bool{
 			cur.configMap != nil && belongsTo(r.own, cur.configMap.Labels, k),
+			cur.secret != nil && belongsTo(r.own, cur.secret.Labels, k),
 			cur.service != nil && belongsTo(r.own, cur.service.Labels, k),
 			cur.jobManager != nil && belongsTo(r.own, cur.jobManager.Labels, k),
 			cur.taskManager != nil && belongsTo(r.own, cur.taskManager.Labels, k),
