@@ -50,7 +50,8 @@ func LegacyProblem(value string, envsubst bool) string {
 	case strings.Contains(value, "#"):
 		return "contains '#', where Flink's flink-conf.yaml reader cuts the value off (it has no quoting)"
 	case envsubst && envsubstRef.MatchString(value):
-		return "contains " + envsubstRef.FindString(value) + ", which the image's entrypoint replaces with an environment variable's value (or nothing) before Flink reads flink-conf.yaml"
+		// The message does not quote the value: it may be a secret, expanded from an env var.
+		return "contains a $NAME or ${NAME}, which the image's entrypoint replaces with an environment variable's value (or nothing) before Flink reads flink-conf.yaml"
 	case value == "":
 		return "is empty, and Flink's flink-conf.yaml reader skips a key without a value"
 	case strings.TrimSpace(value) != value:

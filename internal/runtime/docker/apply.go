@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -45,6 +47,8 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	if len(p) == 0 {
 		return nil
 	}
+	// What is added to a cluster made under a former identity keeps that identity.
+	own := r.own.Keep(o.ownerLabels())
 	r.log.Debug("plan", "cluster", c.Key.String(), "plan", p.String())
 	var (
 		img   string
@@ -75,7 +79,7 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			if op.Kind == opCreateContainer && op.NetworkID == "" {
 				op.NetworkID = netID
 			}
-			id, err := r.execute(ctx, c, img, op, progress)
+			id, err := r.execute(ctx, own, c, img, op, progress)
 			if op.Kind == opCreateNetwork {
 				netID = id
 			}
@@ -91,7 +95,7 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 				op.NetworkID = netID
 			}
 			g.Go(func() error {
-				if _, err := r.execute(gctx, c, img, op, progress); err != nil {
+				if _, err := r.execute(gctx, own, c, img, op, progress); err != nil {
 					return fmt.Errorf("%s %s: %w", op.Kind, op.Name, err)
 				}
 				return nil
@@ -123,8 +127,9 @@ func stage(op operation) int {
 
 func parallel(op operation) bool { return stage(op) != 1 }
 
-// execute runs one operation and returns the engine ID of what it created, if anything.
-func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op operation, progress runtime.Progress) (string, error) {
+// execute runs one operation and returns the engine ID of what it created, if anything. own
+// labels what it creates.
+func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, progress runtime.Progress) (string, error) {
 	log := r.log.With("cluster", c.Key.String())
 	switch op.Kind {
 	case opRemoveContainer:
@@ -141,7 +146,7 @@ func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op
 		}
 		log.Info("network removed", "network", op.Name, "cause", op.Cause)
 	case opCreateNetwork:
-		id, err := r.createNetwork(ctx, c)
+		id, err := r.createNetwork(ctx, own, c)
 		if err != nil {
 			return "", err
 		}
@@ -161,7 +166,7 @@ func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op
 		log.Info("container started", "container", op.Name, "container_id", op.EngineID, "cause", op.Cause)
 		emit(progress, op.Reason, fmt.Sprintf("%s started: %s", op.InstanceID, op.Cause))
 	case opCreateContainer:
-		id, err := r.createContainer(ctx, c, img, op)
+		id, err := r.createContainer(ctx, own, c, img, op)
 		if err != nil {
 			return "", err
 		}
@@ -197,14 +202,14 @@ func instanceOf(op operation) string {
 }
 
 // createNetwork creates the cluster's bridge network. A network of that name without
-// flinkd's labels for this cluster is not flinkd's to use.
-func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string, error) {
+// this flinkd's labels for this cluster is not its to use.
+func (r *Runtime) createNetwork(ctx context.Context, own runtime.Ownership, c runtime.Cluster) (string, error) {
 	name := networkName(c.Key)
 	cctx, cancel := r.callCtx(ctx)
 	defer cancel()
 	resp, err := r.cli.NetworkCreate(cctx, name, network.CreateOptions{
 		Driver: "bridge",
-		Labels: networkLabels(r.own, c.Key, c.Hash),
+		Labels: networkLabels(own, c.Key, c.Hash),
 	})
 	if err == nil {
 		return resp.ID, nil
@@ -216,8 +221,8 @@ func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string,
 	if ierr != nil {
 		return "", fmt.Errorf("%w (inspect: %v)", err, ierr)
 	}
-	if k, ok := r.own.KeyOf(n.Labels); !ok || k != c.Key {
-		return "", fmt.Errorf("network %s %w", name, runtime.ErrNotOwned)
+	if err := r.own.Check("network", name, n.Labels, nil, c.Key); err != nil {
+		return "", err
 	}
 	if !sameHash(hashOf(n.Labels), c.Hash) {
 		return "", fmt.Errorf("network %s exists with another spec hash; the next apply replaces it", name)
@@ -228,8 +233,8 @@ func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string,
 // createContainer creates one instance's container, copies its configuration in and starts
 // it. A container of that name without flinkd's labels for this instance is not flinkd's;
 // one with them is adopted (an earlier create whose answer was lost).
-func (r *Runtime) createContainer(ctx context.Context, c runtime.Cluster, img string, op operation) (string, error) {
-	cfg, hc, nc := r.containerSpec(c, img, op)
+func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation) (string, error) {
+	cfg, hc, nc := r.containerSpec(own, c, img, op)
 	cctx, cancel := r.callCtx(ctx)
 	resp, err := r.cli.ContainerCreate(cctx, cfg, hc, nc, nil, op.Name)
 	cancel()
@@ -271,8 +276,11 @@ func (r *Runtime) adoptContainer(ctx context.Context, c runtime.Cluster, op oper
 	if ins.Config != nil {
 		labels = ins.Config.Labels
 	}
-	if k, ok := r.own.KeyOf(labels); !ok || k != c.Key || labels[runtime.LabelInstanceID] != op.InstanceID {
-		return "", false, fmt.Errorf("container %s %w", op.Name, runtime.ErrNotOwned)
+	if err := r.own.Check("container", op.Name, labels, nil, c.Key); err != nil {
+		return "", false, err
+	}
+	if labels[runtime.LabelInstanceID] != op.InstanceID {
+		return "", false, fmt.Errorf("container %s is %s of %s, not %s: %w", op.Name, labels[runtime.LabelInstanceID], c.Key, op.InstanceID, runtime.ErrNotOwned)
 	}
 	state := ""
 	if ins.State != nil {
@@ -284,8 +292,8 @@ func (r *Runtime) adoptContainer(ctx context.Context, c runtime.Cluster, op oper
 	return ins.ID, state == container.StateRunning, nil
 }
 
-// containerSpec is what one instance's container is created with.
-func (r *Runtime) containerSpec(c runtime.Cluster, img string, op operation) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+// containerSpec is what one instance's container is created with; own labels it.
+func (r *Runtime) containerSpec(own runtime.Ownership, c runtime.Cluster, img string, op operation) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
 	proc := c.TaskManager
 	if op.Component == runtime.ComponentJobManager {
 		proc = c.JobManager
@@ -295,7 +303,7 @@ func (r *Runtime) containerSpec(c runtime.Cluster, img string, op operation) (*c
 		Image:    img,
 		Cmd:      []string{op.Component}, // "jobmanager" or "taskmanager": the entrypoint's commands
 		Env:      containerEnv(proc.Env),
-		Labels:   containerLabels(r.own, c, op.InstanceID, op.Component, op.Restarts),
+		Labels:   containerLabels(own, c, op.InstanceID, op.Component, op.Restarts),
 	}
 	net := op.NetworkID
 	if net == "" {
@@ -411,14 +419,34 @@ func instanceFile(c runtime.Cluster, ic *imageConf, instanceID, component string
 // configArchive is a tar of the files placed into /opt/flink/conf, owned by the owner of the
 // image's conf folder (the image's Flink user: 9999 in the official image, which Flink 2.2
 // images run as) and writable by it: the entrypoint rewrites the configuration at every start.
+//
+// A secure cluster's key material goes in too (tls.go): the files and the configuration
+// file, which then holds the store passwords, mode 0600.
 func configArchive(c runtime.Cluster, ic *imageConf, instanceID, component string) ([]byte, error) {
+	secret := tlsSecret(c, component)
+	if len(secret) > 0 {
+		c.FlinkConfig = maps.Clone(c.FlinkConfig)
+		maps.Copy(c.FlinkConfig, secret)
+	}
 	f, err := instanceFile(c, ic, instanceID, component)
 	if err != nil {
 		return nil, err
 	}
-	files := []flinkconf.File{f}
+	confMode := int64(0o664)
+	if len(secret) > 0 {
+		confMode = 0o600
+	}
+	type file struct {
+		flinkconf.File
+		mode int64
+	}
+	files := []file{{f, confMode}}
 	if c.Log4jProperties != "" {
-		files = append(files, flinkconf.File{Name: flinkconf.Log4jConsoleFile, Data: []byte(c.Log4jProperties)})
+		files = append(files, file{flinkconf.File{Name: flinkconf.Log4jConsoleFile, Data: []byte(c.Log4jProperties)}, 0o664})
+	}
+	tf := tlsFiles(c, component)
+	for _, n := range slices.Sorted(maps.Keys(tf)) {
+		files = append(files, file{flinkconf.File{Name: n, Data: tf[n]}, 0o600})
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -427,7 +455,7 @@ func configArchive(c runtime.Cluster, ic *imageConf, instanceID, component strin
 		hdr := &tar.Header{
 			Typeflag: tar.TypeReg,
 			Name:     f.Name,
-			Mode:     0o664,
+			Mode:     f.mode,
 			Uid:      ic.uid,
 			Gid:      ic.gid,
 			Size:     int64(len(f.Data)),

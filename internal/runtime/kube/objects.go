@@ -38,6 +38,7 @@ const (
 // objects is what Apply wants to exist for one cluster.
 type objects struct {
 	configMap   *applycorev1.ConfigMapApplyConfiguration
+	secret      *applycorev1.SecretApplyConfiguration // nil without TLS
 	service     *applycorev1.ServiceApplyConfiguration
 	jobManager  *applyappsv1.DeploymentApplyConfiguration
 	taskManager *applyappsv1.DeploymentApplyConfiguration
@@ -47,7 +48,8 @@ type objects struct {
 // fails when the configuration file cannot carry the cluster's configuration as written.
 func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) (objects, error) {
 	k := c.Key
-	hashAnn := map[string]string{AnnotationSpecHash: c.Hash}
+	hashAnn := o.Annotations()
+	hashAnn[AnnotationSpecHash] = c.Hash
 	conf, err := configFile(c)
 	if err != nil {
 		return objects{}, err
@@ -61,9 +63,13 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) (objects,
 			flinkconf.Log4jConsoleFile: c.Log4jProperties,
 		})
 
+	svcAnn := maps.Clone(hashAnn)
+	if c.TLS != nil {
+		svcAnn[annotationTLS] = "true"
+	}
 	svc := applycorev1.Service(serviceName(k), ns).
 		WithLabels(o.Labels(k, runtime.ComponentJobManager, c.Hash)).
-		WithAnnotations(hashAnn).
+		WithAnnotations(svcAnn).
 		WithSpec(applycorev1.ServiceSpec().
 			WithType(corev1.ServiceTypeClusterIP).
 			WithSelector(selectorLabels(o, k, runtime.ComponentJobManager)).
@@ -103,7 +109,7 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) (objects,
 			WithResources(resources(c.TaskManager)).
 			WithLivenessProbe(tcpProbe(flinkconf.DefaultTMRPCPort)))
 
-	return objects{configMap: cm, service: svc, jobManager: jm, taskManager: tm}, nil
+	return objects{configMap: cm, secret: tlsSecret(o, c, ns), service: svc, jobManager: jm, taskManager: tm}, nil
 }
 
 // configFile renders the ConfigMap's Flink configuration: flink-dist's defaults for the
@@ -164,6 +170,9 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 		podAnn = map[string]string{}
 	}
 	podAnn[AnnotationSpecHash] = c.Hash
+	if c.TLS != nil {
+		podAnn[annotationFingerprint] = c.TLS.Fingerprint
+	}
 
 	pullPolicy := corev1.PullPolicy(c.PullPolicy)
 	if pullPolicy == "" {
@@ -176,17 +185,32 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 	confMount := applycorev1.VolumeMount().WithName(volumeConf).WithMountPath(flinkconf.Dir)
 	main.WithImage(c.Image).WithImagePullPolicy(pullPolicy).WithVolumeMounts(confMount).
 		WithSecurityContext(containerSecurity())
+	tlsVol, tlsCopy := tlsPod(c, component, main)
+	script := initScript(flinkconf.VersionOf(c.FlinkVersion))
+	if tlsCopy != "" {
+		script += "\n" + tlsCopy
+	}
 	init := applycorev1.Container().
 		WithName(containerInit).
 		WithImage(c.Image).
 		WithImagePullPolicy(pullPolicy).
 		WithSecurityContext(containerSecurity()).
-		WithCommand("/bin/sh", "-c", initScript(flinkconf.VersionOf(c.FlinkVersion))).
+		WithCommand("/bin/sh", "-c", script).
 		WithResources(resources(proc)).
 		WithVolumeMounts(
 			applycorev1.VolumeMount().WithName(volumeConfigMap).WithMountPath(configMountPath).WithReadOnly(true),
 			applycorev1.VolumeMount().WithName(volumeConf).WithMountPath(stageMountPath),
 		)
+	volumes := []*applycorev1.VolumeApplyConfiguration{
+		applycorev1.Volume().WithName(volumeConfigMap).
+			WithConfigMap(applycorev1.ConfigMapVolumeSource().WithName(configMapName(k))),
+		applycorev1.Volume().WithName(volumeConf).
+			WithEmptyDir(applycorev1.EmptyDirVolumeSource()),
+	}
+	if tlsVol != nil {
+		init.WithVolumeMounts(applycorev1.VolumeMount().WithName(volumeTLS).WithMountPath(tlsMountPath).WithReadOnly(true))
+		volumes = append(volumes, tlsVol)
+	}
 
 	spec := applyappsv1.DeploymentSpec().
 		WithReplicas(replicas).
@@ -203,20 +227,17 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 					WithRunAsGroup(flinkconf.ImageUID).
 					WithFSGroup(flinkconf.ImageUID).
 					WithSeccompProfile(applycorev1.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
-				WithVolumes(
-					applycorev1.Volume().WithName(volumeConfigMap).
-						WithConfigMap(applycorev1.ConfigMapVolumeSource().WithName(configMapName(k))),
-					applycorev1.Volume().WithName(volumeConf).
-						WithEmptyDir(applycorev1.EmptyDirVolumeSource()),
-				).
+				WithVolumes(volumes...).
 				WithInitContainers(init).
 				WithContainers(main)))
 	if strategy != nil {
 		spec.WithStrategy(strategy)
 	}
+	depAnn := o.Annotations()
+	depAnn[AnnotationSpecHash] = c.Hash
 	return applyappsv1.Deployment(name, ns).
 		WithLabels(o.Labels(k, component, c.Hash)).
-		WithAnnotations(map[string]string{AnnotationSpecHash: c.Hash}).
+		WithAnnotations(depAnn).
 		WithSpec(spec)
 }
 
