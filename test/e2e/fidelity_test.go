@@ -125,16 +125,12 @@ func TestFidelityImageModuleFlagsSurviveNextToTheUsersJVMOptions(t *testing.T) {
 			t.Errorf("env.java.opts.all = %q, want it to hold %q", opts, want)
 		}
 	}
+	// Without java.util opened in the JobManager's JVM the stand-in, like Flink, answers the
+	// jar's run with InaccessibleObjectException and creates no job.
 	job := submitJob(t, cs.RESTURL, "flags", 1)
 	waitJobState(t, cs.RESTURL, job, "RUNNING")
-	// The stand-in fails a job whose JVM lacks the flags once its tasks deploy: give it the
-	// time it takes a task to run, then the job must still be RUNNING with no exception.
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := jobState(t, cs.RESTURL, job); s != "RUNNING" || jobRestarts(t, cs.RESTURL, job) != 0 {
-			t.Fatalf("job went %s with %d exceptions", s, jobRestarts(t, cs.RESTURL, job))
-		}
-		time.Sleep(200 * time.Millisecond) // poll interval
+	if n := jobRestarts(t, cs.RESTURL, job); n != 0 {
+		t.Errorf("the job has %d exceptions", n)
 	}
 }
 
