@@ -50,6 +50,7 @@ spec:
 // intent kept under Flink's successor names, and the renames are warnings.
 func TestFidelityLegacyKeyPairsRunUnderTheNestedRewrite(t *testing.T) {
 	t.Parallel()
+	img := testenv.SimImageOf(t, dockerClient(t), "1.20")
 	f := newFlinkd(t)
 	name := uniqueName("pairs")
 	conf := map[string]string{
@@ -58,7 +59,7 @@ func TestFidelityLegacyKeyPairsRunUnderTheNestedRewrite(t *testing.T) {
 		"high-availability": "NONE", "high-availability.storageDir": "file:///tmp/ha",
 		"env.java.opts": "-Dfoo=bar", "env.java.opts.taskmanager": "-Dtm=1",
 	}
-	file := f.write(name+".yaml", fidelitySpec(name, "1.20", simImage, 1, conf, ""))
+	file := f.write(name+".yaml", fidelitySpec(name, "1.20", img, 1, conf, ""))
 
 	res := f.flinkctl("validate", file)
 	if res.Code != 0 {
@@ -100,7 +101,7 @@ func TestFidelityLegacyKeyPairsRunUnderTheNestedRewrite(t *testing.T) {
 	}
 
 	// A pair without a successor is refused, naming both fields.
-	bad := f.write("."+name+"-bad.yaml", fidelitySpec(name+"-bad", "1.20", simImage, 1,
+	bad := f.write("."+name+"-bad.yaml", fidelitySpec(name+"-bad", "1.20", img, 1,
 		map[string]string{"metrics.reporter.prom": "x", "metrics.reporter.prom.port": "9249"}, ""))
 	res = f.flinkctl("validate", bad)
 	if res.Code == 0 || len(linesWith(res.Stderr, "spec.flinkConfiguration[metrics.reporter.prom]", "spec.flinkConfiguration[metrics.reporter.prom.port]")) != 2 {
@@ -113,7 +114,7 @@ func TestFidelityLegacyKeyPairsRunUnderTheNestedRewrite(t *testing.T) {
 // InaccessibleObjectException. The image's flags and the user's options both apply.
 func TestFidelityImageModuleFlagsSurviveNextToTheUsersJVMOptions(t *testing.T) {
 	t.Parallel()
-	image := testenv.SimImageFor(t, dockerClient(t), "2.2")
+	image := testenv.SimImageOf(t, dockerClient(t), "2.2")
 	f := newFlinkd(t)
 	name := uniqueName("flags")
 	f.write(name+".yaml", fidelitySpec(name, "2.2", image, 1, map[string]string{
@@ -139,7 +140,8 @@ func TestFidelityImageModuleFlagsSurviveNextToTheUsersJVMOptions(t *testing.T) {
 // reader cuts at '#', what would change is refused with its field path.
 func TestFidelityDollarAndHashValuesReachFlinkAsWritten(t *testing.T) {
 	t.Parallel()
-	img118 := testenv.SimImageFor(t, dockerClient(t), "1.18")
+	img118 := testenv.SimImageOf(t, dockerClient(t), "1.18")
+	img120 := testenv.SimImageOf(t, dockerClient(t), "1.20")
 	f := newFlinkd(t)
 	env := "  kubernetes:\n    pods:\n      envVars:\n        - {name: APP_REF, value: \"r$5\"}\n"
 	values := map[string]string{
@@ -151,7 +153,7 @@ func TestFidelityDollarAndHashValuesReachFlinkAsWritten(t *testing.T) {
 		"app.unset": "${UNSET}", "app.fragment": "http://h/p#frag",
 	}
 	name := uniqueName("dollar")
-	f.write(name+".yaml", fidelitySpec(name, "1.20", simImage, 1, values, env))
+	f.write(name+".yaml", fidelitySpec(name, "1.20", img120, 1, values, env))
 	cs := f.waitRunning(name, 1)
 	got := jobManagerConfig(t, cs.RESTURL)
 	for k, w := range want {
@@ -189,8 +191,9 @@ func TestFidelityDollarAndHashValuesReachFlinkAsWritten(t *testing.T) {
 // the file Flink reads, with the image's own settings kept.
 func TestFidelityAnImagesFlinkConfYamlCarriesFlinkdsConfiguration(t *testing.T) {
 	t.Parallel()
+	base := testenv.SimImageOf(t, dockerClient(t), "1.20")
 	image := testenv.DerivedImage(t, dockerClient(t), "flinkd-test-legacy-conf",
-		"FROM "+simImage+"\nCOPY --chown=9999:9999 flink-conf.yaml /opt/flink/conf/flink-conf.yaml\n",
+		"FROM "+base+"\nCOPY --chown=9999:9999 flink-conf.yaml /opt/flink/conf/flink-conf.yaml\n",
 		map[string]string{"flink-conf.yaml": "jobmanager.rpc.address: localhost\ntaskmanager.numberOfTaskSlots: 1\n" +
 			"jobmanager.memory.process.size: 1600m\ntaskmanager.memory.process.size: 1728m\nimage.marker: from-the-image\n"})
 	f := newFlinkd(t)
@@ -219,11 +222,12 @@ func TestFidelityAnImagesFlinkConfYamlCarriesFlinkdsConfiguration(t *testing.T) 
 func TestFidelityAnImageOfAnotherLayoutFailsNamingItAndAnotherUserWorks(t *testing.T) {
 	t.Parallel()
 	cli := dockerClient(t)
+	base := testenv.SimImageOf(t, cli, "1.20")
 	noConf := testenv.DerivedImage(t, cli, "flinkd-test-no-conf",
-		"FROM scratch\nCOPY --from="+simImage+" /docker-entrypoint.sh /docker-entrypoint.sh\nCOPY --from="+simImage+" /etc/ /etc/\n"+
+		"FROM scratch\nCOPY --from="+base+" /docker-entrypoint.sh /docker-entrypoint.sh\nCOPY --from="+base+" /etc/ /etc/\n"+
 			"ENV FLINK_HOME=/opt/flink FLINK_VERSION=1.20\nENTRYPOINT [\"/docker-entrypoint.sh\"]\n", nil)
 	otherUser := testenv.DerivedImage(t, cli, "flinkd-test-other-user",
-		"FROM "+simImage+"\nCOPY --from="+simImage+" --chown=1000:1000 /opt/flink/ /opt/flink/\nUSER 1000:1000\n", nil)
+		"FROM "+base+"\nCOPY --from="+base+" --chown=1000:1000 /opt/flink/ /opt/flink/\nUSER 1000:1000\n", nil)
 	f := newFlinkd(t)
 
 	name := uniqueName("layout")
@@ -247,9 +251,10 @@ func TestFidelityAnImageOfAnotherLayoutFailsNamingItAndAnotherUserWorks(t *testi
 // size does start on the stand-in, whose memory model is its own code.
 func TestFidelityMemoryFlinkRefusesIsAnErrorWithTheSmallestSizeThatWorks(t *testing.T) {
 	t.Parallel()
+	img := testenv.SimImageOf(t, dockerClient(t), "1.20")
 	f := newFlinkd(t)
 	name := uniqueName("memory")
-	spec := fidelitySpec(name, "1.20", simImage, 1, nil, "  resources:\n    jobmanager: {memory: 650m}\n    taskmanager: {memory: 1g}\n")
+	spec := fidelitySpec(name, "1.20", img, 1, nil, "  resources:\n    jobmanager: {memory: 650m}\n    taskmanager: {memory: 1g}\n")
 	file := f.write(name+".yaml", spec)
 	res := f.flinkctl("validate", file)
 	if res.Code == 0 {

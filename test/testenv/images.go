@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -77,4 +78,22 @@ func DerivedImage(tb testing.TB, cli *client.Client, name, dockerfile string, fi
 		}
 	})
 	return tag
+}
+
+// SimImageOf is SimImageFor for version, honouring $FLINK_SIM_REPOSITORY: a branch that
+// changes the stand-in builds its own tags of each version (FLINK_SIM_IMAGE=<repo>:<version>
+// bash hack/sim-image.sh <version>) and runs these tests against them with
+// FLINK_SIM_REPOSITORY=<repo>. Such an image must exist; the default ones are built when
+// missing.
+func SimImageOf(tb testing.TB, cli *client.Client, version string) string {
+	tb.Helper()
+	repo := os.Getenv("FLINK_SIM_REPOSITORY")
+	if repo == "" {
+		return SimImageFor(tb, cli, version)
+	}
+	img := repo + ":" + version
+	if _, err := cli.ImageInspect(tb.Context(), img); err != nil {
+		tb.Fatalf("FLINK_SIM_REPOSITORY is %s, but image %s: %v", repo, img, err)
+	}
+	return img
 }

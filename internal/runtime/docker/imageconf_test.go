@@ -13,9 +13,9 @@ import (
 // files stay in place, and flinkd's files get the conf folder's owner.
 func TestImageConfIsReadOnceAndKept(t *testing.T) {
 	cli := engine(t)
-	ensureSimImage(t, cli)
+	base := testenv.SimImageOf(t, cli, "1.20")
 	image := testenv.DerivedImage(t, cli, "flinkd-test-image-conf",
-		"FROM "+simImage+"\nCOPY --from="+simImage+" --chown=1000:1000 /opt/flink/ /opt/flink/\n"+
+		"FROM "+base+"\nCOPY --from="+base+" --chown=1000:1000 /opt/flink/ /opt/flink/\n"+
 			"COPY --chown=1000:1000 config.yaml core-site.xml /opt/flink/conf/\nUSER 1000:1000\n",
 		map[string]string{
 			"config.yaml": "env:\n  java:\n    opts:\n      all: --add-opens=java.base/java.util=ALL-UNNAMED\n" +
@@ -57,9 +57,9 @@ func TestImageConfIsReadOnceAndKept(t *testing.T) {
 // it is started.
 func TestImageWithoutConfFolderIsRefusedNamingIt(t *testing.T) {
 	cli := engine(t)
-	ensureSimImage(t, cli)
+	base := testenv.SimImageOf(t, cli, "1.20")
 	image := testenv.DerivedImage(t, cli, "flinkd-test-no-conf",
-		"FROM scratch\nCOPY --from="+simImage+" /docker-entrypoint.sh /docker-entrypoint.sh\nENTRYPOINT [\"/docker-entrypoint.sh\"]\n", nil)
+		"FROM scratch\nCOPY --from="+base+" /docker-entrypoint.sh /docker-entrypoint.sh\nENTRYPOINT [\"/docker-entrypoint.sh\"]\n", nil)
 	r, _ := newRuntime(t, Config{})
 	k := testKey(t, cli)
 	c := testCluster(t, k, 1, "hash-no-conf-0123456789abc")
@@ -85,9 +85,9 @@ func TestImageWithoutConfFolderIsRefusedNamingIt(t *testing.T) {
 // task heap is refused before any TaskManager starts (validation cannot see the image).
 func TestImageMemoryOptionsAreCheckedBeforeStart(t *testing.T) {
 	cli := engine(t)
-	ensureSimImage(t, cli)
+	base := testenv.SimImageOf(t, cli, "1.20")
 	image := testenv.DerivedImage(t, cli, "flinkd-test-image-memory",
-		"FROM "+simImage+"\nCOPY --chown=9999:9999 config.yaml /opt/flink/conf/\n",
+		"FROM "+base+"\nCOPY --chown=9999:9999 config.yaml /opt/flink/conf/\n",
 		map[string]string{"config.yaml": "taskmanager:\n  memory:\n    managed:\n      fraction: 0.9\n"})
 	r, _ := newRuntime(t, Config{})
 	k := testKey(t, cli)
