@@ -196,7 +196,8 @@ func (w *lineWriter) flush() {
 // instead of config.yaml.
 type imageConf struct {
 	// uid and gid own the folder: flinkd's files get the same owner, the image's Flink user
-	// (9999 in the official image), so that its entrypoint can rewrite them.
+	// (9999 in the official image), so that its entrypoint can rewrite them and the Flink
+	// user read the 0600 key material of a secure cluster. A root-owned folder keeps 9999.
 	uid, gid int
 	// standard and legacy are conf/config.yaml and conf/flink-conf.yaml; nil when absent.
 	standard, legacy *flinkconf.Base
@@ -262,8 +263,11 @@ func readImageConf(ctx context.Context, cli *client.Client, id, image string) (*
 		}
 		name := strings.TrimSuffix(hdr.Name, "/")
 		switch {
-		case name == base && hdr.Typeflag == tar.TypeDir:
+		case name == base && hdr.Typeflag == tar.TypeDir && hdr.Uid != 0:
+			// A folder root owns says nothing of the user Flink runs as: keep the
+			// official image's flink user, whom root can read for too.
 			ic.uid, ic.gid = hdr.Uid, hdr.Gid
+		case name == base && hdr.Typeflag == tar.TypeDir:
 		case name == base:
 			ic.err = fmt.Errorf("image %s has a %s that is not a folder; flinkd writes Flink's configuration into that folder", image, flinkconf.Dir)
 		case hdr.Typeflag != tar.TypeReg:
