@@ -10,8 +10,9 @@ cd "$root"
 say() { printf 'test: %s\n' "$*" >&2; }
 
 bash hack/ensure-docker.sh
-bash hack/sim-image.sh 1.20
 bash hack/sim-image.sh 1.18
+bash hack/sim-image.sh 1.20
+bash hack/sim-image.sh 2.2
 say "Kubernetes test binaries (cold build ~10-25 min on 2 cores, then cached)"
 KUBEBUILDER_ASSETS=$(bash hack/kube-test-bins.sh | tail -n 1)
 export KUBEBUILDER_ASSETS FLINKD_REQUIRE_KUBE=1

@@ -43,12 +43,14 @@ type job struct {
 	stateTimes      map[string]time.Time
 	deadline        time.Time // end of CANCELLING, end of the restart delay
 	attempt         int
+	failures        []time.Time
 	waitLogged      bool
 	exceptions      []exceptionEntry // oldest first
 }
 
 type exceptionEntry struct {
 	name, message, taskName, location, tmID string
+	trace                                   string // the stack frames; empty: a stand-in frame
 	at                                      time.Time
 }
 
@@ -138,11 +140,11 @@ func (j *JobManager) stepJobs(now time.Time) time.Time {
 				continue
 			}
 			if j.allocate(jb) {
-				j.setState(jb, StateRunning, now)
+				j.deploy(jb, now)
 			}
 		case StateCreated:
 			if j.allocate(jb) {
-				j.setState(jb, StateRunning, now)
+				j.deploy(jb, now)
 			} else if !jb.waitLogged {
 				jb.waitLogged = true
 				j.log.Logger(logSlotPool).Infof("Requesting new slots for job %s: %d slots needed, %d free.", jb.id, jb.parallelism, j.freeSlots())
@@ -152,29 +154,68 @@ func (j *JobManager) stepJobs(now time.Time) time.Time {
 	return next
 }
 
-// failover restarts jb after losing tm (or fails it when restarts are off). j.mu is held.
+// deploy runs jb on the slots it was given. A task deployed to a TaskManager whose JVM is
+// Java 17+ without --add-opens=java.base/java.util=ALL-UNNAMED fails at once, as the user
+// code's Kryo serializers do on a real one (KryoSerializer, FieldSerializer reaching into
+// java.util classes such as Arrays$ArrayList): java.lang.reflect.InaccessibleObjectException
+// in the exception history, then the restart strategy decides (by default, without
+// checkpointing, none: FAILED). j.mu is held.
+func (j *JobManager) deploy(jb *job, now time.Time) {
+	j.setState(jb, StateRunning, now)
+	for _, id := range slices.Sorted(maps.Keys(j.tms)) {
+		tm := j.tms[id]
+		if tm.alloc[jb.id] == 0 || !tm.utilClosed {
+			continue
+		}
+		j.failTask(jb, now, exceptionEntry{
+			name: "java.lang.reflect.InaccessibleObjectException",
+			message: "Unable to make field private final java.lang.Object[] java.util.Arrays$ArrayList.a accessible: " +
+				"module java.base does not \"opens java.util\" to unnamed module @" + newID(4)[:7],
+			trace: "\tat java.base/java.lang.reflect.AccessibleObject.checkCanSetAccessible(AccessibleObject.java:354)\n" +
+				"\tat java.base/java.lang.reflect.AccessibleObject.checkCanSetAccessible(AccessibleObject.java:297)\n" +
+				"\tat java.base/java.lang.reflect.Field.checkCanSetAccessible(Field.java:178)\n" +
+				"\tat java.base/java.lang.reflect.Field.setAccessible(Field.java:172)\n" +
+				"\tat com.esotericsoftware.kryo.serializers.FieldSerializer.buildValidFields(FieldSerializer.java:283)\n" +
+				"\tat com.esotericsoftware.kryo.serializers.FieldSerializer.rebuildCachedFields(FieldSerializer.java:216)\n" +
+				"\tat org.apache.flink.api.java.typeutils.runtime.kryo.KryoSerializer.deserialize(KryoSerializer.java:392)\n" +
+				"\tat org.apache.flink.runtime.taskmanager.Task.run(Task.java:569)\n" +
+				"\tat java.base/java.lang.Thread.run(Thread.java:840)\n",
+		}, tm)
+		return
+	}
+}
+
+// failover restarts jb after losing tm. j.mu is held.
 func (j *JobManager) failover(jb *job, now time.Time, exName, msg string, tm *tmEntry) {
+	j.failTask(jb, now, exceptionEntry{name: exName, message: msg}, tm)
+}
+
+// failTask records a task failure of jb on tm in its exception history and restarts the
+// job or fails it, as its restart strategy says. j.mu is held.
+func (j *JobManager) failTask(jb *job, now time.Time, e exceptionEntry, tm *tmEntry) {
 	if terminal(jb.state) {
 		return
 	}
 	task := "Source: sim -> Sink: sim"
-	jb.exceptions = append(jb.exceptions, exceptionEntry{
-		name: exName, message: msg,
-		taskName: fmt.Sprintf("%s (1/%d)#%d", task, jb.parallelism, jb.attempt),
-		location: tm.host, tmID: tm.id, at: now,
-	})
+	e.taskName = fmt.Sprintf("%s (1/%d)#%d", task, jb.parallelism, jb.attempt)
+	e.location, e.tmID, e.at = tm.host, tm.id, now
+	jb.exceptions = append(jb.exceptions, e)
 	j.release(jb)
-	if j.restart.none {
-		j.log.Logger(logJobMaster).Infof("Recovery is suppressed by NoRestartBackoffTimeStrategy")
+	if jb.state == StateCancelling {
+		return
+	}
+	jb.failures = append(jb.failures, now)
+	delay, ok := j.restart.next(jb.failures)
+	if !ok {
+		if j.restart.kind == "none" {
+			j.log.Logger(logJobMaster).Infof("Recovery is suppressed by NoRestartBackoffTimeStrategy")
+		}
 		j.setState(jb, StateFailing, now)
 		j.setState(jb, StateFailed, now)
 		return
 	}
-	if jb.state == StateCancelling {
-		return
-	}
 	jb.attempt++
-	jb.deadline = now.Add(j.restart.delay)
+	jb.deadline = now.Add(delay)
 	j.setState(jb, StateRestarting, now)
 }
 
@@ -217,4 +258,11 @@ func savepointLocation(target, jobID string) string {
 		target = "file:" + target
 	}
 	return fmt.Sprintf("%s/savepoint-%s-%s", target, jobID[:6], newID(6))
+}
+
+func (e exceptionEntry) stack() string {
+	if e.trace != "" {
+		return e.trace
+	}
+	return "\tat flink-sim (sim)\n"
 }

@@ -197,15 +197,37 @@ func (j *JobManager) getOverview(w http.ResponseWriter, _ *http.Request, _ map[s
 	writeJSON(w, http.StatusOK, o)
 }
 
-// sensitive reports whether Flink hides a key's value (GlobalConfiguration.isSensitive).
-func sensitive(key string) bool {
+// sensitiveKeys is GlobalConfiguration.SENSITIVE_KEYS of Flink version v (flink-core):
+// 1.18 has the first nine, 1.19 and 1.20 add http-headers, 2.x adds api-key.
+func sensitiveKeys(v Version) []string {
+	keys := []string{"password", "secret", "fs.azure.account.key", "apikey", "auth-params", "service-key", "token", "basic-auth", "jaas.config"}
+	if v.AtLeast(1, 19) {
+		keys = append(keys, "http-headers")
+	}
+	if v.AtLeast(2, 0) {
+		keys = append(keys, "api-key")
+	}
+	return keys
+}
+
+// Sensitive reports whether Flink version v hides the value of key in its logs and in
+// /jobmanager/config (GlobalConfiguration.isSensitive: the lower-cased key contains one of
+// the sensitive words).
+func Sensitive(v Version, key string) bool {
 	k := strings.ToLower(key)
-	for _, s := range []string{"password", "secret", "key", "token", "auth-params", "jaas.config", "http-headers"} {
+	for _, s := range sensitiveKeys(v) {
 		if strings.Contains(k, s) {
 			return true
 		}
 	}
 	return false
+}
+
+func masked(v Version, k, val string) string {
+	if Sensitive(v, k) {
+		return HiddenContent
+	}
+	return val
 }
 
 // HiddenContent replaces sensitive values in logs and /jobmanager/config.
@@ -218,11 +240,8 @@ func (j *JobManager) getJobManagerConfig(w http.ResponseWriter, _ *http.Request,
 	}
 	out := []entry{}
 	for _, k := range slices.Sorted(maps.Keys(j.effective)) {
-		v := j.effective[k]
-		if sensitive(k) {
-			v = HiddenContent
-		}
-		out = append(out, entry{k, v})
+		// ClusterConfigHandler: ConfigurationInfo.from, ConfigurationUtils.hideSensitiveValues.
+		out = append(out, entry{k, masked(j.version, k, j.effective[k])})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -489,7 +508,7 @@ func (j *JobManager) getJobExceptions(w http.ResponseWriter, _ *http.Request, p 
 		e := jb.exceptions[i]
 		entries = append(entries, map[string]any{
 			"exceptionName":        e.name,
-			"stacktrace":           e.name + ": " + e.message + "\n\tat flink-sim (sim)\n",
+			"stacktrace":           e.name + ": " + e.message + "\n" + e.stack(),
 			"timestamp":            e.at.UnixMilli(),
 			"taskName":             e.taskName,
 			"location":             e.location,
