@@ -50,6 +50,8 @@ mkdir -p "$ctx/rootfs/tmp" "$ctx/rootfs/opt/flink/usrlib" "$ctx/rootfs/opt/flink
 chmod 1777 "$ctx/rootfs/tmp"
 [[ -d "$src/image/conf/$version" ]] || die "no configuration for Flink $version in $src/image/conf (have: $(ls "$src/image/conf" | tr '\n' ' '))"
 cp "$src/image/conf/$version/"* "$ctx/rootfs/opt/flink/conf/"
+# $JAVA_VERSION as eclipse-temurin sets it; only the major matters (the patch levels are
+# illustrative).
 user=0:0 java=jdk-11.0.29+7
 if ((major >= 2)); then
 	java=jdk-17.0.17+10
