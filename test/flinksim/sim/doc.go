@@ -97,11 +97,12 @@
 // The JVM options are those bin/config.sh and flink-console.sh put on the java command line
 // (env.java.default-opts.all, env.java.opts.all or the deprecated env.java.opts, then the
 // jobmanager/taskmanager ones; $FLINK_ENV_JAVA_OPTS, $JVM_ARGS, $JDK_JAVA_OPTIONS); they are
-// logged at start under " JVM Options:". On Java 17 and later, a TaskManager whose options
-// lack --add-opens=java.base/java.util=ALL-UNNAMED fails every task deployed to it with
-// java.lang.reflect.InaccessibleObjectException (in /jobs/:id/exceptions), and the restart
-// strategy decides; Flink's default without checkpointing is no restart, so the job goes
-// FAILED.
+// logged at start under " JVM Options:". On Java 17 and later, a JobManager whose options
+// lack --add-opens=java.base/java.util=ALL-UNNAMED cannot run a jar: POST /jars/:id/run
+// answers 400 with the InaccessibleObjectException Flink's DataStream V2 environment hits
+// (then, on every later run, NoClassDefFoundError), and no job is created; the
+// TaskManagers' options do not matter. This is what flink-dist 2.2.1 (and 1.20.5) on Java
+// 17 do with the WindowJoin example (seen on the real-jar image, localhost/flink-real).
 //
 // # Logging
 //
@@ -161,12 +162,14 @@
 // Any uploaded *.jar becomes a job when run: one vertex of the requested parallelism
 // (default parallelism.default) that takes that many slots, one per TaskManager in turn.
 // Without enough free slots it waits in CREATED. When a task fails (its TaskManager
-// deregisters or stops heartbeating, or it cannot run, as above), the job records an
+// deregisters or stops heartbeating), the job records an
 // exceptionHistory entry and follows its restart strategy as Flink picks it
 // (restart-strategy.type; unset: none without checkpointing, exponential-delay with
 // execution.checkpointing.interval; fixed-delay gives up after its attempts): RESTARTING
 // and, after the delay, running again on free slots, or FAILED. Cancel goes CANCELLING then
 // CANCELED; stop-with-savepoint needs a targetDirectory or a configured savepoint directory
 // (else 400, as Flink), answers 202 {"request-id"}, reports IN_PROGRESS then COMPLETED with
-// the savepoint location, and the job FINISHES.
+// the savepoint location, and the job FINISHES. /jobs/:id/exceptions is
+// JobExceptionsInfoWithHistory: 1.x also has the deprecated root-exception, timestamp,
+// all-exceptions, truncated and each entry's location, 2.x only exceptionHistory.
 package sim

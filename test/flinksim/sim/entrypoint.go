@@ -297,9 +297,9 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 		if jmMem.Warning != "" {
 			log.Logger("org.apache.flink.runtime.util.config.memory.jobmanager.JobManagerFlinkMemoryUtils").Warnf("%s", jmMem.Warning)
 		}
-		return e.runJobManager(runCtx, v, eff, jmMem, log)
+		return e.runJobManager(runCtx, v, eff, jmMem, log, JavaMajor(env), jvm)
 	}
-	return e.runTaskManager(runCtx, v, eff, log, JavaMajor(env), jvm)
+	return e.runTaskManager(runCtx, v, eff, log)
 }
 
 // bashJavaUtilsFailed prints what bin/config.sh's parseResourceParamsAndExportLogs prints
@@ -356,7 +356,7 @@ func signalCode(sig os.Signal) int {
 	return 128 + int(syscall.SIGTERM)
 }
 
-func (e *Entrypoint) runJobManager(ctx context.Context, v Version, eff *conf, mem JobManagerMemory, log *Log) int {
+func (e *Entrypoint) runJobManager(ctx context.Context, v Version, eff *conf, mem JobManagerMemory, log *Log, java int, jvm []string) int {
 	c := eff.Map()
 	// The memory settings bin/config.sh passes to the JVM as dynamic properties show up in
 	// the effective configuration.
@@ -384,6 +384,7 @@ func (e *Entrypoint) runJobManager(ctx context.Context, v Version, eff *conf, me
 	ep.Infof("Starting StandaloneSessionClusterEntrypoint.")
 	jm, err := StartJobManager(ctx, JobManagerConfig{
 		Config: c, RPCAddr: rpcAddr, RESTAddr: restAddr, Version: v.String(), Logger: log,
+		JavaVersion: java, JVMOptions: jvm,
 	})
 	if err != nil {
 		ep.Errorf("Could not start cluster entrypoint StandaloneSessionClusterEntrypoint.\norg.apache.flink.runtime.entrypoint.ClusterEntrypointException: Failed to initialize the cluster entrypoint StandaloneSessionClusterEntrypoint.\nCaused by: %v", err)
@@ -415,12 +416,12 @@ func signalName(sig os.Signal) string {
 	return strings.ToUpper(sig.String())
 }
 
-func (e *Entrypoint) runTaskManager(ctx context.Context, v Version, eff *conf, log *Log, java int, jvm []string) int {
+func (e *Entrypoint) runTaskManager(ctx context.Context, v Version, eff *conf, log *Log) int {
 	c := eff.Map()
 	listen := listenAddr(c, "taskmanager.bind-host", "taskmanager.rpc.port", 0)
 	runner := log.Logger(logTMRunner)
 	tm, err := StartTaskManager(ctx, TaskManagerConfig{
-		Config: c, ListenAddr: listen, Version: v.String(), Logger: log, JavaVersion: java, JVMOptions: jvm,
+		Config: c, ListenAddr: listen, Version: v.String(), Logger: log,
 	})
 	if err != nil {
 		runner.Errorf("Terminating TaskManagerRunner with exit code 1.\norg.apache.flink.util.FlinkException: Failed to start the TaskManagerRunner.\nCaused by: %v", err)

@@ -33,6 +33,13 @@ type JobManagerConfig struct {
 	// Logger, when not nil, is used instead of a new one from Log and Levels (the
 	// entrypoint shares its logger so that Log4j reloads apply).
 	Logger *Log
+	// JavaVersion is the feature version of the JVM the JobManager pretends to run on (the
+	// image's, see JavaMajor); 0 means Java 11. From 17 on, JVMOptions must open
+	// java.base/java.util (OpensJavaUtil), or running a jar fails as on a real Java 17
+	// JobManager (see postJarRun).
+	JavaVersion int
+	// JVMOptions are the options on the JobManager's java command line.
+	JVMOptions []string
 }
 
 // Timings of the emulated asynchronous operations.
@@ -72,6 +79,10 @@ type JobManager struct {
 	uploadDir    string
 	webSubmit    bool
 	webCancel    bool
+	// utilClosed: Java 17+ without java.util opened; clinitFailed: a jar run has already
+	// failed the class initialisation it needs (see postJarRun).
+	utilClosed   bool
+	clinitFailed bool
 	rmID         string
 	rpcLn        net.Listener
 	restLn       net.Listener
@@ -101,7 +112,6 @@ type tmEntry struct {
 	cpuCores              float64
 	hw                    hardwareInfo
 	mem                   TaskManagerMemory
-	utilClosed            bool // its JVM does not open java.util (see TaskManagerConfig.JavaVersion)
 	lastHeartbeat         time.Time
 	alloc                 map[string]int // job ID → slots
 }
@@ -223,6 +233,7 @@ func StartJobManager(ctx context.Context, cfg JobManagerConfig) (*JobManager, er
 		restart:      restartPolicyOf(eff),
 		webSubmit:    boolConf(eff, "web.submit.enable", true),
 		webCancel:    boolConf(eff, "web.cancel.enable", true),
+		utilClosed:   cfg.JavaVersion >= 17 && !OpensJavaUtil(cfg.JVMOptions),
 		rmID:         newID(16),
 		tms:          map[string]*tmEntry{},
 		jobs:         map[string]*job{},
@@ -438,7 +449,7 @@ func (j *JobManager) handleRegister(w http.ResponseWriter, r *http.Request) {
 	tm := &tmEntry{
 		id: req.ResourceID, regID: newID(16), path: req.Address, host: req.Host,
 		dataPort: req.DataPort, jmxPort: req.JMXPort, slots: req.Slots, cpuCores: req.CPUCores,
-		hw: req.Hardware, mem: req.Memory, utilClosed: req.JavaUtilClosed, lastHeartbeat: now, alloc: map[string]int{},
+		hw: req.Hardware, mem: req.Memory, lastHeartbeat: now, alloc: map[string]int{},
 	}
 	j.tms[tm.id] = tm
 	j.log.Logger(logRM).Infof("Registering TaskManager with ResourceID %s (%s) at ResourceManager", tm.id, tm.path)

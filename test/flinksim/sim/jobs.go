@@ -50,7 +50,6 @@ type job struct {
 
 type exceptionEntry struct {
 	name, message, taskName, location, tmID string
-	trace                                   string // the stack frames; empty: a stand-in frame
 	at                                      time.Time
 }
 
@@ -154,35 +153,9 @@ func (j *JobManager) stepJobs(now time.Time) time.Time {
 	return next
 }
 
-// deploy runs jb on the slots it was given. A task deployed to a TaskManager whose JVM is
-// Java 17+ without --add-opens=java.base/java.util=ALL-UNNAMED fails at once, as the user
-// code's Kryo serializers do on a real one (KryoSerializer, FieldSerializer reaching into
-// java.util classes such as Arrays$ArrayList): java.lang.reflect.InaccessibleObjectException
-// in the exception history, then the restart strategy decides (by default, without
-// checkpointing, none: FAILED). j.mu is held.
+// deploy runs jb on the slots it was given. j.mu is held.
 func (j *JobManager) deploy(jb *job, now time.Time) {
 	j.setState(jb, StateRunning, now)
-	for _, id := range slices.Sorted(maps.Keys(j.tms)) {
-		tm := j.tms[id]
-		if tm.alloc[jb.id] == 0 || !tm.utilClosed {
-			continue
-		}
-		j.failTask(jb, now, exceptionEntry{
-			name: "java.lang.reflect.InaccessibleObjectException",
-			message: "Unable to make field private final java.lang.Object[] java.util.Arrays$ArrayList.a accessible: " +
-				"module java.base does not \"opens java.util\" to unnamed module @" + newID(4)[:7],
-			trace: "\tat java.base/java.lang.reflect.AccessibleObject.checkCanSetAccessible(AccessibleObject.java:354)\n" +
-				"\tat java.base/java.lang.reflect.AccessibleObject.checkCanSetAccessible(AccessibleObject.java:297)\n" +
-				"\tat java.base/java.lang.reflect.Field.checkCanSetAccessible(Field.java:178)\n" +
-				"\tat java.base/java.lang.reflect.Field.setAccessible(Field.java:172)\n" +
-				"\tat com.esotericsoftware.kryo.serializers.FieldSerializer.buildValidFields(FieldSerializer.java:283)\n" +
-				"\tat com.esotericsoftware.kryo.serializers.FieldSerializer.rebuildCachedFields(FieldSerializer.java:216)\n" +
-				"\tat org.apache.flink.api.java.typeutils.runtime.kryo.KryoSerializer.deserialize(KryoSerializer.java:392)\n" +
-				"\tat org.apache.flink.runtime.taskmanager.Task.run(Task.java:569)\n" +
-				"\tat java.base/java.lang.Thread.run(Thread.java:840)\n",
-		}, tm)
-		return
-	}
 }
 
 // failover restarts jb after losing tm. j.mu is held.
@@ -260,9 +233,7 @@ func savepointLocation(target, jobID string) string {
 	return fmt.Sprintf("%s/savepoint-%s-%s", target, jobID[:6], newID(6))
 }
 
-func (e exceptionEntry) stack() string {
-	if e.trace != "" {
-		return e.trace
-	}
-	return "\tat flink-sim (sim)\n"
+// stacktrace is the exception as ErrorInfo.getExceptionAsString prints it.
+func (e exceptionEntry) stacktrace() string {
+	return e.name + ": " + e.message + "\n\tat flink-sim (sim)\n"
 }

@@ -185,8 +185,9 @@ func shellVar(rs []rune) (name string, n int) {
 
 // OpensJavaUtil reports whether JVM options open java.base/java.util to unnamed modules
 // ("--add-opens=java.base/java.util=ALL-UNNAMED", or "--add-opens" and the value as the
-// next option), which Kryo's reflective access to java.util classes needs on Java 17
-// (Flink's config.yaml ships it in env.java.opts.all, "required for Java 17 support").
+// next option), which Flink's own reflection into java.util needs on Java 17 (Flink's
+// config.yaml ships it in env.java.opts.all, "required for Java 17 support"; see
+// JobManager.postJarRun).
 func OpensJavaUtil(opts []string) bool {
 	const want = "java.base/java.util=ALL-UNNAMED"
 	for i, o := range opts {

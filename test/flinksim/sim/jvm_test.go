@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,50 +84,74 @@ func TestJavaMajorReadsTemurinsJavaVersion(t *testing.T) {
 	}
 }
 
-func TestJobOnJava17WithoutJavaUtilOpenFailsWithInaccessibleObjectException(t *testing.T) {
-	conf := testConf(map[string]string{"restart-strategy.type": ""})
-	delete(conf, "restart-strategy.type") // Flink's default without checkpointing: no restart
-	c := startJobManager(t, conf)
-	tm, err := StartTaskManager(t.Context(), TaskManagerConfig{
-		JobManagerRPC: c.jm.RPCAddr(), ResourceID: "tm-17", Slots: 1, Config: conf,
-		JavaVersion: 17, JVMOptions: []string{"-XX:+IgnoreUnrecognizedVMOptions", "-Dfoo=bar"},
-	})
+func startJava17JobManager(t *testing.T, jvm []string) *testCluster {
+	t.Helper()
+	conf := testConf(nil)
+	jm, err := StartJobManager(t.Context(), JobManagerConfig{Config: conf, RPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0",
+		Version: "2.2", JavaVersion: 17, JVMOptions: jvm})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(tm.Kill)
+	t.Cleanup(func() { _ = jm.Close() })
+	return &testCluster{jm: jm, log: &syncBuffer{}, conf: conf, rest: jm.RESTURL()}
+}
+
+func TestJarRunOnJava17WithoutJavaUtilOpenFailsWithInaccessibleObjectException(t *testing.T) {
+	c := startJava17JobManager(t, []string{"-XX:+IgnoreUnrecognizedVMOptions", "-Dfoo=bar"})
+	c.addTaskManager(t, "tm-1", 1, nil)
 	c.waitTaskManagers(t, 1)
-	id := runJob(t, c, 1)
-	waitJobState(t, c, id, StateFailed)
-	ex := obj(t, getJSON(t, c.rest+"/jobs/"+id+"/exceptions", 200))
-	entries := arr(t, obj(t, ex["exceptionHistory"])["entries"])
-	if len(entries) != 1 {
-		t.Fatalf("exception history = %v, want one entry", entries)
+	jar := uploadJar(t, c)
+	for attempt, want := range []string{
+		`Caused by: java.lang.reflect.InaccessibleObjectException: Unable to make field private final java.util.Map java.util.Collections$UnmodifiableMap.m accessible: module java.base does not "opens java.util" to unnamed module`,
+		"Caused by: java.lang.NoClassDefFoundError: Could not initialize class org.apache.flink.datastream.impl.ExecutionContextEnvironment",
+	} {
+		errs := obj(t, doJSON(t, http.MethodPost, c.rest+"/jars/"+jar+"/run", `{"parallelism":1}`, 400))["errors"]
+		msg := arr(t, errs)[0].(string)
+		if !strings.HasPrefix(msg, "org.apache.flink.runtime.rest.handler.RestHandlerException: Could not execute application.") || !strings.Contains(msg, want) {
+			t.Errorf("attempt %d: error %q, want %q", attempt+1, msg, want)
+		}
+		if attempt == 1 && strings.Contains(msg, "InaccessibleObjectException") {
+			t.Error("the second attempt named the first cause again")
+		}
 	}
-	e := obj(t, entries[0])
-	if e["exceptionName"] != "java.lang.reflect.InaccessibleObjectException" || e["taskManagerId"] != "tm-17" ||
-		!strings.Contains(e["stacktrace"].(string), `module java.base does not "opens java.util" to unnamed module`) ||
-		!strings.HasPrefix(ex["root-exception"].(string), "java.lang.reflect.InaccessibleObjectException: Unable to make field") {
-		t.Errorf("exceptions = %v", ex)
+	if jobs := arr(t, obj(t, getJSON(t, c.rest+"/jobs", 200))["jobs"]); len(jobs) != 0 {
+		t.Errorf("jobs = %v, want none", jobs)
 	}
 }
 
-func TestJobOnJava17WithJavaUtilOpenRuns(t *testing.T) {
-	c := startJobManager(t, testConf(nil))
-	tm, err := StartTaskManager(t.Context(), TaskManagerConfig{
-		JobManagerRPC: c.jm.RPCAddr(), ResourceID: "tm-17", Slots: 1, Config: testConf(nil),
-		JavaVersion: 17, JVMOptions: javaOptions(imageConf(t, "2.2"), false, Version{2, 2}, nil, false, nil),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tm.Kill)
+// A JobManager whose options open java.util runs the jar; the TaskManagers' options do not
+// matter (seen on flink-dist 2.2.1: env.java.opts.jobmanager alone is enough).
+func TestJarRunOnJava17WithJavaUtilOpenRuns(t *testing.T) {
+	c := startJava17JobManager(t, javaOptions(imageConf(t, "2.2"), false, Version{2, 2}, nil, true, nil))
+	c.addTaskManager(t, "tm-1", 1, nil)
 	c.waitTaskManagers(t, 1)
 	id := runJob(t, c, 1)
 	waitJobState(t, c, id, StateRunning)
-	if n := len(arr(t, obj(t, obj(t, getJSON(t, c.rest+"/jobs/"+id+"/exceptions", 200))["exceptionHistory"])["entries"])); n != 0 {
-		t.Errorf("%d exceptions, want none", n)
+}
+
+// Flink 2.x's JobExceptionsInfoWithHistory has only exceptionHistory (the deprecated
+// root-exception, timestamp, all-exceptions and truncated, and each entry's location, are
+// gone).
+func TestExceptionsOfFlink2HaveOnlyTheHistory(t *testing.T) {
+	conf := testConf(map[string]string{"restart-strategy.type": "none"})
+	jm, err := StartJobManager(t.Context(), JobManagerConfig{Config: conf, RPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", Version: "2.2"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = jm.Close() })
+	c := &testCluster{jm: jm, log: &syncBuffer{}, conf: conf, rest: jm.RESTURL()}
+	tm, _ := c.addTaskManager(t, "tm-1", 1, nil)
+	c.waitTaskManagers(t, 1)
+	id := runJob(t, c, 1)
+	waitJobState(t, c, id, StateRunning)
+	_ = tm.Close()
+	waitJobState(t, c, id, StateFailed)
+	ex := obj(t, getJSON(t, c.rest+"/jobs/"+id+"/exceptions", 200))
+	if diff := cmp.Diff([]string{"exceptionHistory"}, sortedKeys(ex)); diff != "" {
+		t.Errorf("keys (-want +got):\n%s", diff)
+	}
+	entry := obj(t, arr(t, obj(t, ex["exceptionHistory"])["entries"])[0])
+	wantKeys(t, "entry", entry, "exceptionName", "stacktrace", "timestamp", "taskName", "endpoint", "taskManagerId", "failureLabels", "concurrentExceptions")
 }
 
 func TestRestartStrategyDefaultsAsFlink(t *testing.T) {

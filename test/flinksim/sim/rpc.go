@@ -48,9 +48,6 @@ type registerRequest struct {
 	CPUCores float64           `json:"cpuCores"`
 	Hardware hardwareInfo      `json:"hardware"`
 	Memory   TaskManagerMemory `json:"memory"`
-	// JavaUtilClosed: the TaskManager's JVM is Java 17 or later and does not open
-	// java.base/java.util, so tasks deployed to it fail (see JobManager.deploy).
-	JavaUtilClosed bool `json:"javaUtilClosed,omitempty"`
 }
 
 type registerResponse struct {

@@ -44,13 +44,6 @@ type TaskManagerConfig struct {
 	Version string
 	// Logger, when not nil, is used instead of a new one from Log and Levels.
 	Logger *Log
-	// JavaVersion is the feature version of the JVM the TaskManager pretends to run on
-	// (the image's, see JavaMajor); 0 means Java 11. From 17 on, JVMOptions must open
-	// java.base/java.util (OpensJavaUtil) or every task deployed to it fails with
-	// InaccessibleObjectException, as on a real Java 17 TaskManager.
-	JavaVersion int
-	// JVMOptions are the options on the TaskManager's java command line.
-	JVMOptions []string
 }
 
 // TaskManager is an in-process Flink TaskManager: it registers with the JobManager (retrying
@@ -189,8 +182,7 @@ func StartTaskManager(ctx context.Context, cfg TaskManagerConfig) (*TaskManager,
 			FreeMemory:     mem.FrameworkHeap + mem.TaskHeap,
 			ManagedMemory:  mem.ManagedMemory,
 		},
-		Memory:         mem,
-		JavaUtilClosed: cfg.JavaVersion >= 17 && !OpensJavaUtil(cfg.JVMOptions),
+		Memory: mem,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
