@@ -266,12 +266,21 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 	banner.Infof("--------------------------------------------------------------------------------")
 	banner.Infof(" Starting %s (Version: %s.0, Scala: 2.12, Rev:%s, Date:1970-01-01T00:00:00+00:00)", name, v, FlinkCommit)
 	banner.Infof(" OS current user: %s", currentUser())
+	// EnvironmentInformation.logEnvironmentInfo: one line per JVM option and per argument,
+	// an argument GlobalConfiguration.isSensitive finds sensitive hidden.
 	banner.Infof(" JVM: flink-sim (a Go stand-in for the Flink image) - Java %d", max(JavaMajor(env), 11))
 	banner.Infof(" JVM Options:")
 	for _, o := range jvm {
 		banner.Infof("    %s", o)
 	}
-	banner.Infof(" Program Arguments: %s", strings.Join(args, " "))
+	if len(args) == 0 {
+		banner.Infof(" Program Arguments: (none)")
+	} else {
+		banner.Infof(" Program Arguments:")
+		for _, a := range maskedArgs(v, args) {
+			banner.Infof("    %s", a)
+		}
+	}
 	banner.Infof("--------------------------------------------------------------------------------")
 	for _, k := range javaHashOrder(c.keys) {
 		gc.Infof("Loading configuration property: %s, %s", k, masked(v, k, c.vals[k]))
@@ -312,6 +321,21 @@ func (e *Entrypoint) bashJavaUtilsFailed(log []string, err error) {
 		fmt.Fprintln(e.Stdout, line)
 	}
 	fmt.Fprintf(e.Stdout, "Exception in thread \"main\" %v\n", err)
+}
+
+// maskedArgs hides the arguments that carry a sensitive option, as Flink's
+// EnvironmentInformation.logEnvironmentInfo does (GlobalConfiguration.isSensitive on each
+// argument): "-Dsecurity.ssl.rest.keystore-password=x" is logged as "****** (sensitive
+// information)".
+func maskedArgs(v Version, args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if Sensitive(v, a) {
+			out[i] = HiddenContent + " (sensitive information)"
+		}
+	}
+	return out
 }
 
 func optionKeys(opts []option) []string {
