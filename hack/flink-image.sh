@@ -78,14 +78,19 @@ debian_mirror() {
 		awk -v s="$debian_suite" '$1 == "deb" { i = 2; if ($i ~ /^\[/) while ($i !~ /\]$/) i++; if ($i ~ /\]$/ && $2 ~ /^\[/) i++; if ($(i + 1) == s) { print $i; exit } }'
 }
 
+# need <command> <Debian package>: install the package with apt-get when the command is
+# missing (as root, as on CI).
+need() {
+	command -v "$1" >/dev/null 2>&1 && return
+	[ "$(id -u)" = 0 ] || die "$1 is missing, and installing it (apt-get install $2) needs root"
+	say "installing $2 (apt-get)"
+	apt-get install -y "$2" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$2" >/dev/null; } ||
+		die "apt-get install $2 failed"
+}
+
 make_rootfs() {
 	local dir=$cache/rootfs-$base_key.tmp mirror
-	if ! command -v debootstrap >/dev/null 2>&1; then
-		[ "$(id -u)" = 0 ] || die "debootstrap is missing, and installing it needs root"
-		say "installing debootstrap (apt-get)"
-		apt-get install -y debootstrap >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y debootstrap >/dev/null; } ||
-			die "apt-get install debootstrap failed"
-	fi
+	need debootstrap debootstrap
 	[ "$(id -u)" = 0 ] || die "debootstrap needs root to make the rootfs (cold cache: $rootfs_tar is missing)"
 	mirror=$(debian_mirror || true)
 	rm -rf "$dir"
@@ -124,7 +129,7 @@ version() {
 
 resolve_jars() { # line dir
 	local line=$1 dir=$2 args log=$cache/maven-$1.log
-	command -v mvn >/dev/null 2>&1 || die "no mvn found (apt-get install maven)"
+	need mvn maven
 	args=(-B -q -C -f "$dir/pom.xml" "-Dmaven.repo.local=$cache/m2"
 		"-Dflink.version=$(version flink "$line")" "-Dflink.line=$line" "-Dlog4j.version=$log4j"
 		"-Dexamples.version=$(version examples "$line")"
