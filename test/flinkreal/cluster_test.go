@@ -3,8 +3,34 @@ package flinkreal
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 )
+
+// help prints the official usage and exits 0; any other command runs as given (pass-through)
+// after the configuration was prepared, as the user flink: 2.2's image runs as USER flink,
+// 1.20's starts as root and its entrypoint steps down with gosu.
+func TestHelpAndPassThroughRunAsFlink(t *testing.T) {
+	for _, line := range []string{"1.20", "2.2"} {
+		t.Run(line, func(t *testing.T) {
+			s := newScope(t, realImage(t, line))
+			code, logs := waitExit(t, s.start(t, node{alias: "help", cmd: []string{"help"}}))
+			if code != 0 || !strings.Contains(logs, "Usage: docker-entrypoint.sh (jobmanager|standalone-job|taskmanager|history-server)") {
+				t.Errorf("help: exit code %d, logs:\n%s", code, logs)
+			}
+			code, logs = waitExit(t, s.start(t, node{alias: "id", cmd: []string{"id"}}))
+			if want := "uid=9999(flink) gid=9999(flink) groups=9999(flink)"; code != 0 || !strings.Contains(logs, want) {
+				t.Errorf("pass-through id: exit code %d, logs %q, want %q", code, logs, want)
+			}
+			code, logs = waitExit(t, s.start(t, node{alias: "conf", cmd: []string{"cat", "/opt/flink/conf/config.yaml"}}))
+			for _, want := range []string{"  rpc:\n    address: ", "blob:\n  server:\n    port: '6124'\n", "query:\n  server:\n    port: '6125'\n"} {
+				if code != 0 || !strings.Contains(logs, want) {
+					t.Errorf("config.yaml after a pass-through start does not contain %q (exit code %d):\n%s", want, code, logs)
+				}
+			}
+		})
+	}
+}
 
 // A session cluster of the real image on a user-defined network: the JobManager and two
 // TaskManagers find each other by name, a real example job (WindowJoin.jar of
@@ -22,6 +48,9 @@ func TestJobWaitsForSlotsRunsWhenATaskManagerJoinsAndIsCancelled(t *testing.T) {
 				s.start(t, node{alias: alias, cmd: []string{"taskmanager"}, env: props})
 			}
 
+			if logs := containerLogs(t, jm); !strings.Contains(logs, " OS current user: flink") {
+				t.Errorf("the JobManager does not run as user flink:\n%.2000s", logs)
+			}
 			o := waitTaskManagers(t, rest, 2)
 			if o.SlotsTotal != 2 || o.SlotsAvailable != 2 || o.FlinkVersion == "" {
 				t.Errorf("/overview = %+v, want 2 slots, 2 free and a flink-version", o)
