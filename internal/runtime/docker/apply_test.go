@@ -134,7 +134,6 @@ func TestApplyCreatesJobManagerAndTaskManagersAsSpecified(t *testing.T) {
 			conf := readConf(t, text)
 			want := map[string]string{
 				"taskmanager.numberOfTaskSlots":   "2",
-				"env.java.opts.all":               "-Dfoo=bar -Dbaz=qux",
 				"jobmanager.memory.process.size":  "1600m",
 				"taskmanager.memory.process.size": "1728m",
 				"jobmanager.rpc.address":          "jobmanager",
@@ -156,6 +155,10 @@ func TestApplyCreatesJobManagerAndTaskManagersAsSpecified(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, gotConf); diff != "" {
 				t.Errorf("config.yaml entries (-want +got):\n%s\nfile:\n%s", diff, text)
+			}
+			// The cluster's JVM options come after the image's own (its module flags).
+			if opts := conf["env.java.opts.all"]; !strings.HasPrefix(opts, "--add-exports=") || !strings.HasSuffix(opts, " -Dfoo=bar -Dbaz=qux") {
+				t.Errorf("env.java.opts.all = %q, want the image's flags, then -Dfoo=bar -Dbaz=qux", opts)
 			}
 			hdr, text = copyFile(t, cli, ins.ID, flinkconf.Dir+"/"+flinkconf.Log4jConsoleFile)
 			if hdr.Uid != flinkconf.ImageUID || hdr.Gid != flinkconf.ImageUID {
