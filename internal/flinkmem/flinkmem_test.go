@@ -82,7 +82,8 @@ func TestDeriveFailsAsFlinkDoes(t *testing.T) {
 		conf map[string]string
 		want string
 	}{{
-		// The report: resources.taskmanager.memory 1g (10^9 bytes).
+		// The report: resources.taskmanager.memory 1g (10^9 bytes); the same text real
+		// Flink 1.20.4 and 2.2.1 print (test/flinkreal).
 		name: "10^9 bytes",
 		conf: map[string]string{KeyTaskManagerProcessSize: "1000000000b"},
 		want: "Sum of configured Framework Heap Memory (128.000mb (134217728 bytes)), Framework Off-Heap Memory (128.000mb (134217728 bytes)), " +
@@ -239,6 +240,10 @@ func TestJobManager(t *testing.T) {
 		{name: "heap, off-heap and flink size disagree", conf: map[string]string{KeyJobManagerHeap: "512m", KeyJobManagerOffHeap: "128m", KeyJobManagerFlinkSize: "1g"},
 			errorHas: "does not match the configured Total Flink Memory (1024.000mb (1073741824 bytes))"},
 		{name: "heap above flink size", conf: map[string]string{KeyJobManagerHeap: "2g", KeyJobManagerFlinkSize: "1g"}, errorHas: "exceeds the configured Total Flink Memory"},
+		// Recorded from real Flink 1.20.4 and 2.2.1 (test/flinkreal
+		// TestMemoryBelowFlinksMinimumFailsWithFlinksMessage).
+		{name: "500m", conf: map[string]string{KeyJobManagerProcessSize: "500m"},
+			errorHas: "The configured Total Flink Memory (52.000mb (54525952 bytes)) is less than the configured Off-heap Memory (128.000mb (134217728 bytes))."},
 		{name: "600m", conf: map[string]string{KeyJobManagerProcessSize: "600000000b"},
 			errorHas: "The configured Total Flink Memory (124.205mb (130237952 bytes)) is less than the configured Off-heap Memory (128.000mb (134217728 bytes))."},
 	} {

@@ -1,12 +1,21 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/flinkd/flinkd/internal/api"
 	"github.com/flinkd/flinkd/test/testenv"
@@ -127,8 +136,13 @@ func TestFidelityImageModuleFlagsSurviveNextToTheUsersJVMOptions(t *testing.T) {
 		}
 	}
 	// Without java.util opened in the JobManager's JVM the stand-in, like Flink, answers the
-	// jar's run with InaccessibleObjectException and creates no job.
-	job := submitJob(t, cs.RESTURL, "flags", 1)
+	// jar's run with InaccessibleObjectException and creates no job. An image with Flink's
+	// examples (the real-Flink test image) runs one of them; the stand-in takes any jar.
+	jar := []byte("PK fake jar")
+	if b, ok := fileOf(t, f, f.clusterContainers(name)["jobmanager"].ID, "/opt/flink/examples/streaming/WindowJoin.jar"); ok {
+		jar = b
+	}
+	job := runJar(t, cs.RESTURL, "flags.jar", jar, 1)
 	waitJobState(t, cs.RESTURL, job, "RUNNING")
 	if n := jobRestarts(t, cs.RESTURL, job); n != 0 {
 		t.Errorf("the job has %d exceptions", n)
@@ -294,4 +308,58 @@ func TestFidelityMemoryFlinkRefusesIsAnErrorWithTheSmallestSizeThatWorks(t *test
 	if !slices.ContainsFunc(cs.Warnings, func(w string) bool { return strings.Contains(w, "recommended minimum value") }) {
 		t.Errorf("status warnings %q lack the JobManager's heap", cs.Warnings)
 	}
+}
+
+// fileOf returns the file at path in container id, and false when there is none.
+func fileOf(t *testing.T, f *flinkd, id, path string) ([]byte, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	rc, _, err := f.docker.CopyFromContainer(ctx, id, path)
+	if cerrdefs.IsNotFound(err) {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatalf("copy %s from %s: %v", path, id, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil {
+		t.Fatalf("copy %s from %s: %v", path, id, err)
+	}
+	b, err := io.ReadAll(tr)
+	if err != nil {
+		t.Fatalf("copy %s from %s: %v", path, id, err)
+	}
+	return b, true
+}
+
+// runJar uploads jar under name and runs it with the given parallelism; it returns the job ID.
+func runJar(t *testing.T, restURL, name string, jar []byte, parallelism int) string {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("jarfile", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fw.Write(jar); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var up struct {
+		Filename string `json:"filename"`
+	}
+	restDo(t, http.MethodPost, restURL+"/jars/upload", mw.FormDataContentType(), body.Bytes(), &up)
+	req, _ := json.Marshal(map[string]any{"parallelism": parallelism})
+	var run struct {
+		JobID string `json:"jobid"`
+	}
+	restDo(t, http.MethodPost, restURL+"/jars/"+path.Base(up.Filename)+"/run", "application/json", req, &run)
+	if run.JobID == "" {
+		t.Fatalf("running jar %s gave no job id", up.Filename)
+	}
+	return run.JobID
 }
