@@ -48,6 +48,8 @@ func TestApplyCreatesJobManagerAndTaskManagersAsSpecified(t *testing.T) {
 	if diff := cmp.Diff([]string{"Created", "Created", "Created", "Created"}, ev.reasons()); diff != "" {
 		t.Errorf("progress reasons (-want +got):\n%s\nall: %q", diff, ev.all())
 	}
+	// Registered: the entrypoints have finished rewriting the files read below.
+	waitOverview(t, obs.REST.URL, 2)
 
 	base := runtime.ResourceName(k)
 	for _, tc := range []struct {
@@ -169,8 +171,6 @@ func TestApplyCreatesJobManagerAndTaskManagersAsSpecified(t *testing.T) {
 			}
 		})
 	}
-
-	waitOverview(t, obs.REST.URL, 2)
 }
 
 func keysOf[V any](m map[string]V) []string {
@@ -523,11 +523,13 @@ func TestApplyAfterAnInterruptedCreateAdoptsTheContainer(t *testing.T) {
 	if diff := cmp.Diff([]string{"Created", "Started"}, slices.Sorted(slices.Values(ev.reasons()))); diff != "" {
 		t.Errorf("progress reasons (-want +got):\n%s\nall: %q", diff, ev.all())
 	}
+	// Registered: its entrypoint has finished rewriting the file (the rewrite truncates it
+	// first, so a read while the container merely runs may see it empty).
+	waitOverview(t, obs.REST.URL, 1)
 	_, text := copyFile(t, cli, resp.ID, flinkconf.Dir+"/"+flinkconf.ConfigYAML)
 	if got := readConf(t, text)["taskmanager.resource-id"]; got != "taskmanager-1" {
 		t.Errorf("adopted taskmanager's taskmanager.resource-id = %q: configuration not copied before start", got)
 	}
-	waitOverview(t, obs.REST.URL, 1)
 }
 
 func TestApplyInterruptedAtAnyInstantConvergesWithoutDuplicates(t *testing.T) {

@@ -30,7 +30,9 @@ func TestImageConfIsReadOnceAndKept(t *testing.T) {
 	if err := r.Apply(t.Context(), c, nil); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
-	waitFor(t, r, k, "running", up(2, c.Hash))
+	obs := waitFor(t, r, k, "running", up(2, c.Hash))
+	// Registered: the entrypoints have finished rewriting the files read below.
+	waitOverview(t, obs.REST.URL, 2)
 	if n := len(r.confs); n != 1 {
 		t.Errorf("read %d images' conf folders for one image", n)
 	}
