@@ -87,9 +87,10 @@ func TestSeedFullExampleRunsWithExactLimitsConfigAndLoggers(t *testing.T) {
 	t.Parallel()
 	onEachImage(t, func(t *testing.T, k flinkImages) {
 		size := seedSizes(k)
+		image := k.image(t, "1.20")
 		f := k.newFlinkd(t)
 		name := uniqueName("session")
-		f.write("session.yaml", seedSpec(t, name, k.image(t, "1.20"), size))
+		f.write("session.yaml", seedSpec(t, name, image, size))
 		cs := f.waitRunning(name, size.taskManagers)
 
 		ctrs := f.clusterContainers(name)
