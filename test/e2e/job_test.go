@@ -57,12 +57,14 @@ func TestAnExampleJobSurvivesAScaleDownHoldsAStopAndIsCancelledByForce(t *testin
 
 		// Scale down: the idle TaskManager goes, the job stays where it is.
 		f.write(name+".yaml", spec("RUNNING", 1))
-		f.waitEvent(name, "ScalingDown", "removing idle ones: "+idle)
 		f.waitRunning(name, 1)
 		after := containerIDs(f.clusterContainers(name))
 		want := map[string]string{"jobmanager": before["jobmanager"], busy[0]: before[busy[0]]}
 		if diff := cmp.Diff(want, after); diff != "" {
 			t.Errorf("containers after the scale-down (-want +got):\n%s", diff)
+		}
+		if evs := f.events(name); !hasEvent(evs, "ScalingDown", "removing idle ones: "+idle) {
+			t.Errorf("no ScalingDown event naming %s as the idle one to remove; events:\n%s", idle, formatEvents(evs))
 		}
 		d := jobDetail(t, rest, job)
 		if d.State != "RUNNING" || d.StartTime != start {
@@ -116,6 +118,11 @@ func TestAnExampleJobSurvivesAScaleDownHoldsAStopAndIsCancelledByForce(t *testin
 			t.Errorf("left after the stop, labelled for %s: %v", name, left)
 		}
 	})
+}
+
+func hasEvent(evs []api.Event, reason, contains string) bool {
+	_, ok := findEvent(evs, reason, contains)
+	return ok
 }
 
 // waitJobTasksRunning waits until every task of the job runs (on real Flink a job is
