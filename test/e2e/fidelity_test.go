@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"path"
@@ -156,23 +157,43 @@ func TestFidelityImageModuleFlagsSurviveNextToTheUsersJVMOptions(t *testing.T) {
 }
 
 // Point 3: "$" is kept as written everywhere: only ${NAME} of the spec's env vars is
-// expanded; '#' is no comment in config.yaml.
+// expanded; '#' is no comment in config.yaml. JVM options are the exception Flink makes: its
+// start script evaluates them with the shell (bin/flink-console.sh), so a variable there is
+// the process's (a warning), and what else the shell would change is refused.
 func TestFidelityDollarAndHashValuesReachFlinkAsWritten(t *testing.T) {
 	t.Parallel()
 	onEachImage(t, func(t *testing.T, k flinkImages) {
 		img := k.image(t, "1.20")
 		f := k.newFlinkd(t)
 		name := uniqueName("dollar")
-		f.write(name+".yaml", fidelitySpec(t, k, name, "1.20", img, 1, dollarValues, dollarEnv))
+		values := maps.Clone(dollarValues)
+		values["env.java.opts.jobmanager"] = "-Dflinkd.home=$FLINK_HOME"
+		f.write(name+".yaml", fidelitySpec(t, k, name, "1.20", img, 1, values, dollarEnv))
 		cs := f.waitRunning(name, 1)
 		got := jobManagerConfig(t, cs.RESTURL)
 		for key, w := range map[string]string{
 			"app.word": "pa$$word", "app.cost": "cost $5", "app.home": "$HOME", "app.ref": "r$5",
-			"app.unset": "${UNSET}", "app.fragment": "http://h/p#frag",
+			"app.unset": "${UNSET}", "app.fragment": "http://h/p#frag", "env.java.opts.jobmanager": "-Dflinkd.home=$FLINK_HOME",
 		} {
 			if got[key] != w {
 				t.Errorf("1.20: /jobmanager/config %s = %q, want %q", key, got[key], w)
 			}
+		}
+		// The JVM option as the start script's shell left it, and the warning that says so.
+		jm := f.clusterContainers(name)["jobmanager"].ID
+		if logs := f.containerLogs(jm); len(linesWith(logs, " JVM Options:")) != 1 || len(linesWith(logs, "    -Dflinkd.home=/opt/flink")) != 1 {
+			t.Errorf("the JobManager's JVM options do not hold -Dflinkd.home=/opt/flink:\n%.6000s", logs)
+		}
+		if !slices.ContainsFunc(cs.Warnings, func(w string) bool {
+			return strings.Contains(w, "spec.flinkConfiguration[env.java.opts.jobmanager]") && strings.Contains(w, "the JVM gets $FLINK_HOME replaced")
+		}) {
+			t.Errorf("status warnings %q lack the start script's evaluation of $FLINK_HOME", cs.Warnings)
+		}
+		// What the shell would change otherwise is refused, naming the field.
+		bad := f.write("."+name+"-jvm.yaml", fidelitySpec(t, k, name+"-jvm", "1.20", img, 1,
+			map[string]string{"env.java.opts.taskmanager": "-Dflinkd.word=pa$$word"}, ""))
+		if res := f.flinkctl("validate", bad); res.Code == 0 || len(linesWith(res.Stderr, "spec.flinkConfiguration[env.java.opts.taskmanager]", "contains '$$'")) != 1 {
+			t.Errorf("validate of a JVM option the shell would change:\n%s", res)
 		}
 	})
 }
