@@ -99,18 +99,32 @@
 //
 // Wire names and status codes as Flink's: GET /config, /overview, /jobmanager/config,
 // /taskmanagers, /taskmanagers/:id, /jobs, /jobs/overview, /jobs/:id, /jobs/:id/status,
-// /jobs/:id/exceptions, /jars, /jobs/:id/savepoints/:triggerid; POST /jars/upload,
+// /jobs/:id/exceptions, /jobs/:id/resource-requirements, /jars,
+// /jobs/:id/savepoints/:triggerid; POST /jars/upload,
 // /jars/:jarid/run, /jobs/:id/stop, /jobs/:id/savepoints; PATCH /jobs/:id?mode=cancel
 // (202); DELETE /jars/:jarid, /cluster. Paths may carry the /v1 prefix. Like Flink's
 // router, an unknown path and a wrong method are both 404 {"errors":["Not found: <uri>"]}.
 // The jar endpoints exist only while web.submit.enable is true (the default).
 //
-// Any uploaded *.jar becomes a job when run: one vertex of the requested parallelism
-// (default parallelism.default) that takes that many slots, one per TaskManager in turn.
-// Without enough free slots it waits in CREATED. When a TaskManager holding its slots
-// deregisters or stops heartbeating, the job records an exceptionHistory entry, goes
-// RESTARTING and, after the restart delay, runs again on free slots (with
-// restart-strategy none it FAILS). Cancel goes CANCELLING then CANCELED; stop-with-savepoint
+// Any uploaded *.jar becomes a job when run: by default one vertex "Source: sim -> Sink:
+// sim" of the requested parallelism (default parallelism.default); each program argument
+// "--vertex NAME[=PARALLELISM][@GROUP]" adds a vertex instead (parallelism: the job's; slot
+// sharing group: "default"). A job needs, per slot sharing group, as many slots as its
+// largest vertex parallelism (slots.go names the Flink sources modelled). Under the default
+// scheduler the job goes RUNNING at once with every task SCHEDULED; free slots are assigned
+// to it as they appear (one per TaskManager in turn, ordered by ID) and held while it waits;
+// with all of them its tasks go DEPLOYING, INITIALIZING, then RUNNING. A job still waiting
+// after slot.request.timeout (5 min) fails with NoResourceAvailableException, and the restart
+// strategy applies. Under jobmanager.scheduler: adaptive a job waits in CREATED with no
+// tasks; it runs at once with every slot it wants, with fewer (one per group at least) after
+// the resource stabilization timeout, fails after the resource wait timeout with none, and
+// rescales wider when it gets more slots and the scaling cooldown has passed. /jobs/overview
+// counts tasks by state; /jobs/:id reports vertices with parallelism, aggregate status and
+// (1.20+) slotSharingGroupId; /jobs/:id/resource-requirements (1.18+) answers the adaptive
+// scheduler's parallelism bounds (HTTP 500 under the default scheduler). When a TaskManager
+// holding a job's slots deregisters or stops heartbeating, the job records an
+// exceptionHistory entry, goes RESTARTING and, after the restart delay, is scheduled again
+// (with restart-strategy none it FAILS). Cancel goes CANCELLING then CANCELED; stop-with-savepoint
 // needs a targetDirectory or a configured savepoint directory (else 400, as Flink), answers
 // 202 {"request-id"}, reports IN_PROGRESS then COMPLETED with the savepoint location, and
 // the job FINISHES.
