@@ -37,7 +37,10 @@ type Cluster struct {
 	Image   string
 	Deleted bool
 	Status
-	Warnings  []string
+	Warnings []string
+	// Autoscale is the autoscaler's state as JSON (the daemon's format); nil when the
+	// cluster is not autoscaled.
+	Autoscale []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// PhaseSince is when Phase last changed.
@@ -106,26 +109,31 @@ const (
 )
 
 const clusterColumns = `namespace, name, file, spec_yaml, spec_hash, desired, running, desired_state, target,
-	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since`
+	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since,
+	autoscale`
 
 // statusColumns are clusterColumns without the specs (listing for status).
 const statusColumns = `namespace, name, file, x'', spec_hash, x'', NULL, desired_state, target,
-	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since`
+	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since,
+	autoscale`
 
 func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
 	var c Cluster
-	var running sql.NullString
+	var running, autoscale sql.NullString
 	var warnings string
 	var deleted int
 	var created, updated, since int64
 	err := row.Scan(&c.Namespace, &c.Name, &c.File, &c.SpecYAML, &c.SpecHash, &c.Desired, &running,
 		&c.DesiredState, &c.Target, &c.Image, &deleted, &c.Phase, &c.Message, &c.Refused, &warnings,
-		&c.TMDesired, &c.TMReady, &c.RESTURL, &created, &updated, &since)
+		&c.TMDesired, &c.TMReady, &c.RESTURL, &created, &updated, &since, &autoscale)
 	if err != nil {
 		return Cluster{}, err
 	}
 	if running.Valid {
 		c.Running = []byte(running.String)
+	}
+	if autoscale.Valid {
+		c.Autoscale = []byte(autoscale.String)
 	}
 	c.Deleted = deleted != 0
 	if err := json.Unmarshal([]byte(warnings), &c.Warnings); err != nil {
@@ -219,6 +227,17 @@ func (tx *Tx) SetStatus(namespace, name string, st Status) error {
 			phase = ?, message = ?, refused = ?, tm_desired = ?, tm_ready = ?, rest_url = ?, updated_at = ?
 		WHERE namespace = ? AND name = ?`,
 		st.Phase, now, st.Phase, st.Message, st.Refused, st.TMDesired, st.TMReady, st.RESTURL, now, namespace, name)
+}
+
+// SetAutoscale records the autoscaler's state (nil: the cluster is not autoscaled).
+func (tx *Tx) SetAutoscale(namespace, name string, state []byte) error {
+	var v any
+	if state != nil {
+		v = string(state)
+	}
+	return tx.exec1(fmt.Sprintf("record autoscaler state of %s/%s", namespace, name),
+		`UPDATE clusters SET autoscale = ?, updated_at = ? WHERE namespace = ? AND name = ?`,
+		v, millis(tx.now), namespace, name)
 }
 
 // MarkDeleted records that the cluster's file is gone: it is to be torn down, then forgotten.
