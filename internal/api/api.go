@@ -15,6 +15,7 @@ const (
 	PathLogs     = "/v1/clusters/{ns}/{name}/logs"   // GET ?instance=jobmanager|taskmanager-N&follow=1&tail=N: text stream
 	PathTargets  = "/v1/targets"                     // GET: []Target
 	PathVersion  = "/v1/version"                     // GET: Version
+	PathOthers   = "/v1/others"                      // GET: Others
 
 	// HeaderVersion carries the state version of a /v1/clusters answer; pass it back as
 	// ?watch=VERSION to wait for the next change.
@@ -111,8 +112,30 @@ type Version struct {
 	Version string `json:"version"`
 	// Owner is this flinkd's identity: the value of the flinkd.io/owner label on everything it creates.
 	Owner string `json:"owner"`
-	Specs string `json:"specs"`
-	Data  string `json:"data"`
+	// FormerOwners are identities whose clusters this flinkd adopted (flinkd --adopt, the
+	// identity an older flinkd kept in the database).
+	FormerOwners []string `json:"formerOwners,omitempty"`
+	Specs        string   `json:"specs"`
+	Data         string   `json:"data"`
+}
+
+// Others lists the flinkd-labelled clusters on the daemon's targets that it does not own
+// (`flinkctl status --all-owners`): other daemons' clusters, and leaks.
+type Others struct {
+	Clusters []OtherCluster `json:"clusters"`
+	// Errors say which targets could not be listed.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// OtherCluster is a cluster another flinkd identity owns. flinkd never touches it.
+type OtherCluster struct {
+	Target    string `json:"target"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Owner is the value of its flinkd.io/owner label.
+	Owner string `json:"owner"`
+	// Specs is the specs folder of the flinkd that made it, when it recorded one.
+	Specs string `json:"specs,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.

@@ -29,6 +29,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathLogs, d.handleLogs)
 	mux.HandleFunc("GET "+api.PathTargets, d.handleTargets)
 	mux.HandleFunc("GET "+api.PathVersion, d.handleVersion)
+	mux.HandleFunc("GET "+api.PathOthers, d.handleOthers)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API path: %s %s", r.Method, r.URL.Path), nil)
 	})
@@ -405,5 +406,5 @@ func (d *Daemon) handleTargets(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) handleVersion(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, api.Version{Version: d.cfg.Version, Owner: d.cfg.Owner, Specs: d.cfg.SpecsDir, Data: d.cfg.DataDir})
+	writeJSON(w, http.StatusOK, api.Version{Version: d.cfg.Version, Owner: d.cfg.Owner, FormerOwners: d.cfg.FormerOwners, Specs: d.cfg.SpecsDir, Data: d.cfg.DataDir})
 }

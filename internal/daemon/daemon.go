@@ -57,8 +57,10 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	// Version is reported by the API.
 	Version string
-	// Owner is the daemon's identity (runtime.LabelOwner), reported by the API.
-	Owner string
+	// Owner is the daemon's identity (runtime.LabelOwner), and FormerOwners those whose
+	// clusters it adopted; both are reported by the API.
+	Owner        string
+	FormerOwners []string
 	// Now is the clock for timestamps (time.Now if nil).
 	Now func() time.Time
 }

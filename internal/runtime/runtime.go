@@ -148,7 +148,9 @@ type Runtime interface {
 	// readiness. Idempotent. Creates resources with deterministic names and ownership labels,
 	// starts or replaces instances that died, recreates instances whose Hash differs, and
 	// removes TaskManagers beyond c.TaskManagers (RemoveFirst first). Returns ErrNotOwned
-	// when a name it needs is taken by something without flinkd's labels, and an error
+	// when a name it needs is taken by something without flinkd's labels, an
+	// *OwnedElsewhereError (also ErrNotOwned) when another flinkd identity holds it (see
+	// Ownership.Check), and an error
 	// wrapping ErrImageUnavailable when the image is neither present nor pullable.
 	Apply(ctx context.Context, c Cluster, progress Progress) error
 	// Observe reports what exists for k. An absent cluster is Observed{Exists: false}, nil.
@@ -156,7 +158,8 @@ type Runtime interface {
 	// Delete removes every resource labelled for k and returns once they are gone.
 	// Absent is not an error.
 	Delete(ctx context.Context, k Key) error
-	// List returns every key that has labelled resources here (adoption, orphan sweeps).
+	// List returns every key that has resources here this runtime's Ownership owns
+	// (adoption, orphan sweeps).
 	List(ctx context.Context) ([]Key, error)
 	// Ping says whether the runtime answers (flinkctl targets).
 	Ping(ctx context.Context) error

@@ -44,6 +44,8 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	if len(p) == 0 {
 		return nil
 	}
+	// What is added to a cluster made under a former identity keeps that identity.
+	own := r.own.Keep(o.ownerLabels())
 	r.log.Debug("plan", "cluster", c.Key.String(), "plan", p.String())
 	var (
 		img   string
@@ -74,7 +76,7 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			if op.Kind == opCreateContainer && op.NetworkID == "" {
 				op.NetworkID = netID
 			}
-			id, err := r.execute(ctx, c, img, op, progress)
+			id, err := r.execute(ctx, own, c, img, op, progress)
 			if op.Kind == opCreateNetwork {
 				netID = id
 			}
@@ -90,7 +92,7 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 				op.NetworkID = netID
 			}
 			g.Go(func() error {
-				if _, err := r.execute(gctx, c, img, op, progress); err != nil {
+				if _, err := r.execute(gctx, own, c, img, op, progress); err != nil {
 					return fmt.Errorf("%s %s: %w", op.Kind, op.Name, err)
 				}
 				return nil
@@ -122,8 +124,9 @@ func stage(op operation) int {
 
 func parallel(op operation) bool { return stage(op) != 1 }
 
-// execute runs one operation and returns the engine ID of what it created, if anything.
-func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op operation, progress runtime.Progress) (string, error) {
+// execute runs one operation and returns the engine ID of what it created, if anything. own
+// labels what it creates.
+func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, progress runtime.Progress) (string, error) {
 	log := r.log.With("cluster", c.Key.String())
 	switch op.Kind {
 	case opRemoveContainer:
@@ -140,7 +143,7 @@ func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op
 		}
 		log.Info("network removed", "network", op.Name, "cause", op.Cause)
 	case opCreateNetwork:
-		id, err := r.createNetwork(ctx, c)
+		id, err := r.createNetwork(ctx, own, c)
 		if err != nil {
 			return "", err
 		}
@@ -160,7 +163,7 @@ func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op
 		log.Info("container started", "container", op.Name, "container_id", op.EngineID, "cause", op.Cause)
 		emit(progress, op.Reason, fmt.Sprintf("%s started: %s", op.InstanceID, op.Cause))
 	case opCreateContainer:
-		id, err := r.createContainer(ctx, c, img, op)
+		id, err := r.createContainer(ctx, own, c, img, op)
 		if err != nil {
 			return "", err
 		}
@@ -196,14 +199,14 @@ func instanceOf(op operation) string {
 }
 
 // createNetwork creates the cluster's bridge network. A network of that name without
-// flinkd's labels for this cluster is not flinkd's to use.
-func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string, error) {
+// this flinkd's labels for this cluster is not its to use.
+func (r *Runtime) createNetwork(ctx context.Context, own runtime.Ownership, c runtime.Cluster) (string, error) {
 	name := networkName(c.Key)
 	cctx, cancel := r.callCtx(ctx)
 	defer cancel()
 	resp, err := r.cli.NetworkCreate(cctx, name, network.CreateOptions{
 		Driver: "bridge",
-		Labels: networkLabels(r.own, c.Key, c.Hash),
+		Labels: networkLabels(own, c.Key, c.Hash),
 	})
 	if err == nil {
 		return resp.ID, nil
@@ -215,8 +218,8 @@ func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string,
 	if ierr != nil {
 		return "", fmt.Errorf("%w (inspect: %v)", err, ierr)
 	}
-	if k, ok := r.own.KeyOf(n.Labels); !ok || k != c.Key {
-		return "", fmt.Errorf("network %s %w", name, runtime.ErrNotOwned)
+	if err := r.own.Check("network", name, n.Labels, nil, c.Key); err != nil {
+		return "", err
 	}
 	if !sameHash(hashOf(n.Labels), c.Hash) {
 		return "", fmt.Errorf("network %s exists with another spec hash; the next apply replaces it", name)
@@ -227,8 +230,8 @@ func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string,
 // createContainer creates one instance's container, copies its configuration in and starts
 // it. A container of that name without flinkd's labels for this instance is not flinkd's;
 // one with them is adopted (an earlier create whose answer was lost).
-func (r *Runtime) createContainer(ctx context.Context, c runtime.Cluster, img string, op operation) (string, error) {
-	cfg, hc, nc := r.containerSpec(c, img, op)
+func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation) (string, error) {
+	cfg, hc, nc := r.containerSpec(own, c, img, op)
 	cctx, cancel := r.callCtx(ctx)
 	resp, err := r.cli.ContainerCreate(cctx, cfg, hc, nc, nil, op.Name)
 	cancel()
@@ -270,8 +273,11 @@ func (r *Runtime) adoptContainer(ctx context.Context, c runtime.Cluster, op oper
 	if ins.Config != nil {
 		labels = ins.Config.Labels
 	}
-	if k, ok := r.own.KeyOf(labels); !ok || k != c.Key || labels[runtime.LabelInstanceID] != op.InstanceID {
-		return "", false, fmt.Errorf("container %s %w", op.Name, runtime.ErrNotOwned)
+	if err := r.own.Check("container", op.Name, labels, nil, c.Key); err != nil {
+		return "", false, err
+	}
+	if labels[runtime.LabelInstanceID] != op.InstanceID {
+		return "", false, fmt.Errorf("container %s is %s of %s, not %s: %w", op.Name, labels[runtime.LabelInstanceID], c.Key, op.InstanceID, runtime.ErrNotOwned)
 	}
 	state := ""
 	if ins.State != nil {
@@ -283,8 +289,8 @@ func (r *Runtime) adoptContainer(ctx context.Context, c runtime.Cluster, op oper
 	return ins.ID, state == container.StateRunning, nil
 }
 
-// containerSpec is what one instance's container is created with.
-func (r *Runtime) containerSpec(c runtime.Cluster, img string, op operation) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+// containerSpec is what one instance's container is created with; own labels it.
+func (r *Runtime) containerSpec(own runtime.Ownership, c runtime.Cluster, img string, op operation) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
 	proc := c.TaskManager
 	if op.Component == runtime.ComponentJobManager {
 		proc = c.JobManager
@@ -294,7 +300,7 @@ func (r *Runtime) containerSpec(c runtime.Cluster, img string, op operation) (*c
 		Image:    img,
 		Cmd:      []string{op.Component}, // "jobmanager" or "taskmanager": the entrypoint's commands
 		Env:      containerEnv(proc.Env),
-		Labels:   containerLabels(r.own, c, op.InstanceID, op.Component, op.Restarts),
+		Labels:   containerLabels(own, c, op.InstanceID, op.Component, op.Restarts),
 	}
 	net := op.NetworkID
 	if net == "" {

@@ -23,7 +23,13 @@ import (
 type observedState struct {
 	Networks   []observedNetwork
 	Containers []observedContainer
+	// labels are those of the first resource found (its network, else a container): whose
+	// cluster it is (see runtime.Ownership.Keep).
+	labels map[string]string
 }
+
+// ownerLabels returns the labels that say who owns the cluster (nil when nothing exists).
+func (o observedState) ownerLabels() map[string]string { return o.labels }
 
 type observedNetwork struct {
 	ID   string
@@ -85,6 +91,9 @@ func (r *Runtime) collect(ctx context.Context, k runtime.Key, inspect func(obser
 			continue
 		}
 		o.Networks = append(o.Networks, observedNetwork{ID: n.ID, Name: n.Name, Hash: hashOf(n.Labels)})
+		if o.labels == nil {
+			o.labels = n.Labels
+		}
 	}
 
 	cctx, cancel = r.callCtx(ctx)
@@ -96,6 +105,9 @@ func (r *Runtime) collect(ctx context.Context, k runtime.Key, inspect func(obser
 	for _, s := range ctrs {
 		if key, ok := r.own.KeyOf(s.Labels); !ok || key != k {
 			continue
+		}
+		if o.labels == nil {
+			o.labels = s.Labels
 		}
 		c := observedContainer{
 			ID:         s.ID,

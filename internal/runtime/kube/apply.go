@@ -50,7 +50,9 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 		return fmt.Errorf("apply %s: %s is being deleted; apply again once it is gone", k, name)
 	}
 
-	want := desiredObjects(r.own, c, r.ns)
+	// A cluster made under a former identity keeps it: its selectors hold the owner label
+	// and cannot change.
+	want := desiredObjects(r.own.Keep(cur.ownerLabels()), c, r.ns)
 	if _, err := r.applyAll(ctx, want, true); err != nil {
 		return fmt.Errorf("validate %s (dry run): %w", k, err)
 	}
@@ -97,24 +99,44 @@ func replicas(d *appsv1.Deployment) int32 {
 	return *d.Spec.Replicas
 }
 
-// checkOwner returns an error wrapping runtime.ErrNotOwned when an existing object is not k's.
+// checkOwner returns an error wrapping runtime.ErrNotOwned when an existing object is not k's
+// (see runtime.Ownership.Check).
 func (e existing) checkOwner(o runtime.Ownership, k runtime.Key) error {
-	if e.configMap != nil {
-		if err := checkOwner(o, "configmap", e.configMap.Name, e.configMap.Labels, k); err != nil {
+	for _, m := range e.metas() {
+		if err := o.Check(m.kind, m.Name, m.Labels, m.Annotations, k); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+type kindMeta struct {
+	kind string
+	*metav1.ObjectMeta
+}
+
+// metas returns the metadata of the objects that exist, the JobManager's Deployment first.
+func (e existing) metas() []kindMeta {
+	var out []kindMeta
+	if e.jobManager != nil {
+		out = append(out, kindMeta{"deployment", &e.jobManager.ObjectMeta})
+	}
+	if e.taskManager != nil {
+		out = append(out, kindMeta{"deployment", &e.taskManager.ObjectMeta})
 	}
 	if e.service != nil {
-		if err := checkOwner(o, "service", e.service.Name, e.service.Labels, k); err != nil {
-			return err
-		}
+		out = append(out, kindMeta{"service", &e.service.ObjectMeta})
 	}
-	for _, d := range []*appsv1.Deployment{e.jobManager, e.taskManager} {
-		if d != nil {
-			if err := checkOwner(o, "deployment", d.Name, d.Labels, k); err != nil {
-				return err
-			}
-		}
+	if e.configMap != nil {
+		out = append(out, kindMeta{"configmap", &e.configMap.ObjectMeta})
+	}
+	return out
+}
+
+// ownerLabels returns the labels of the first object that exists (nil when none does).
+func (e existing) ownerLabels() map[string]string {
+	if ms := e.metas(); len(ms) > 0 {
+		return ms[0].Labels
 	}
 	return nil
 }

@@ -46,7 +46,8 @@ type objects struct {
 // desiredObjects builds the four objects of cluster c in namespace ns. It does no I/O.
 func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 	k := c.Key
-	hashAnn := map[string]string{AnnotationSpecHash: c.Hash}
+	hashAnn := o.Annotations()
+	hashAnn[AnnotationSpecHash] = c.Hash
 	confName, confData := flinkconf.Render(c.FlinkVersion, flinkConfig(c))
 
 	cm := applycorev1.ConfigMap(configMapName(k), ns).
@@ -191,9 +192,11 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 	if strategy != nil {
 		spec.WithStrategy(strategy)
 	}
+	depAnn := o.Annotations()
+	depAnn[AnnotationSpecHash] = c.Hash
 	return applyappsv1.Deployment(name, ns).
 		WithLabels(o.Labels(k, component, c.Hash)).
-		WithAnnotations(map[string]string{AnnotationSpecHash: c.Hash}).
+		WithAnnotations(depAnn).
 		WithSpec(spec)
 }
 
