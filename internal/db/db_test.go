@@ -37,8 +37,8 @@ func desired(ns, name, file string) DesiredSpec {
 func TestOpenMigratesOnceAndReopens(t *testing.T) {
 	s, path := openTest(t)
 	v, err := s.SchemaVersion(t.Context())
-	if err != nil || v != 4 {
-		t.Fatalf("schema version = %d, %v; want 4", v, err)
+	if err != nil || v != 5 {
+		t.Fatalf("schema version = %d, %v; want 5", v, err)
 	}
 	if err := s.Update(t.Context(), func(tx *Tx) error { return tx.PutDesired(desired("default", "a", "/x/a.yaml"), "STOPPED") }); err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer s2.Close()
-	if v, _ := s2.SchemaVersion(t.Context()); v != 4 {
+	if v, _ := s2.SchemaVersion(t.Context()); v != 5 {
 		t.Fatalf("schema version after reopen = %d", v)
 	}
 	if _, err := s2.Cluster(t.Context(), "default", "a"); err != nil {
