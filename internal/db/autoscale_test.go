@@ -37,7 +37,31 @@ func TestAutoscaleStateIsKeptAndListedWithTheStatus(t *testing.T) {
 	if c, _ := s.Cluster(ctx, "default", "a"); c.Autoscale != nil {
 		t.Errorf("cleared autoscale state reads %q", c.Autoscale)
 	}
-	if err := s.Update(ctx, func(tx *Tx) error { return tx.SetAutoscale("default", "b", nil) }); err == nil {
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.SetAutoscale("default", "b", []byte(state)) }); err == nil {
 		t.Error("SetAutoscale on an unknown cluster succeeded")
+	}
+}
+
+func TestAutoscaleStateGoesWithItsCluster(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := t.Context()
+	err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.PutDesired(desired("default", "a", "/x/a.yaml"), "STOPPED"); err != nil {
+			return err
+		}
+		if err := tx.SetAutoscale("default", "a", []byte(`{"count":2}`)); err != nil {
+			return err
+		}
+		if err := tx.MarkDeleted("default", "a"); err != nil {
+			return err
+		}
+		return tx.Forget("default", "a")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM autoscale`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d autoscaler rows (err %v) after the cluster was forgotten, want 0", n, err)
 	}
 }

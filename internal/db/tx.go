@@ -38,8 +38,8 @@ type Cluster struct {
 	Deleted bool
 	Status
 	Warnings []string
-	// Autoscale is the autoscaler's state as JSON (the daemon's format); nil when the
-	// cluster is not autoscaled.
+	// Autoscale is the autoscaler's state as JSON (table autoscale; the daemon's format); nil
+	// when the cluster is not autoscaled.
 	Autoscale []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -110,12 +110,16 @@ const (
 
 const clusterColumns = `namespace, name, file, spec_yaml, spec_hash, desired, running, desired_state, target,
 	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since,
-	autoscale`
+	autoscale.state`
+
+// clustersFrom is what clusterColumns and statusColumns are read from: each cluster with
+// its autoscaler state, when it has one.
+const clustersFrom = `clusters LEFT JOIN autoscale USING (namespace, name)`
 
 // statusColumns are clusterColumns without the specs (listing for status).
 const statusColumns = `namespace, name, file, x'', spec_hash, x'', NULL, desired_state, target,
 	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since,
-	autoscale`
+	autoscale.state`
 
 func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
 	var c Cluster
@@ -145,7 +149,7 @@ func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
 
 // Cluster returns one cluster, or ErrNotFound.
 func (tx *Tx) Cluster(namespace, name string) (Cluster, error) {
-	row := tx.tx.QueryRowContext(tx.ctx, `SELECT `+clusterColumns+` FROM clusters WHERE namespace = ? AND name = ?`, namespace, name)
+	row := tx.tx.QueryRowContext(tx.ctx, `SELECT `+clusterColumns+` FROM `+clustersFrom+` WHERE namespace = ? AND name = ?`, namespace, name)
 	c, err := scanCluster(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Cluster{}, fmt.Errorf("cluster %s/%s: %w", namespace, name, ErrNotFound)
@@ -164,7 +168,7 @@ func (tx *Tx) Clusters() ([]Cluster, error) { return tx.listClusters(clusterColu
 func (tx *Tx) ClusterStatuses() ([]Cluster, error) { return tx.listClusters(statusColumns) }
 
 func (tx *Tx) listClusters(columns string) ([]Cluster, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+columns+` FROM clusters ORDER BY namespace, name`)
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+columns+` FROM `+clustersFrom+` ORDER BY namespace, name`)
 	if err != nil {
 		return nil, fmt.Errorf("list clusters: %w", err)
 	}
@@ -229,15 +233,24 @@ func (tx *Tx) SetStatus(namespace, name string, st Status) error {
 		st.Phase, now, st.Phase, st.Message, st.Refused, st.TMDesired, st.TMReady, st.RESTURL, now, namespace, name)
 }
 
-// SetAutoscale records the autoscaler's state (nil: the cluster is not autoscaled).
+// SetAutoscale records the autoscaler's state of a cluster (nil: it is not autoscaled).
 func (tx *Tx) SetAutoscale(namespace, name string, state []byte) error {
-	var v any
-	if state != nil {
-		v = string(state)
+	what := fmt.Sprintf("record autoscaler state of %s/%s", namespace, name)
+	if state == nil {
+		if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM autoscale WHERE namespace = ? AND name = ?`, namespace, name); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
 	}
-	return tx.exec1(fmt.Sprintf("record autoscaler state of %s/%s", namespace, name),
-		`UPDATE clusters SET autoscale = ?, updated_at = ? WHERE namespace = ? AND name = ?`,
-		v, millis(tx.now), namespace, name)
+	if _, err := tx.Cluster(namespace, name); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO autoscale (namespace, name, state) VALUES (?, ?, ?)
+		ON CONFLICT (namespace, name) DO UPDATE SET state = excluded.state`, namespace, name, string(state))
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // MarkDeleted records that the cluster's file is gone: it is to be torn down, then forgotten.
