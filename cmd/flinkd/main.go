@@ -23,6 +23,7 @@ import (
 	"github.com/flinkd/flinkd/internal/daemon"
 	"github.com/flinkd/flinkd/internal/db"
 	"github.com/flinkd/flinkd/internal/paths"
+	"github.com/flinkd/flinkd/internal/pki"
 	"github.com/flinkd/flinkd/internal/runtime"
 	"github.com/flinkd/flinkd/internal/runtime/docker"
 	"github.com/flinkd/flinkd/internal/runtime/kube"
@@ -167,14 +168,20 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 	}
 	defer releaseFormer()
 
-	targets, closeTargets, err := buildTargets(cfg, o.configFile, own, log)
+	// The authority of secure clusters: created on first start, kept in the data folder.
+	authority, err := pki.Open(filepath.Join(o.data, "tls"), nil)
+	if err != nil {
+		return err
+	}
+
+	targets, closeTargets, err := buildTargets(cfg, o.configFile, own, authority.ClientTLSFor, log)
 	if err != nil {
 		return err
 	}
 	defer closeTargets()
 
 	d, err := daemon.New(daemon.Config{
-		SpecsDir: specs, DataDir: o.data, Store: store, Targets: targets, Logger: log,
+		SpecsDir: specs, DataDir: o.data, Store: store, Targets: targets, Logger: log, PKI: authority,
 		Resync: o.resync, Workers: o.workers, Version: version, Owner: owner, FormerOwners: own.Former,
 	})
 	if err != nil {
@@ -224,7 +231,7 @@ func ignoreClosed(err error) error {
 // buildTargets makes a runtime per configured target. A configuration error (a kubeconfig
 // that cannot be read, an unknown context) stops the daemon here, naming the file, the target
 // and the field; a target that does not answer is not an error here: only its clusters fail.
-func buildTargets(cfg *config.Config, file string, own runtime.Ownership, log *slog.Logger) ([]daemon.Target, func(), error) {
+func buildTargets(cfg *config.Config, file string, own runtime.Ownership, clientTLS runtime.ClientTLS, log *slog.Logger) ([]daemon.Target, func(), error) {
 	var out []daemon.Target
 	var closers []func() error
 	closeAll := func() {
@@ -241,7 +248,7 @@ func buildTargets(cfg *config.Config, file string, own runtime.Ownership, log *s
 		tlog := log.With("target", name)
 		switch {
 		case t.Docker != nil:
-			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Ownership: own, Logger: tlog})
+			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Ownership: own, ClientTLS: clientTLS, Logger: tlog})
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.docker: %w", where, name, err)
@@ -257,7 +264,7 @@ func buildTargets(cfg *config.Config, file string, own runtime.Ownership, log *s
 			out = append(out, daemon.Target{Name: name, Kind: "docker", Detail: detail, Runtime: rt})
 		case t.Kubernetes != nil:
 			k := t.Kubernetes
-			rt, err := kube.New(kube.Config{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, InCluster: k.InCluster, Ownership: own, Logger: tlog})
+			rt, err := kube.New(kube.Config{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, InCluster: k.InCluster, Ownership: own, ClientTLS: clientTLS, Logger: tlog})
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.kubernetes: %w", where, name, err)

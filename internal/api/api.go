@@ -13,6 +13,7 @@ const (
 	PathStop     = "/v1/clusters/{ns}/{name}/stop"   // POST StopRequest: StateChange | 409 Error with Jobs
 	PathStart    = "/v1/clusters/{ns}/{name}/start"  // POST: StateChange
 	PathLogs     = "/v1/clusters/{ns}/{name}/logs"   // GET ?instance=jobmanager|taskmanager-N&follow=1&tail=N: text stream
+	PathCerts    = "/v1/clusters/{ns}/{name}/certs"  // GET: Certs of a secure cluster
 	PathTargets  = "/v1/targets"                     // GET: []Target
 	PathVersion  = "/v1/version"                     // GET: Version
 	PathOthers   = "/v1/others"                      // GET: Others
@@ -143,4 +144,17 @@ type Error struct {
 	Error string `json:"error"`
 	// Jobs are the running jobs that made a stop be refused (409).
 	Jobs []Job `json:"jobs,omitempty"`
+}
+
+// Certs is what a user needs to reach a secure cluster's REST API (flinkctl certs): the
+// authority that verifies its server certificate and the client certificate it requires.
+type Certs struct {
+	CACert     string `json:"caCert"`     // PEM
+	ClientCert string `json:"clientCert"` // PEM
+	ClientKey  string `json:"clientKey"`  // PEM, PKCS #8
+	// ClientP12 holds the client key and certificate for a browser, under ClientP12Password.
+	ClientP12         []byte    `json:"clientP12"`
+	ClientP12Password string    `json:"clientP12Password"`
+	RESTURL           string    `json:"restURL"`
+	NotAfter          time.Time `json:"notAfter"`
 }

@@ -253,3 +253,10 @@ func (c *Client) Version(ctx context.Context) (api.Version, error) {
 	_, err := c.getJSON(ctx, api.PathVersion, nil, &out)
 	return out, err
 }
+
+// Certs returns a secure cluster's client certificate and authority (flinkctl certs).
+func (c *Client) Certs(ctx context.Context, ns, name string) (api.Certs, error) {
+	var out api.Certs
+	_, err := c.getJSON(ctx, clusterPath(api.PathCerts, ns, name), nil, &out)
+	return out, err
+}

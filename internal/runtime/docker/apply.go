@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"golang.org/x/sync/errgroup"
 	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -389,17 +390,30 @@ func instanceConfig(c runtime.Cluster, instanceID, component string) map[string]
 // configArchive is a tar of the files placed into /opt/flink/conf, owned by the image's
 // flink user (uid/gid 9999, which Flink 2.2 images run as) and writable by it: the
 // entrypoint rewrites the configuration at every start.
+//
+// A secure cluster's key material goes in too (tls.go): the files and the configuration
+// file, which then holds the store passwords, mode 0600.
 func configArchive(c runtime.Cluster, instanceID, component string) ([]byte, error) {
-	name, data := flinkconf.Render(c.FlinkVersion, instanceConfig(c, instanceID, component))
-	files := []struct {
+	conf := instanceConfig(c, instanceID, component)
+	secret := tlsSecret(c, component)
+	maps.Copy(conf, secret)
+	name, data := flinkconf.Render(c.FlinkVersion, conf)
+	confMode := int64(0o664)
+	if len(secret) > 0 {
+		confMode = 0o600
+	}
+	type file struct {
 		name string
 		data []byte
-	}{{name, data}}
+		mode int64
+	}
+	files := []file{{name, data, confMode}}
 	if c.Log4jProperties != "" {
-		files = append(files, struct {
-			name string
-			data []byte
-		}{flinkconf.Log4jConsoleFile, []byte(c.Log4jProperties)})
+		files = append(files, file{flinkconf.Log4jConsoleFile, []byte(c.Log4jProperties), 0o664})
+	}
+	tf := tlsFiles(c, component)
+	for _, n := range slices.Sorted(maps.Keys(tf)) {
+		files = append(files, file{n, tf[n], 0o600})
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -408,7 +422,7 @@ func configArchive(c runtime.Cluster, instanceID, component string) ([]byte, err
 		hdr := &tar.Header{
 			Typeflag: tar.TypeReg,
 			Name:     f.name,
-			Mode:     0o664,
+			Mode:     f.mode,
 			Uid:      flinkconf.ImageUID,
 			Gid:      flinkconf.ImageUID,
 			Size:     int64(len(f.data)),

@@ -53,6 +53,9 @@ type Config struct {
 	// its specs folder): it labels what it creates and sees only what it owns. The zero
 	// value sees everything flinkd made.
 	Ownership runtime.Ownership
+	// ClientTLS gives the REST client configuration of a secure cluster (nil: its
+	// endpoint has no client, and calls fail the handshake).
+	ClientTLS runtime.ClientTLS
 	Logger    *slog.Logger
 }
 
@@ -65,6 +68,7 @@ type Runtime struct {
 	pullTimeout time.Duration
 	callTimeout time.Duration
 	own         runtime.Ownership
+	clientTLS   runtime.ClientTLS
 
 	startsMu sync.Mutex
 	starts   map[string]time.Time // start times of running containers, by container ID
@@ -96,6 +100,7 @@ func New(cfg Config) (*Runtime, error) {
 		log:         cfg.Logger,
 		fallback:    cfg.ImageFallback,
 		own:         cfg.Ownership,
+		clientTLS:   cfg.ClientTLS,
 		starts:      map[string]time.Time{},
 		pullTimeout: orDefault(cfg.PullTimeout, 10*time.Minute),
 		callTimeout: orDefault(cfg.CallTimeout, 30*time.Second),

@@ -87,6 +87,7 @@ func containerLabels(o runtime.Ownership, c runtime.Cluster, id, component strin
 	l[labelFullHash] = c.Hash
 	l[runtime.LabelInstanceID] = id
 	l[labelRestarts] = strconv.Itoa(restarts)
+	maps.Copy(l, tlsLabels(c))
 	return l
 }
 

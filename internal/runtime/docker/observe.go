@@ -48,6 +48,8 @@ type observedContainer struct {
 	// Restarts is how often flinkd replaced this instance (from its labels).
 	Restarts int
 	Ports    []container.Port
+	// TLS says the container belongs to a secure cluster (https REST).
+	TLS bool
 	// NetworkID is the network the container is attached to, when the engine says.
 	NetworkID string
 
@@ -118,6 +120,7 @@ func (r *Runtime) collect(ctx context.Context, k runtime.Key, inspect func(obser
 			State:      s.State,
 			Restarts:   restartsOf(s.Labels),
 			Ports:      s.Ports,
+			TLS:        s.Labels[labelTLS] == "true",
 		}
 		if s.NetworkSettings != nil {
 			for _, ep := range s.NetworkSettings.Networks {
@@ -214,7 +217,7 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 			obs.JobManager = &inst
 			obs.Hash = inst.Hash
 			if inst.State == runtime.StateRunning {
-				obs.REST = r.restEndpoint(c.Ports)
+				obs.REST = r.restEndpoint(k, c.Ports, c.TLS)
 			}
 		case c.Component == runtime.ComponentTaskManager:
 			if _, ok := taskManagerIndex(c.InstanceID); ok {
@@ -243,13 +246,22 @@ func instanceState(s string) runtime.InstanceState {
 }
 
 // restEndpoint is the JobManager's REST API as published on the engine's host.
-func (r *Runtime) restEndpoint(ports []container.Port) runtime.Endpoint {
+// A secure cluster's is https, and its server certificate holds the published host name.
+func (r *Runtime) restEndpoint(k runtime.Key, ports []container.Port, secure bool) runtime.Endpoint {
+	scheme := "http://"
+	if secure {
+		scheme = "https://"
+	}
 	for _, p := range ports {
 		if p.PrivatePort != restContainerPort || p.Type != "tcp" || p.PublicPort == 0 {
 			continue
 		}
-		u := "http://" + net.JoinHostPort(r.restHost, strconv.Itoa(int(p.PublicPort)))
-		return runtime.Endpoint{URL: u, Display: u}
+		u := scheme + net.JoinHostPort(r.restHost, strconv.Itoa(int(p.PublicPort)))
+		ep := runtime.Endpoint{URL: u, Display: u, TLS: secure}
+		if secure {
+			ep.Client = r.secureClient(k)
+		}
+		return ep
 	}
 	return runtime.Endpoint{}
 }

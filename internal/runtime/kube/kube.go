@@ -56,20 +56,24 @@ type Config struct {
 	// its specs folder, which goes into an annotation): it labels what it creates and sees
 	// only what it owns. The zero value sees everything flinkd made.
 	Ownership runtime.Ownership
+	// ClientTLS gives the REST client configuration of a secure cluster (nil: its endpoint
+	// has no client, and calls fail the handshake).
+	ClientTLS runtime.ClientTLS
 	Logger    *slog.Logger
 }
 
 // Runtime is the Kubernetes runtime. It implements runtime.Runtime, runtime.LogSource and
 // runtime.ChangeSource. It is safe for concurrent use.
 type Runtime struct {
-	cs      kubernetes.Interface
-	rest    *rest.Config
-	http    *http.Client
-	baseURL string // API server URL, no trailing slash
-	ns      string
-	timeout time.Duration
-	own     runtime.Ownership
-	log     *slog.Logger
+	cs        kubernetes.Interface
+	rest      *rest.Config
+	http      *http.Client
+	baseURL   string // API server URL, no trailing slash
+	ns        string
+	timeout   time.Duration
+	own       runtime.Ownership
+	clientTLS runtime.ClientTLS
+	log       *slog.Logger
 }
 
 var (
@@ -118,14 +122,15 @@ func New(cfg Config) (*Runtime, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Runtime{
-		cs:      cs,
-		rest:    restCfg,
-		http:    httpClient,
-		baseURL: strings.TrimSuffix(base.String(), "/"),
-		ns:      ns,
-		timeout: timeout,
-		own:     cfg.Ownership,
-		log:     log.With("runtime", "kube", "namespace", ns),
+		cs:        cs,
+		rest:      restCfg,
+		http:      httpClient,
+		baseURL:   strings.TrimSuffix(base.String(), "/"),
+		ns:        ns,
+		timeout:   timeout,
+		own:       cfg.Ownership,
+		clientTLS: cfg.ClientTLS,
+		log:       log.With("runtime", "kube", "namespace", ns),
 	}, nil
 }
 
