@@ -361,3 +361,30 @@ func TestAStoppingAutoscaledClusterKeepsItsStateUntilStopped(t *testing.T) {
 		t.Errorf("stopped: phase %s, setAutoscale %v, state %s; want the state cleared", d.Status.Phase, d.setAutoscale, d.Autoscale)
 	}
 }
+
+// Under the adaptive scheduler a job runs with the slots it gets and wants its upper bound
+// (/jobs/:jobid/resource-requirements): the autoscaler adds TaskManagers until the job runs
+// at its full parallelism.
+func TestAutoscaleServesAnAdaptiveJobUpToItsUpperBound(t *testing.T) {
+	h := newHarness(t)
+	yaml := strings.Replace(autoscaleYAML("g", 1, 4, "1h"), "    taskmanager.numberOfTaskSlots: 2\n",
+		"    taskmanager.numberOfTaskSlots: 2\n    jobmanager.scheduler: adaptive\n"+
+			"    jobmanager.adaptive-scheduler.resource-stabilization-timeout: 200 ms\n"+
+			"    jobmanager.adaptive-scheduler.scaling-interval.min: 500 ms\n", 1)
+	h.write("g.yaml", yaml)
+	rest := h.waitRunning("g", 1).RESTURL
+	job := submitJob(t, rest, "adaptive", 6)
+	h.waitRunning("g", 3)
+	deadline := time.Now().Add(30 * time.Second)
+	for jobTasks(t, rest, job)["running"] != 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the adaptive job does not run at parallelism 6: %v", jobTasks(t, rest, job))
+		}
+		waitABit()
+	}
+	h.waitEvent("g", "AutoscaledUp", "job Flink Streaming Job ("+job+")")
+	c := h.waitRunning("g", 3)
+	if strings.Contains(c.Message, "maximum") {
+		t.Errorf("status says the maximum holds the job back: %q", c.Message)
+	}
+}
