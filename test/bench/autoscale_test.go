@@ -193,4 +193,3 @@ func benchDo(b *testing.B, method, url, contentType string, body []byte, out any
 		}
 	}
 }
-
