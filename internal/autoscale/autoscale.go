@@ -143,13 +143,14 @@ func Decide(in Input) Decision {
 	d := Decision{Count: count}
 	trackIdle(&st, in.TaskManagers, in.Now)
 
+	// Demand beyond the maximum is reported while a job waits (free slots or not, so that a
+	// moment with a free slot does not make the report come and go).
+	if anyWaiting && needTMs > in.Max {
+		d.Limited = limitedMessage(in.Jobs, need, in.Max, spt)
+	}
 	// Up: a job waits and no free slot is left for it to take.
 	if anyWaiting && in.FreeSlots <= 0 && needTMs > count {
-		target := min(needTMs, in.Max)
-		if needTMs > in.Max {
-			d.Limited = limitedMessage(in.Jobs, need, in.Max, spt)
-		}
-		if target > count {
+		if target := min(needTMs, in.Max); target > count {
 			d.Direction = Up
 			d.Reason = fmt.Sprintf("from %d to %d TaskManagers: %s for slots; the jobs need %d slots, %d per TaskManager",
 				count, target, describeWaiting(in.Jobs), need, spt)
