@@ -43,6 +43,7 @@ type job struct {
 	stateTimes      map[string]time.Time
 	deadline        time.Time // end of CANCELLING, end of the restart delay
 	attempt         int
+	failures        []time.Time
 	waitLogged      bool
 	exceptions      []exceptionEntry // oldest first
 	sched           schedule
@@ -127,17 +128,21 @@ func (j *JobManager) stepJobs(now time.Time) time.Time {
 	return next
 }
 
-// failover restarts jb after losing tm (or fails it when restarts are off). j.mu is held.
+// failover restarts jb after losing tm. j.mu is held.
 func (j *JobManager) failover(jb *job, now time.Time, exName, msg string, tm *tmEntry) {
+	j.failTask(jb, now, exceptionEntry{name: exName, message: msg}, tm)
+}
+
+// failTask records a task failure of jb on tm in its exception history and restarts the
+// job or fails it, as its restart strategy says. j.mu is held.
+func (j *JobManager) failTask(jb *job, now time.Time, e exceptionEntry, tm *tmEntry) {
 	if terminal(jb.state) {
 		return
 	}
 	v := jb.sched.vertices[0]
-	j.failJob(jb, now, exceptionEntry{
-		name: exName, message: msg,
-		taskName: fmt.Sprintf("%s (1/%d)#%d", v.name, jb.sched.parallelism(v), jb.attempt),
-		location: tm.host, tmID: tm.id, at: now,
-	})
+	e.taskName = fmt.Sprintf("%s (1/%d)#%d", v.name, jb.sched.parallelism(v), jb.attempt)
+	e.location, e.tmID, e.at = tm.host, tm.id, now
+	j.failJob(jb, now, e)
 }
 
 // stepTriggers completes savepoints that are due. j.mu is held.
@@ -180,4 +185,9 @@ func savepointLocation(target, jobID string) string {
 		target = "file:" + target
 	}
 	return fmt.Sprintf("%s/savepoint-%s-%s", target, jobID[:6], newID(6))
+}
+
+// stacktrace is the exception as ErrorInfo.getExceptionAsString prints it.
+func (e exceptionEntry) stacktrace() string {
+	return e.name + ": " + e.message + "\n\tat flink-sim (sim)\n"
 }

@@ -287,24 +287,28 @@ func (j *JobManager) slotRequestTimedOut(jb *job, now time.Time) {
 	})
 }
 
-// failJob records an exception and restarts the job after the restart delay, or fails it
-// when restarts are off. j.mu is held.
+// failJob records an exception and restarts the job after its restart strategy's delay, or
+// fails it when the strategy says no more. j.mu is held.
 func (j *JobManager) failJob(jb *job, now time.Time, e exceptionEntry) {
 	jb.exceptions = append(jb.exceptions, e)
 	j.release(jb)
 	jb.sched.waitSince, jb.sched.deployed, jb.sched.rescaling = time.Time{}, time.Time{}, false
 	jb.waitLogged = false
-	if j.restart.none {
-		j.log.Logger(logJobMaster).Infof("Recovery is suppressed by NoRestartBackoffTimeStrategy")
+	if jb.state == StateCancelling {
+		return
+	}
+	jb.failures = append(jb.failures, now)
+	delay, ok := j.restart.next(jb.failures)
+	if !ok {
+		if j.restart.kind == "none" {
+			j.log.Logger(logJobMaster).Infof("Recovery is suppressed by NoRestartBackoffTimeStrategy")
+		}
 		j.setState(jb, StateFailing, now)
 		j.setState(jb, StateFailed, now)
 		return
 	}
-	if jb.state == StateCancelling {
-		return
-	}
 	jb.attempt++
-	jb.deadline = now.Add(j.restart.delay)
+	jb.deadline = now.Add(delay)
 	j.setState(jb, StateRestarting, now)
 }
 

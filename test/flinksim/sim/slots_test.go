@@ -167,7 +167,7 @@ func TestFlink118ReportsNoSlotSharingGroup(t *testing.T) {
 }
 
 func TestSlotRequestTimeoutFailsTheTasksAndTheRestartStrategyApplies(t *testing.T) {
-	c := startJobManager(t, testConf(map[string]string{"slot.request.timeout": "300 ms"}))
+	c := startJobManager(t, testConf(map[string]string{"slot.request.timeout": "300 ms", "restart-strategy.fixed-delay.attempts": "1000"}))
 	id := runJob(t, c, 2) // no TaskManager at all
 	waitFor(t, 10*time.Second, "an exception history entry", func() bool {
 		h := obj(t, obj(t, getJSON(t, c.rest+"/jobs/"+id+"/exceptions", 200))["exceptionHistory"])
