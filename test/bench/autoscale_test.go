@@ -14,14 +14,16 @@ import (
 	"testing"
 	"time"
 
+	dockerclient "github.com/docker/docker/client"
+
 	"github.com/flinkd/flinkd/test/testenv"
 )
 
 // autoscaleSpec is the cluster of BenchmarkAutoscaleSubmitToRunning: floor 1, 2 slots per
 // TaskManager, at most 4, a short idle timeout so that each run starts from the floor again.
-func autoscaleSpec(tb testing.TB, name string) string {
+func autoscaleSpec(tb testing.TB, cli *dockerclient.Client, name string) string {
 	tb.Helper()
-	img, err := testenv.SimImageFromEnv("1.20")
+	registry, repository, tag, err := testenv.SplitImage(testenv.SimImageOf(tb, cli, "1.20"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -44,7 +46,7 @@ spec:
     heartbeat.interval: 200
     heartbeat.timeout: 2000
     cluster.registration.error-delay: %s
-`, name, img.Registry, img.Repository, img.Tag, registrationErrorDelay)
+`, name, registry, repository, tag, registrationErrorDelay)
 }
 
 // BenchmarkAutoscaleSubmitToRunning measures, on an autoscaled cluster at its floor (1
@@ -53,14 +55,14 @@ spec:
 // TaskManagers, they register, and the job's tasks are deployed. The issue's figure is 15 s.
 // After each run the job is cancelled and the cluster goes back to its floor (idle timeout
 // 2 s), not measured; an unmeasured run warms up first. The stand-in is
-// testenv.SimImageFromEnv's (FLINK_SIM_IMAGE when set).
+// testenv.SimImageOf's (FLINK_SIM_REPOSITORY's when set).
 //
 //	go test -run '^$' -bench AutoscaleSubmitToRunning -benchtime 10x -timeout 30m ./test/bench
 func BenchmarkAutoscaleSubmitToRunning(b *testing.B) {
 	cli := engine(b)
 	d := startDaemon(b, cli)
 	const name = "autoscale"
-	d.write(name, autoscaleSpec(b, name))
+	d.write(name, autoscaleSpec(b, cli, name))
 	st, _ := d.waitRunning(name, 1)
 	rest := st.RESTURL
 	load0 := loadAvg()

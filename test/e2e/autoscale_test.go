@@ -13,12 +13,12 @@ import (
 	"github.com/flinkd/flinkd/test/testenv"
 )
 
-// autoscaleYAML renders an autoscaled cluster on the current stand-in image
-// (testenv.SimImageFromEnv): floor 1, 2 slots per TaskManager, at most max, with the given
-// idle timeout.
+// autoscaleYAML renders an autoscaled cluster on the stand-in image of 1.20
+// (testenv.SimImageOf: FLINK_SIM_REPOSITORY's when set): floor 1, 2 slots per TaskManager,
+// at most max, with the given idle timeout.
 func autoscaleYAML(t *testing.T, name string, max int, idle string) string {
 	t.Helper()
-	img, err := testenv.SimImageFromEnv("1.20")
+	registry, repository, tag, err := testenv.SplitImage(testenv.SimImageOf(t, dockerClient(t), "1.20"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ spec:
     taskmanager.numberOfTaskSlots: 2
     heartbeat.interval: 200
     heartbeat.timeout: 2000
-`, name, max, idle, img.Registry, img.Repository, img.Tag)
+`, name, max, idle, registry, repository, tag)
 }
 
 // jobTasks returns a job's task counts from /jobs/overview.

@@ -16,11 +16,12 @@ import (
 	"github.com/flinkd/flinkd/test/testenv"
 )
 
-// autoscaleYAML renders an autoscaled cluster of the current stand-in on target: floor 1, 2
-// slots per TaskManager, at most max, idle timeout idle.
-func autoscaleYAML(t *testing.T, name, target string, max int, idle string) string {
+// autoscaleYAML renders an autoscaled cluster of the stand-in of 1.20 (testenv.SimImageOf:
+// FLINK_SIM_REPOSITORY's when set) on target: floor 1, 2 slots per TaskManager, at most max,
+// idle timeout idle.
+func (e env) autoscaleYAML(t *testing.T, name, target string, max int, idle string) string {
 	t.Helper()
-	img, err := testenv.SimImageFromEnv("1.20")
+	registry, repository, tag, err := testenv.SplitImage(testenv.SimImageOf(t, e.docker, "1.20"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ spec:
     taskmanager.numberOfTaskSlots: 2
     heartbeat.interval: 200
     heartbeat.timeout: 2000
-`, name, target, max, idle, img.Registry, img.Repository, img.Tag)
+`, name, target, max, idle, registry, repository, tag)
 }
 
 // replicas is the TaskManager Deployment's spec.replicas.
@@ -95,7 +96,7 @@ func TestAutoscaledClusterOnAKubernetesTargetFollowsItsJobs(t *testing.T) {
 	d := startDaemon(t, configYAML(kubeTarget{"kube", e.cp.Kubeconfig, ns}))
 	fl := e.flink(t, ns, "auto")
 
-	d.write("auto.yaml", autoscaleYAML(t, "auto", "kube", 3, "5s"))
+	d.write("auto.yaml", e.autoscaleYAML(t, "auto", "kube", 3, "5s"))
 	d.waitRunning("auto", 1)
 	if r := e.replicas(t, ns, "auto"); r != 1 {
 		t.Errorf("replicas = %d at the floor, want 1", r)

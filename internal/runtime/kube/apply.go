@@ -53,7 +53,10 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 
 	// A cluster made under a former identity keeps it: its selectors hold the owner label
 	// and cannot change.
-	want := desiredObjects(r.own.Keep(cur.ownerLabels()), c, r.ns)
+	want, err := desiredObjects(r.own.Keep(cur.ownerLabels()), c, r.ns)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", k, err)
+	}
 	if _, err := r.applyAll(ctx, want, true); err != nil {
 		return fmt.Errorf("validate %s (dry run): %w", k, err)
 	}

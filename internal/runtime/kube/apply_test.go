@@ -48,19 +48,19 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 		t.Fatalf("get configmap: %v", err)
 	}
 	checkMeta(t, "configmap", cm.ObjectMeta, owner(""), hashAnn)
-	conf := cm.Data[flinkconf.ConfigYAML]
-	for _, line := range []string{
-		`jobmanager.rpc.address: "c1-jobmanager"`,
-		`jobmanager.rpc.port: "6123"`,
-		`blob.server.port: "6124"`,
-		`rest.port: "8081"`,
-		`taskmanager.rpc.port: "6122"`,
-		`jobmanager.bind-host: "0.0.0.0"`,
-		`taskmanager.bind-host: "0.0.0.0"`,
-		`taskmanager.numberOfTaskSlots: "2"`,
+	conf := configMapConf(t, cm.Data)
+	for k, v := range map[string]string{
+		"jobmanager.rpc.address":        "c1-jobmanager",
+		"jobmanager.rpc.port":           "6123",
+		"blob.server.port":              "6124",
+		"rest.port":                     "8081",
+		"taskmanager.rpc.port":          "6122",
+		"jobmanager.bind-host":          "0.0.0.0",
+		"taskmanager.bind-host":         "0.0.0.0",
+		"taskmanager.numberOfTaskSlots": "2",
 	} {
-		if !strings.Contains(conf, line+"\n") {
-			t.Errorf("config.yaml lacks %q:\n%s", line, conf)
+		if conf[k] != v {
+			t.Errorf("config.yaml %s = %q, want %q:\n%s", k, conf[k], v, cm.Data[flinkconf.ConfigYAML])
 		}
 	}
 	if cm.Data[flinkconf.Log4jConsoleFile] != c.Log4jProperties {
@@ -171,7 +171,7 @@ func checkPodTemplate(t *testing.T, d *appsv1.Deployment, c runtime.Cluster, com
 		t.Fatalf("%s has %d init containers and %d containers, want 1 and 1", d.Name, len(tpl.Spec.InitContainers), len(tpl.Spec.Containers))
 	}
 	init, main := tpl.Spec.InitContainers[0], tpl.Spec.Containers[0]
-	if diff := cmp.Diff([]string{"/bin/sh", "-c", "cp /flinkd/config/* /opt/flink/conf/"}, init.Command); diff != "" {
+	if diff := cmp.Diff([]string{"/bin/sh", "-c", initScript(flinkconf.VersionOf(c.FlinkVersion))}, init.Command); diff != "" {
 		t.Errorf("%s init command (-want +got):\n%s", d.Name, diff)
 	}
 	mounts := func(c corev1.Container) []string {
@@ -181,7 +181,7 @@ func checkPodTemplate(t *testing.T, d *appsv1.Deployment, c runtime.Cluster, com
 		}
 		return out
 	}
-	if diff := cmp.Diff([]string{"flink-config:/flinkd/config", "flink-conf:/opt/flink/conf"}, mounts(init)); diff != "" {
+	if diff := cmp.Diff([]string{"flink-config:/flinkd/config", "flink-conf:/flinkd/conf"}, mounts(init)); diff != "" {
 		t.Errorf("%s init mounts (-want +got):\n%s", d.Name, diff)
 	}
 	if diff := cmp.Diff([]string{"flink-conf:/opt/flink/conf"}, mounts(main)); diff != "" {
@@ -563,7 +563,7 @@ func TestHashChangeRollsEveryPod(t *testing.T) {
 	if err != nil {
 		t.Fatalf("get configmap: %v", err)
 	}
-	if !strings.Contains(cm.Data[flinkconf.ConfigYAML], `taskmanager.numberOfTaskSlots: "4"`) {
+	if configMapConf(t, cm.Data)["taskmanager.numberOfTaskSlots"] != "4" {
 		t.Errorf("configmap not updated:\n%s", cm.Data[flinkconf.ConfigYAML])
 	}
 }

@@ -53,7 +53,10 @@ func TestRESTReachesAStandInJobManagerThroughTheServiceProxy(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
 
 	c := testCluster(t, "c1", 1)
-	want := desiredObjects(runtime.Ownership{}, c, e.ns)
+	want, err := desiredObjects(runtime.Ownership{}, c, e.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
 	netID := dockerNetwork(t, cli, "flinkd-kubetest-"+e.ns)
 	jmPod, tmPod := "c1-jobmanager-6d5f8c9b7-x2x4z", "c1-taskmanager-7c9d6b8f5-k8q2p"
 	files := want.configMap.Data
@@ -67,7 +70,7 @@ func TestRESTReachesAStandInJobManagerThroughTheServiceProxy(t *testing.T) {
 		Spec: corev1.PodSpec{SchedulerName: "not-scheduled-stand-in",
 			Containers: []corev1.Container{{Name: runtime.ComponentJobManager, Image: simImage}}},
 	}
-	pod, err := e.cs.CoreV1().Pods(e.ns).Create(ctx, pod, metav1.CreateOptions{})
+	pod, err = e.cs.CoreV1().Pods(e.ns).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create jobmanager pod: %v", err)
 	}

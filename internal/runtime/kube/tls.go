@@ -22,7 +22,7 @@ import (
 // The key material is a Secret "<name>-flink-tls" with flinkd's labels: the PKCS12 stores
 // and, one key per option, the store passwords. The ConfigMap holds no password. The init
 // container mounts the Secret read-only (mode 0400) next to the ConfigMap and copies the
-// stores the process needs into the conf folder with umask 077, so that they are the Flink
+// stores the process needs into the conf folder (the emptyDir, after initScript) with umask 077, so that they are the Flink
 // user's own, mode 0400 (the TaskManagers' volume lists only the internal stores). The
 // passwords reach Flink as dynamic properties: an environment variable per password, from
 // the Secret (secretKeyRef), and an argument -D<option>=$(VAR) that the kubelet expands, so
@@ -111,7 +111,7 @@ func tlsPod(c runtime.Cluster, component string, main *applycorev1.ContainerAppl
 			WithSecretKeyRef(applycorev1.SecretKeySelector().WithName(tlsSecretName(c.Key)).WithKey(secretKey(opt)))))
 		main.WithArgs("-D" + opt + "=$(" + env + ")")
 	}
-	return vol, fmt.Sprintf("(umask 077 && cp %s/* %s/)", tlsMountPath, flinkconf.Dir)
+	return vol, fmt.Sprintf("(umask 077 && cp %s/* %s/)", tlsMountPath, stageMountPath)
 }
 
 // RESTHosts implements runtime.RESTHosts: the Service's DNS names, and the loopback names a

@@ -69,10 +69,11 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 	if strings.Contains(conf, "password") {
 		t.Errorf("the ConfigMap names a password option:\n%s", conf)
 	}
-	for _, line := range []string{`security.ssl.internal.enabled: "true"`, `security.ssl.rest.authentication-enabled: "true"`,
-		`security.ssl.rest.keystore: "/opt/flink/conf/flinkd-rest.p12"`} {
-		if !strings.Contains(conf, line) {
-			t.Errorf("config.yaml lacks %s", line)
+	read := configMapConf(t, cm.Data)
+	for k, v := range map[string]string{"security.ssl.internal.enabled": "true", "security.ssl.rest.authentication-enabled": "true",
+		"security.ssl.rest.keystore": "/opt/flink/conf/flinkd-rest.p12"} {
+		if read[k] != v {
+			t.Errorf("config.yaml %s = %q, want %q", k, read[k], v)
 		}
 	}
 
@@ -114,7 +115,7 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 		if !ro {
 			t.Errorf("%s: the init container does not mount the secret read-only", tc.name)
 		}
-		if !strings.Contains(init.Command[2], "umask 077 && cp /flinkd/tls/* /opt/flink/conf/") {
+		if !strings.Contains(init.Command[2], "umask 077 && cp /flinkd/tls/* "+stageMountPath+"/") {
 			t.Errorf("%s: init command %q does not copy the stores privately", tc.name, init.Command)
 		}
 		main := spec.Containers[0]
