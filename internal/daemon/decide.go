@@ -406,7 +406,11 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 			d.Status.Phase = spec.PhaseStarting
 		}
 		d.Status.Message = progressMessage(obs, in.Flink, n, needApply, restarts)
-		d.requeue(requeueProgress)
+		if restarts.Next.IsZero() || needApply {
+			// (A dead instance that waits out its back-off keeps the cluster from RUNNING
+			// until it is due: the pass then comes at that time, not sooner.)
+			d.requeue(requeueProgress)
+		}
 	}
 }
 

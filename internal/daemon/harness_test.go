@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,15 @@ type harness struct {
 
 type harnessOption func(*Config)
 
+// wrapRuntimes puts wrap around every target's runtime.
+func wrapRuntimes(wrap func(runtime.Runtime) runtime.Runtime) harnessOption {
+	return func(c *Config) {
+		for i := range c.Targets {
+			c.Targets[i].Runtime = wrap(c.Targets[i].Runtime)
+		}
+	}
+}
+
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	h := &harness{t: t, specs: filepath.Join(t.TempDir(), "specs"), dbPath: filepath.Join(t.TempDir(), "flinkd.db"), rt: fake.New()}
@@ -57,7 +67,7 @@ func (h *harness) start(opts ...harnessOption) {
 		h.t.Fatal(err)
 	}
 	cfg := Config{
-		SpecsDir: h.specs, Store: store, Targets: h.targets,
+		SpecsDir: h.specs, Store: store, Targets: slices.Clone(h.targets),
 		Logger: slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Resync: 300 * time.Millisecond, Debounce: 20 * time.Millisecond,
 		RetryBase: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond, ReconcileTimeout: 20 * time.Second,
