@@ -16,6 +16,9 @@ import (
 )
 
 const (
+	// stopCallTimeout bounds a stop call: the daemon answers once it has decided the stop,
+	// a forced one after the cancelled jobs ended (the daemon waits up to 90 s).
+	stopCallTimeout    = 2 * time.Minute
 	defaultWaitTimeout = 5 * time.Minute
 	waitPollInterval   = 500 * time.Millisecond
 )
@@ -91,7 +94,9 @@ With --wait, stop waits until the cluster's phase is STOPPED and shows each phas
 func runStop(ctx context.Context, opts *stopOptions) error {
 	c := opts.Client()
 	key := opts.Namespace + "/" + opts.Name
-	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	// The daemon answers once the cluster's worker has decided the stop; a forced one waits
+	// for the cancelled jobs to end first.
+	callCtx, cancel := context.WithTimeout(ctx, stopCallTimeout)
 	defer cancel()
 	asked := time.Now()
 	ch, err := c.Stop(callCtx, opts.Namespace, opts.Name, opts.Force)
@@ -111,6 +116,13 @@ func runStop(ctx context.Context, opts *stopOptions) error {
 	}
 	if len(ch.Cancelled) > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "cancelled %d job(s) on %s: %s\n", len(ch.Cancelled), key, jobList(ch.Cancelled))
+	}
+	if ch.Message != "" && len(ch.Cancelled) == 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "%s\n", ch.Message)
+	}
+	if ch.Orphan {
+		fmt.Fprintf(opts.IO.ErrOut, "✓ %s removed: no spec file declared it\n", key)
+		return nil
 	}
 	reportStateChange(opts.IO.ErrOut, key, ch)
 	if !opts.Wait {

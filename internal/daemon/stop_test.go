@@ -2,13 +2,18 @@ package daemon
 
 import (
 	"errors"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flinkd/flinkd/internal/api"
+	"github.com/flinkd/flinkd/internal/client"
 	"github.com/flinkd/flinkd/internal/db"
 	"github.com/flinkd/flinkd/internal/flink"
 	"github.com/flinkd/flinkd/internal/runtime"
+	"github.com/flinkd/flinkd/internal/spec"
 )
 
 func paused(o runtime.Observed) runtime.Observed {
@@ -141,4 +146,117 @@ func TestDecideOrphan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// observesAfter waits until the daemon has observed k n more times, so that a test can say
+// "and it still holds" without a sleep.
+func (h *harness) observesAfter(k runtime.Key, n int) {
+	h.t.Helper()
+	count := func() int {
+		c := 0
+		for _, call := range h.rt.Calls() {
+			if call.Op == "observe" && call.Key == k {
+				c++
+			}
+		}
+		return c
+	}
+	want := count() + n
+	deadline := time.Now().Add(60 * time.Second)
+	for count() < want {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s observed %d times within 60s, want %d more", k, count(), n)
+		}
+		waitABit()
+	}
+}
+
+// Fail closed: a stop is held for as long as the JobManager is there but cannot say whether
+// jobs run (here it is paused), with a message that says why and how to force it; a stop
+// without --force is refused and changes nothing; `stop --force` goes through.
+func TestStopIsHeldWhileTheJobManagerCannotAnswer(t *testing.T) {
+	h := newHarness(t)
+	c := h.serve()
+	p := h.write("wc.yaml", clusterYAML("wc", "RUNNING", 1, ""))
+	h.waitRunning("wc", 1)
+	if err := h.rt.Pause(key("wc"), "jobmanager"); err != nil {
+		t.Fatal(err)
+	}
+	h.write("wc.yaml", clusterYAML("wc", "STOPPED", 1, ""))
+	held := h.waitCluster("wc", "stop held", func(c db.Cluster) bool { return c.Phase == spec.PhaseStopping && c.Message != "" })
+	for _, want := range []string{"stop held: cannot tell whether jobs run", "container is paused", "flinkctl stop --force wc"} {
+		if !strings.Contains(held.Message, want) {
+			t.Errorf("held stop's message %q lacks %q", held.Message, want)
+		}
+	}
+	h.waitEvent("wc", "StopHeld", "container is paused")
+	h.observesAfter(key("wc"), 10) // several seconds of passes: no grace period runs out
+	if c := h.waitPhase("wc", spec.PhaseStopping); !h.observe("wc").Exists {
+		t.Fatalf("the cluster was torn down without knowing whether jobs run (status %s %q)", c.Phase, c.Message)
+	}
+
+	_, err := c.Stop(t.Context(), "default", "wc", false)
+	if !client.IsRefused(err) || !strings.Contains(err.Error(), "cannot tell whether jobs run") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("stop of a paused JobManager without --force: %v; want a refusal that says why", err)
+	}
+	if !h.observe("wc").Exists {
+		t.Fatal("a refused stop tore the cluster down")
+	}
+	res, err := c.Stop(t.Context(), "default", "wc", true)
+	if err != nil || !strings.Contains(res.Message, "anyway") {
+		t.Fatalf("stop --force: %+v, %v", res, err)
+	}
+	h.waitPhase("wc", spec.PhaseStopped)
+	h.waitEvent("wc", "StopForced", "container is paused")
+	if h.observe("wc").Exists {
+		t.Error("forced stop left the cluster")
+	}
+	if b, _ := os.ReadFile(p); !strings.Contains(string(b), "state: STOPPED") {
+		t.Errorf("file after the forced stop:\n%s", b)
+	}
+	// The force ended with the stop: a later hold is not forced.
+	if sr, err := h.store.StopRequest(t.Context(), "default", "wc"); err != nil || sr.Forced() {
+		t.Errorf("stop request after the stop: %+v, %v; its force must not apply any more", sr, err)
+	}
+}
+
+// An orphan follows the same rule: its removal is held (and shown by status) while its
+// JobManager cannot answer, and `stop --force` on its name removes it.
+func TestOrphanIsHeldWhileItsJobManagerCannotAnswerUntilForced(t *testing.T) {
+	h := newHarness(t)
+	c := h.serve()
+	k := key("stray")
+	orphan := runtime.Cluster{Key: k, Image: "x", Hash: "h", TaskManagers: 1, FlinkVersion: "1.20",
+		FlinkConfig: map[string]string{"taskmanager.memory.process.size": "2000000000b"}}
+	if err := h.rt.Apply(t.Context(), orphan, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.rt.Pause(k, "jobmanager"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitEvent("stray", "OrphanHeld", "container is paused")
+	h.observesAfter(k, 5)
+	if !h.observe("stray").Exists {
+		t.Fatal("an orphan was removed without knowing whether jobs run on it")
+	}
+	list, _, err := c.Clusters(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(list, func(cs api.ClusterStatus) bool { return cs.Name == "stray" }); i < 0 ||
+		!list[i].Deleted || !strings.Contains(list[i].Message, "--force") {
+		t.Errorf("status does not show the held orphan: %+v", list)
+	}
+	if _, err := c.Stop(t.Context(), "default", "stray", false); !client.IsRefused(err) {
+		t.Fatalf("stop of a held orphan without --force: %v, want a refusal", err)
+	}
+	res, err := c.Stop(t.Context(), "default", "stray", true)
+	if err != nil || !res.Orphan {
+		t.Fatalf("stop --force of an orphan: %+v, %v", res, err)
+	}
+	if h.observe("stray").Exists {
+		t.Error("forced removal left the orphan")
+	}
+	h.waitEvent("stray", "OrphanRemoved", "no spec file declares default/stray")
+	h.waitEvent("stray", "StopForced", "container is paused")
 }

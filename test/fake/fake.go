@@ -380,6 +380,37 @@ func (r *Runtime) Kill(k runtime.Key, id string) error {
 	return nil
 }
 
+// Pause freezes an instance, as `docker pause` would: its process is there but does not
+// answer (state Unknown; a paused JobManager's REST API is not reachable) until Unpause.
+func (r *Runtime) Pause(k runtime.Key, id string) error { return r.setPaused(k, id, true) }
+
+// Unpause undoes Pause.
+func (r *Runtime) Unpause(k runtime.Key, id string) error { return r.setPaused(k, id, false) }
+
+func (r *Runtime) setPaused(k runtime.Key, id string, paused bool) error {
+	r.mu.Lock()
+	cl := r.clusters[k]
+	var inst *instance
+	if cl != nil {
+		inst = cl.tms[id]
+		if id == "jobmanager" {
+			inst = cl.jm
+		}
+	}
+	if inst == nil {
+		r.mu.Unlock()
+		return fmt.Errorf("pause %s of %s: %w", id, k, runtime.ErrNoInstance)
+	}
+	if paused {
+		inst.State, inst.Ready, inst.Message = runtime.StateUnknown, false, "container is paused"
+	} else {
+		inst.State, inst.Ready, inst.Message = runtime.StateRunning, true, ""
+	}
+	r.mu.Unlock()
+	r.notify(k)
+	return nil
+}
+
 // CrashLoop makes an instance's process die at every start, as a bad configuration would: it
 // shows Exited, not ready, with restarts piling up and its last log lines.
 func (r *Runtime) CrashLoop(k runtime.Key, id string, restarts int, lastLines string) error {

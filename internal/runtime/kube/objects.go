@@ -43,13 +43,13 @@ type objects struct {
 	taskManager *applyappsv1.DeploymentApplyConfiguration
 }
 
-// desiredObjects builds the four objects of cluster c in namespace ns. It does no I/O.
-func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
+// desiredObjects builds the four objects of cluster c in namespace ns, named n. It does no I/O.
+func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string, n names) objects {
 	k := c.Key
 	hashAnn := map[string]string{AnnotationSpecHash: c.Hash}
-	confName, confData := flinkconf.Render(c.FlinkVersion, flinkConfig(c))
+	confName, confData := flinkconf.Render(c.FlinkVersion, flinkConfig(c, n.service))
 
-	cm := applycorev1.ConfigMap(configMapName(k), ns).
+	cm := applycorev1.ConfigMap(n.configMap, ns).
 		WithLabels(o.Labels(k, "", c.Hash)).
 		WithAnnotations(hashAnn).
 		WithData(map[string]string{
@@ -57,7 +57,7 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 			flinkconf.Log4jConsoleFile: c.Log4jProperties,
 		})
 
-	svc := applycorev1.Service(serviceName(k), ns).
+	svc := applycorev1.Service(n.service, ns).
 		WithLabels(o.Labels(k, runtime.ComponentJobManager, c.Hash)).
 		WithAnnotations(hashAnn).
 		WithSpec(applycorev1.ServiceSpec().
@@ -69,7 +69,7 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 				servicePort("rest", flinkconf.DefaultRESTPort),
 			))
 
-	jm := deployment(o, c, ns, runtime.ComponentJobManager, 1,
+	jm := deployment(o, c, ns, n, runtime.ComponentJobManager, 1,
 		applyappsv1.DeploymentStrategy().WithType(appsv1.RecreateDeploymentStrategyType),
 		applycorev1.Container().
 			WithName(runtime.ComponentJobManager).
@@ -79,11 +79,11 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 				containerPort("blob", flinkconf.DefaultBlobPort),
 				containerPort("rest", flinkconf.DefaultRESTPort),
 			).
-			WithEnv(envVars(c.JobManager.Env, applycorev1.EnvVar().WithName(envRPCAddress).WithValue(serviceName(k)))...).
+			WithEnv(envVars(c.JobManager.Env, applycorev1.EnvVar().WithName(envRPCAddress).WithValue(n.service))...).
 			WithResources(resources(c.JobManager)).
 			WithLivenessProbe(tcpProbe(flinkconf.DefaultRPCPort)))
 
-	tm := deployment(o, c, ns, runtime.ComponentTaskManager, int32(max(c.TaskManagers, 0)),
+	tm := deployment(o, c, ns, n, runtime.ComponentTaskManager, int32(max(c.TaskManagers, 0)),
 		nil,
 		applycorev1.Container().
 			WithName(runtime.ComponentTaskManager).
@@ -92,7 +92,7 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 				"-Dtaskmanager.host=$("+envPodIP+")").
 			WithPorts(containerPort("rpc", flinkconf.DefaultTMRPCPort)).
 			WithEnv(envVars(c.TaskManager.Env,
-				applycorev1.EnvVar().WithName(envRPCAddress).WithValue(serviceName(k)),
+				applycorev1.EnvVar().WithName(envRPCAddress).WithValue(n.service),
 				applycorev1.EnvVar().WithName(envPodName).WithValueFrom(fieldRef("metadata.name")),
 				applycorev1.EnvVar().WithName(envPodIP).WithValueFrom(fieldRef("status.podIP")),
 			)...).
@@ -102,20 +102,21 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 	return objects{configMap: cm, service: svc, jobManager: jm, taskManager: tm}
 }
 
-// flinkConfig is the cluster's Flink configuration plus what only this runtime knows; the
-// runtime's keys win, because the Service and the probes depend on them.
-func flinkConfig(c runtime.Cluster) map[string]string {
+// flinkConfig is the cluster's Flink configuration plus what only this runtime knows (service
+// is the JobManager's Service); the runtime's keys win, because the Service and the probes
+// depend on them.
+func flinkConfig(c runtime.Cluster, service string) map[string]string {
 	conf := maps.Clone(c.FlinkConfig)
 	if conf == nil {
 		conf = map[string]string{}
 	}
 	maps.Copy(conf, map[string]string{
-		"jobmanager.rpc.address": serviceName(c.Key),
+		"jobmanager.rpc.address": service,
 		"jobmanager.rpc.port":    strconv.Itoa(flinkconf.DefaultRPCPort),
 		"jobmanager.bind-host":   "0.0.0.0",
 		"blob.server.port":       strconv.Itoa(flinkconf.DefaultBlobPort),
 		"rest.port":              strconv.Itoa(flinkconf.DefaultRESTPort),
-		"rest.address":           serviceName(c.Key),
+		"rest.address":           service,
 		"rest.bind-address":      "0.0.0.0",
 		"taskmanager.bind-host":  "0.0.0.0",
 		"taskmanager.rpc.port":   strconv.Itoa(flinkconf.DefaultTMRPCPort),
@@ -123,13 +124,13 @@ func flinkConfig(c runtime.Cluster) map[string]string {
 	return conf
 }
 
-func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, replicas int32,
+func deployment(o runtime.Ownership, c runtime.Cluster, ns string, n names, component string, replicas int32,
 	strategy *applyappsv1.DeploymentStrategyApplyConfiguration, main *applycorev1.ContainerApplyConfiguration,
 ) *applyappsv1.DeploymentApplyConfiguration {
 	k := c.Key
-	name := jobManagerName(k)
+	name := n.jobManager
 	if component == runtime.ComponentTaskManager {
-		name = taskManagerName(k)
+		name = n.taskManager
 	}
 	podLabels := maps.Clone(c.Labels)
 	if podLabels == nil {
@@ -182,7 +183,7 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 					WithSeccompProfile(applycorev1.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
 				WithVolumes(
 					applycorev1.Volume().WithName(volumeConfigMap).
-						WithConfigMap(applycorev1.ConfigMapVolumeSource().WithName(configMapName(k))),
+						WithConfigMap(applycorev1.ConfigMapVolumeSource().WithName(n.configMap)),
 					applycorev1.Volume().WithName(volumeConf).
 						WithEmptyDir(applycorev1.EmptyDirVolumeSource()),
 				).
