@@ -57,7 +57,7 @@ func TestOneKeyIsActedOnByOneWorkerAtATime(t *testing.T) {
 			}
 		})
 	}
-	var decided atomic.Int32 // stops the worker decided (accepted or refused)
+	var decided atomic.Int32      // stops the worker decided (accepted or refused)
 	actor(1, func(r *rand.Rand) { // the API: stop (sometimes forced) and start
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()

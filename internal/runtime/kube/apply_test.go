@@ -31,10 +31,10 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	wantProgress := []string{
-		"Created configmap "+nm("c1").configMap,
-		"Created service "+nm("c1").jobManager,
-		"Created deployment "+nm("c1").jobManager,
-		"Created deployment "+nm("c1").taskManager+" with 2 taskmanagers",
+		"Created configmap " + nm("c1").configMap,
+		"Created service " + nm("c1").jobManager,
+		"Created deployment " + nm("c1").jobManager,
+		"Created deployment " + nm("c1").taskManager + " with 2 taskmanagers",
 	}
 	if diff := cmp.Diff(wantProgress, []string(progress)); diff != "" {
 		t.Errorf("progress (-want +got):\n%s", diff)
@@ -50,7 +50,7 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 	checkMeta(t, "configmap", cm.ObjectMeta, owner(""), hashAnn)
 	conf := cm.Data[flinkconf.ConfigYAML]
 	for _, line := range []string{
-		`jobmanager.rpc.address: "`+nm("c1").service+`"`,
+		`jobmanager.rpc.address: "` + nm("c1").service + `"`,
 		`jobmanager.rpc.port: "6123"`,
 		`blob.server.port: "6124"`,
 		`rest.port: "8081"`,
@@ -96,7 +96,7 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 	if diff := cmp.Diff([]string{"jobmanager"}, jmc.Args); diff != "" {
 		t.Errorf("jobmanager args (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"KEY=VALUE", "LITERAL=$$(NOT_EXPANDED)", "JOB_MANAGER_RPC_ADDRESS="+nm("c1").jobManager}, envStrings(jmc.Env)); diff != "" {
+	if diff := cmp.Diff([]string{"KEY=VALUE", "LITERAL=$$(NOT_EXPANDED)", "JOB_MANAGER_RPC_ADDRESS=" + nm("c1").jobManager}, envStrings(jmc.Env)); diff != "" {
 		t.Errorf("jobmanager env (-want +got):\n%s", diff)
 	}
 	if p := jmc.LivenessProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.IntValue() != 6123 {
@@ -114,7 +114,7 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 	if diff := cmp.Diff(wantArgs, tmc.Args); diff != "" {
 		t.Errorf("taskmanager args (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"KEY=VALUE", "JOB_MANAGER_RPC_ADDRESS="+nm("c1").jobManager, "POD_NAME=<metadata.name>", "POD_IP=<status.podIP>"}, envStrings(tmc.Env)); diff != "" {
+	if diff := cmp.Diff([]string{"KEY=VALUE", "JOB_MANAGER_RPC_ADDRESS=" + nm("c1").jobManager, "POD_NAME=<metadata.name>", "POD_IP=<status.podIP>"}, envStrings(tmc.Env)); diff != "" {
 		t.Errorf("taskmanager env (-want +got):\n%s", diff)
 	}
 	if p := tmc.LivenessProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.IntValue() != 6122 {
@@ -437,7 +437,7 @@ func TestScaleUpAddsPodsAndKeepsTheRunningOnes(t *testing.T) {
 	if err := e.r.Apply(ctx, c, progress.fn()); err != nil {
 		t.Fatalf("Apply 3: %v", err)
 	}
-	if diff := cmp.Diff([]string{"Scaled deployment "+nm("c1").taskManager+" from 1 to 3 taskmanagers"}, []string(progress)); diff != "" {
+	if diff := cmp.Diff([]string{"Scaled deployment " + nm("c1").taskManager + " from 1 to 3 taskmanagers"}, []string(progress)); diff != "" {
 		t.Errorf("progress (-want +got):\n%s", diff)
 	}
 	after := waitReady(t, e.r, c.Key, 3, hash1)
@@ -555,10 +555,10 @@ func TestHashChangeRollsEveryPod(t *testing.T) {
 		t.Fatalf("Apply new hash: %v", err)
 	}
 	want := []string{
-		"Updated configmap "+nm("c1").configMap,
-		"Updated service "+nm("c1").jobManager,
-		"Updated deployment "+nm("c1").jobManager,
-		"Updated deployment "+nm("c1").taskManager,
+		"Updated configmap " + nm("c1").configMap,
+		"Updated service " + nm("c1").jobManager,
+		"Updated deployment " + nm("c1").jobManager,
+		"Updated deployment " + nm("c1").taskManager,
 	}
 	if diff := cmp.Diff(want, []string(progress)); diff != "" {
 		t.Errorf("progress (-want +got):\n%s", diff)

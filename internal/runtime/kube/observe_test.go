@@ -298,7 +298,7 @@ func TestPodsOnSimulatedNodesReportRunningReadyInstances(t *testing.T) {
 	if !obs.Exists || obs.Hash != hash1 || obs.Message != "" {
 		t.Errorf("Observed = %+v; want Exists, hash1, no message", obs)
 	}
-	wantREST := strings.TrimSuffix(e.cp.Config.Host, "/") + "/api/v1/namespaces/" + e.ns + "/services/"+nm("c1").jobManager+":rest/proxy"
+	wantREST := strings.TrimSuffix(e.cp.Config.Host, "/") + "/api/v1/namespaces/" + e.ns + "/services/" + nm("c1").jobManager + ":rest/proxy"
 	if obs.REST.URL != wantREST || obs.REST.Client == nil || obs.REST.Display != "kubectl -n "+e.ns+" port-forward svc/"+nm("c1").jobManager+" 8081" {
 		t.Errorf("REST = %+v, want URL %s", obs.REST, wantREST)
 	}
@@ -506,7 +506,7 @@ func TestLogsOfAnUnknownInstanceIsErrNoInstance(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	waitReady(t, e.r, c.Key, 1, hash1)
-	for _, inst := range []string{"taskmanager-2", nm("c2").taskManager+"-x"} {
+	for _, inst := range []string{"taskmanager-2", nm("c2").taskManager + "-x"} {
 		rc, err := e.r.Logs(ctx, c.Key, inst, runtime.LogOptions{})
 		if !errors.Is(err, runtime.ErrNoInstance) {
 			if rc != nil {
