@@ -382,12 +382,10 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 
 	// Instances that will not get healthy without a change make the cluster FAILED; the
 	// apply above still runs (level-triggered).
-	if msg, failed := failingInstance(obs, restarts); failed {
+	if msg, failed, fatal := failingInstance(obs, restarts); failed {
 		d.Status.Phase = spec.PhaseFailed
 		d.Status.Message = msg
-		if fatalReason(obs) {
-			d.Backoff = true
-		}
+		d.Backoff = fatal // a crash loop comes back when its restart is due (RequeueAfter)
 		return
 	}
 	registered := -1
@@ -517,25 +515,18 @@ func removalOrder(obs runtime.Observed, fv flinkView) (removeFirst, busy []strin
 	return slices.Concat(dead, unregistered, idle), busy
 }
 
-func fatalReason(obs runtime.Observed) bool {
-	for _, inst := range allInstances(obs) {
-		for _, r := range fatalReasons {
-			if !inst.Ready && strings.HasPrefix(inst.Message, r) {
-				return true
-			}
-		}
-	}
-	return obs.Message != "" && strings.Contains(obs.Message, "ProgressDeadlineExceeded")
-}
-
-func failingInstance(obs runtime.Observed, p restarts) (string, bool) {
+// failingInstance says why the cluster is FAILED, if it is: an instance its platform will not
+// get healthy without a change (fatal: a Kubernetes waiting reason, an exceeded progress
+// deadline), or one that keeps dying (the crash-loop back-off restarts it; the message says
+// when).
+func failingInstance(obs runtime.Observed, p restarts) (msg string, failed, fatal bool) {
 	for _, inst := range allInstances(obs) {
 		if inst.Ready {
 			continue
 		}
 		for _, r := range fatalReasons {
 			if strings.HasPrefix(inst.Message, r) {
-				return fmt.Sprintf("%s: %s", inst.ID, inst.Message), true
+				return fmt.Sprintf("%s: %s", inst.ID, inst.Message), true, true
 			}
 		}
 		if inst.Restarts >= crashLoopRestarts {
@@ -552,13 +543,13 @@ func failingInstance(obs runtime.Observed, p restarts) (string, bool) {
 			if inst.Message != "" {
 				msg += ": " + inst.Message
 			}
-			return msg, true
+			return msg, true, false
 		}
 	}
 	if obs.Message != "" && strings.Contains(obs.Message, "ProgressDeadlineExceeded") {
-		return obs.Message, true
+		return obs.Message, true, true
 	}
-	return "", false
+	return "", false, false
 }
 
 func progressMessage(obs runtime.Observed, fv flinkView, n int, applying bool, p restarts) string {
