@@ -13,7 +13,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/flinkd/flinkd/internal/api"
-	"github.com/flinkd/flinkd/internal/client"
 	"github.com/flinkd/flinkd/internal/runtime"
 )
 
@@ -221,22 +220,4 @@ func (f *flinkd) createSquatter(name string) string {
 		}
 	})
 	return resp.ID
-}
-
-// waitGone waits until the daemon no longer knows cluster default/name and nothing of it is
-// left on the engine.
-func (f *flinkd) waitGone(name string) {
-	f.t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for {
-		_, err := f.status(name)
-		left := len(f.clusterContainers(name))
-		if client.IsNotFound(err) && left == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("%s: still known (err %v) or %d containers left after %s", name, err, left, waitLong)
-		}
-		time.Sleep(pollInterval) // poll interval
-	}
 }

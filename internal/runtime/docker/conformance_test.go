@@ -8,11 +8,13 @@ import (
 )
 
 func TestDockerRuntimePassesTheConformanceSuite(t *testing.T) {
-	r, cli := newRuntime(t, Config{Owner: "conformance-a"})
-	other, _ := newRuntime(t, Config{Owner: "conformance-b"})
+	r, cli := newRuntime(t, Config{Ownership: runtimetest.Mine})
+	other, _ := newRuntime(t, Config{Ownership: runtimetest.Theirs})
+	successor, _ := newRuntime(t, Config{Ownership: runtimetest.Successor})
 	runtimetest.Run(t, runtimetest.Harness{
-		Runtime: r,
-		Other:   other,
+		Runtime:   r,
+		Other:     other,
+		Successor: successor,
 		Cluster: func(k runtime.Key, n int, hash string) runtime.Cluster {
 			t.Cleanup(func() { sweep(t, cli, k) })
 			return testCluster(t, k, n, hash)

@@ -50,6 +50,9 @@ func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
 		if s := cur.service; s != nil {
 			del("service", s.Name, s.UID, r.cs.CoreV1().Services(r.ns).Delete)
 		}
+		if s := cur.secret; s != nil {
+			del("secret", s.Name, s.UID, r.cs.CoreV1().Secrets(r.ns).Delete)
+		}
 		if c := cur.configMap; c != nil {
 			del("configmap", c.Name, c.UID, r.cs.CoreV1().ConfigMaps(r.ns).Delete)
 		}
@@ -68,7 +71,7 @@ func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
 				return false, nil
 			}
 			cur = cur.owned(r.own, k)
-			for _, there := range []bool{cur.configMap != nil, cur.service != nil, cur.jobManager != nil, cur.taskManager != nil} {
+			for _, there := range []bool{cur.configMap != nil, cur.secret != nil, cur.service != nil, cur.jobManager != nil, cur.taskManager != nil} {
 				if there {
 					left++
 				}

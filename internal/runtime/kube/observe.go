@@ -27,7 +27,10 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 		return runtime.Observed{}, fmt.Errorf("observe %s: %w", k, err)
 	}
 	obs := observed(k, cur, pods)
-	if cur.service != nil {
+	switch {
+	case cur.service != nil && cur.service.Annotations[annotationTLS] == "true":
+		obs.REST = r.secureEndpoint(k, cur.names.service, jobManagerPodIP(pods))
+	case cur.service != nil:
 		obs.REST = r.endpoint(cur.names.service)
 	}
 	return obs, nil
