@@ -10,8 +10,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 say() { printf 'soak: %s\n' "$*" >&2; }
 
+# make soak provisions the engine and the stand-in image first (the test builds the image
+# only when it is missing).
 bash hack/ensure-docker.sh
-bash hack/sim-image.sh 1.20
 kills=${FLINKD_CHAOS_KILLS:-120}
 seed=${FLINKD_CHAOS_SEED:-$(date +%s)}
 mkdir -p bin
