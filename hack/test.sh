@@ -11,8 +11,9 @@ cd "$root"
 say() { printf 'test: %s\n' "$*" >&2; }
 
 bash hack/ensure-docker.sh
-bash hack/sim-image.sh 1.20
 bash hack/sim-image.sh 1.18
+bash hack/sim-image.sh 1.20
+bash hack/sim-image.sh 2.2
 say "real-Flink test images (cold: ~2 min with Debian and Maven reachable; warm: under a second)"
 bash hack/flink-image.sh 1.20 2.2
 say "Kubernetes test binaries (cold build ~10-25 min on 2 cores, then cached)"
