@@ -195,7 +195,7 @@ func autoscaleTaskManagers(obs runtime.Observed, registered []flink.TaskManager)
 			out = append(out, autoscale.TaskManager{ID: tm.ID, Busy: !tm.Idle()})
 		}
 	}
-	slices.SortFunc(out, func(a, b autoscale.TaskManager) int { return compareIDs(b.ID, a.ID) })
+	slices.SortFunc(out, func(a, b autoscale.TaskManager) int { return runtime.CompareInstanceIDs(b.ID, a.ID) })
 	return out
 }
 

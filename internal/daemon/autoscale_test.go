@@ -238,7 +238,7 @@ func instanceIDsOf(obs runtime.Observed) string {
 	for _, tm := range obs.TaskManagers {
 		ids = append(ids, tm.ID)
 	}
-	slices.SortFunc(ids, compareIDs)
+	slices.SortFunc(ids, runtime.CompareInstanceIDs)
 	return strings.Join(ids, ",")
 }
 
@@ -357,7 +357,7 @@ func TestAStoppingAutoscaledClusterKeepsItsStateUntilStopped(t *testing.T) {
 		t.Errorf("stopping: action %s, setAutoscale %v; want a delete that keeps the state", d.Action, d.setAutoscale)
 	}
 	in.Obs = runtime.Observed{}
-	if d := decide(in); d.Status.Phase != string(spec.PhaseStopped) || !d.setAutoscale || d.Autoscale != nil {
+	if d := decide(in); d.Status.Phase != spec.PhaseStopped || !d.setAutoscale || d.Autoscale != nil {
 		t.Errorf("stopped: phase %s, setAutoscale %v, state %s; want the state cleared", d.Status.Phase, d.setAutoscale, d.Autoscale)
 	}
 }
