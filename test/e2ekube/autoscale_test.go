@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/flinkd/flinkd/internal/api"
 	"github.com/flinkd/flinkd/internal/runtime"
@@ -54,17 +55,18 @@ spec:
 `, name, target, max, idle, registry, repository, tag)
 }
 
-// replicas is the TaskManager Deployment's spec.replicas.
+// replicas is spec.replicas of the cluster's TaskManager Deployment (found by its labels).
 func (e env) replicas(t *testing.T, ns, name string) int {
 	t.Helper()
-	dep, err := e.cs.AppsV1().Deployments(ns).Get(t.Context(), name+"-taskmanager", metav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("get deployment %s-taskmanager: %v", name, err)
+	sel := labels.Set{runtime.LabelInstance: name, runtime.LabelComponent: runtime.ComponentTaskManager}.String()
+	list, err := e.cs.AppsV1().Deployments(ns).List(t.Context(), metav1.ListOptions{LabelSelector: sel})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("TaskManager deployment of %s: %d found, err %v", name, len(list.Items), err)
 	}
-	if dep.Spec.Replicas == nil {
-		return 1
+	if r := list.Items[0].Spec.Replicas; r != nil {
+		return int(*r)
 	}
-	return int(*dep.Spec.Replicas)
+	return 1
 }
 
 // allTasksRunning reports whether every task of the job is RUNNING.
