@@ -309,6 +309,8 @@ func TestScalingHonoursRemoveFirstAndLeavesTheOthersAlone(t *testing.T) {
 	waitOverview(t, upAgain.REST.URL, 3)
 }
 
+// A dead instance stays dead through an Apply that does not list it in Replace (the daemon is
+// backing off), and is replaced, with the restart count Replace gives, by one that does.
 func TestKilledTaskManagerStaysExitedUntilApplyReplacesIt(t *testing.T) {
 	r, cli := newRuntime(t, Config{})
 	k := testKey(t, cli)
@@ -328,9 +330,20 @@ func TestKilledTaskManagerStaysExitedUntilApplyReplacesIt(t *testing.T) {
 	if got.ID != victim.ID || got.RuntimeID != victim.RuntimeID || got.ExitCode != 137 || got.Ready || got.Restarts != 0 {
 		t.Errorf("killed taskmanager observed as %+v", got)
 	}
+	if got.FinishedAt.IsZero() || got.FinishedAt.Before(got.StartedAt) {
+		t.Errorf("killed taskmanager: finished at %v, started at %v; want its exit time", got.FinishedAt, got.StartedAt)
+	}
 	mustContain(t, "message of the killed taskmanager", got.Message, "exited with code 137", "last log lines:")
 
+	if err := r.Apply(t.Context(), c, nil); err != nil {
+		t.Fatalf("apply without Replace: %v", err)
+	}
+	if held, err := r.Observe(t.Context(), k); err != nil || held.TaskManagers[1].RuntimeID != victim.RuntimeID || held.TaskManagers[1].State != runtime.StateExited {
+		t.Fatalf("an apply that does not list the dead taskmanager in Replace touched it: %+v (err %v)", held.TaskManagers, err)
+	}
+
 	var ev recorder
+	c.Replace = map[string]int{victim.ID: 1}
 	if err := r.Apply(t.Context(), c, ev.progress); err != nil {
 		t.Fatalf("apply after kill: %v", err)
 	}

@@ -61,7 +61,7 @@ func applyAndGetConfigMap(t *testing.T, c runtime.Cluster) (env, map[string]stri
 	if err := e.r.Apply(ctx, c, nil); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, configMapName(c.Key), metav1.GetOptions{})
+	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, namesFor(c.Key).configMap, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get configmap: %v", err)
 	}
@@ -131,7 +131,7 @@ func TestConfigMapKeepsTheModuleFlagsAndInitCopiesTheImagesConfFirst(t *testing.
 	if !strings.Contains(opts, "--add-opens=java.base/java.util=ALL-UNNAMED") || !strings.HasSuffix(opts, " -Dfoo=bar -Dbaz=qux") {
 		t.Errorf("env.java.opts.all = %q, want the module flags, then the user's options", opts)
 	}
-	for _, name := range []string{jobManagerName(c.Key), taskManagerName(c.Key)} {
+	for _, name := range []string{namesFor(c.Key).jobManager, namesFor(c.Key).taskManager} {
 		d := getDeployment(t, e, name)
 		pod := d.Spec.Template.Spec
 		init, main := pod.InitContainers[0], pod.Containers[0]
@@ -244,7 +244,7 @@ func TestConfigMapKeepsDollarValuesAsWritten(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, conf[k], v)
 		}
 	}
-	tm := getDeployment(t, e, taskManagerName(c.Key)).Spec.Template.Spec.Containers[0]
+	tm := getDeployment(t, e, namesFor(c.Key).taskManager).Spec.Template.Spec.Containers[0]
 	wantArgs := []string{"taskmanager", "-Dtaskmanager.resource-id=$(POD_NAME)", "-Dtaskmanager.host=$(POD_IP)"}
 	if diff := cmp.Diff(wantArgs, tm.Args); diff != "" {
 		t.Errorf("taskmanager args (-want +got):\n%s", diff)

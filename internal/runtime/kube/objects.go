@@ -44,18 +44,18 @@ type objects struct {
 	taskManager *applyappsv1.DeploymentApplyConfiguration
 }
 
-// desiredObjects builds the four objects of cluster c in namespace ns. It does no I/O. It
+// desiredObjects builds the objects of cluster c in namespace ns, named n. It does no I/O. It
 // fails when the configuration file cannot carry the cluster's configuration as written.
-func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) (objects, error) {
+func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string, n names) (objects, error) {
 	k := c.Key
 	hashAnn := o.Annotations()
 	hashAnn[AnnotationSpecHash] = c.Hash
-	conf, err := configFile(c)
+	conf, err := configFile(c, n.service)
 	if err != nil {
 		return objects{}, err
 	}
 
-	cm := applycorev1.ConfigMap(configMapName(k), ns).
+	cm := applycorev1.ConfigMap(n.configMap, ns).
 		WithLabels(o.Labels(k, "", c.Hash)).
 		WithAnnotations(hashAnn).
 		WithData(map[string]string{
@@ -67,7 +67,7 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) (objects,
 	if c.TLS != nil {
 		svcAnn[annotationTLS] = "true"
 	}
-	svc := applycorev1.Service(serviceName(k), ns).
+	svc := applycorev1.Service(n.service, ns).
 		WithLabels(o.Labels(k, runtime.ComponentJobManager, c.Hash)).
 		WithAnnotations(svcAnn).
 		WithSpec(applycorev1.ServiceSpec().
@@ -79,7 +79,7 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) (objects,
 				servicePort("rest", flinkconf.DefaultRESTPort),
 			))
 
-	jm := deployment(o, c, ns, runtime.ComponentJobManager, 1,
+	jm := deployment(o, c, ns, n, runtime.ComponentJobManager, 1,
 		applyappsv1.DeploymentStrategy().WithType(appsv1.RecreateDeploymentStrategyType),
 		applycorev1.Container().
 			WithName(runtime.ComponentJobManager).
@@ -89,11 +89,11 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) (objects,
 				containerPort("blob", flinkconf.DefaultBlobPort),
 				containerPort("rest", flinkconf.DefaultRESTPort),
 			).
-			WithEnv(envVars(c.JobManager.Env, applycorev1.EnvVar().WithName(envRPCAddress).WithValue(serviceName(k)))...).
+			WithEnv(envVars(c.JobManager.Env, applycorev1.EnvVar().WithName(envRPCAddress).WithValue(n.service))...).
 			WithResources(resources(c.JobManager)).
 			WithLivenessProbe(tcpProbe(flinkconf.DefaultRPCPort)))
 
-	tm := deployment(o, c, ns, runtime.ComponentTaskManager, int32(max(c.TaskManagers, 0)),
+	tm := deployment(o, c, ns, n, runtime.ComponentTaskManager, int32(max(c.TaskManagers, 0)),
 		nil,
 		applycorev1.Container().
 			WithName(runtime.ComponentTaskManager).
@@ -102,20 +102,21 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) (objects,
 				flinkconf.DynamicProperty(flinkconf.KeyTaskManagerHost, "$("+envPodIP+")")).
 			WithPorts(containerPort("rpc", flinkconf.DefaultTMRPCPort)).
 			WithEnv(envVars(c.TaskManager.Env,
-				applycorev1.EnvVar().WithName(envRPCAddress).WithValue(serviceName(k)),
+				applycorev1.EnvVar().WithName(envRPCAddress).WithValue(n.service),
 				applycorev1.EnvVar().WithName(envPodName).WithValueFrom(fieldRef("metadata.name")),
 				applycorev1.EnvVar().WithName(envPodIP).WithValueFrom(fieldRef("status.podIP")),
 			)...).
 			WithResources(resources(c.TaskManager)).
 			WithLivenessProbe(tcpProbe(flinkconf.DefaultTMRPCPort)))
 
-	return objects{configMap: cm, secret: tlsSecret(o, c, ns), service: svc, jobManager: jm, taskManager: tm}, nil
+	return objects{configMap: cm, secret: tlsSecret(o, c, ns, n), service: svc, jobManager: jm, taskManager: tm}, nil
 }
 
 // configFile renders the ConfigMap's Flink configuration: flink-dist's defaults for the
 // version, the cluster's configuration, and what only this runtime knows, which wins (the
 // Service and the probes depend on it). The TaskManagers' own address and ID are dynamic
-// properties of their command, as the pod IP is known only when the pod runs.
+// properties of their command, as the pod IP is known only when the pod runs. service is the
+// JobManager's Service.
 //
 // The image's own config.yaml cannot be read here: flinkd sees the image only through pods.
 // The init container (initScript) copies the image's conf folder into the pod's writable one
@@ -123,12 +124,12 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) (objects,
 // replaces the image's; it carries flinkconf.DistDefaults, the defaults the official image
 // ships (the Java 17 module flags of env.java.opts.all among them), as the stated fallback.
 // Keys a custom image adds to its own config.yaml are not seen on Kubernetes.
-func configFile(c runtime.Cluster) (flinkconf.File, error) {
+func configFile(c runtime.Cluster, service string) (flinkconf.File, error) {
 	v := flinkconf.VersionOf(c.FlinkVersion)
 	_, legacy := flinkconf.FileName(v, false)
 	return flinkconf.Render(flinkconf.Layers{
 		Version: v, Legacy: legacy, Base: flinkconf.DistDefaults(v), Cluster: c.FlinkConfig,
-		Runtime: flinkconf.RuntimeOptions(flinkconf.Instance{JobManagerHost: serviceName(c.Key), PinTaskManagerRPCPort: true}),
+		Runtime: flinkconf.RuntimeOptions(flinkconf.Instance{JobManagerHost: service, PinTaskManagerRPCPort: true}),
 	})
 }
 
@@ -152,13 +153,13 @@ func initScript(v flinkconf.Version) string {
 	return strings.Join(lines, "\n")
 }
 
-func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, replicas int32,
+func deployment(o runtime.Ownership, c runtime.Cluster, ns string, n names, component string, replicas int32,
 	strategy *applyappsv1.DeploymentStrategyApplyConfiguration, main *applycorev1.ContainerApplyConfiguration,
 ) *applyappsv1.DeploymentApplyConfiguration {
 	k := c.Key
-	name := jobManagerName(k)
+	name := n.jobManager
 	if component == runtime.ComponentTaskManager {
-		name = taskManagerName(k)
+		name = n.taskManager
 	}
 	podLabels := maps.Clone(c.Labels)
 	if podLabels == nil {
@@ -185,7 +186,7 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 	confMount := applycorev1.VolumeMount().WithName(volumeConf).WithMountPath(flinkconf.Dir)
 	main.WithImage(c.Image).WithImagePullPolicy(pullPolicy).WithVolumeMounts(confMount).
 		WithSecurityContext(containerSecurity())
-	tlsVol, tlsCopy := tlsPod(c, component, main)
+	tlsVol, tlsCopy := tlsPod(c, n, component, main)
 	script := initScript(flinkconf.VersionOf(c.FlinkVersion))
 	if tlsCopy != "" {
 		script += "\n" + tlsCopy
@@ -203,7 +204,7 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 		)
 	volumes := []*applycorev1.VolumeApplyConfiguration{
 		applycorev1.Volume().WithName(volumeConfigMap).
-			WithConfigMap(applycorev1.ConfigMapVolumeSource().WithName(configMapName(k))),
+			WithConfigMap(applycorev1.ConfigMapVolumeSource().WithName(n.configMap)),
 		applycorev1.Volume().WithName(volumeConf).
 			WithEmptyDir(applycorev1.EmptyDirVolumeSource()),
 	}
