@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -90,10 +89,9 @@ func onEachImage(t *testing.T, body func(t *testing.T, k flinkImages)) {
 // splitImage splits "registry/repository:tag" into a SessionCluster's three image fields.
 func splitImage(t *testing.T, image string) (registry, repository, tag string) {
 	t.Helper()
-	registry, rest, ok := strings.Cut(image, "/")
-	colon := strings.LastIndex(rest, ":")
-	if !ok || colon < 0 {
-		t.Fatalf("image %q: want registry/repository:tag", image)
+	registry, repository, tag, err := testenv.SplitImage(image)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return registry, rest[:colon], rest[colon+1:]
+	return registry, repository, tag
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -43,7 +42,8 @@ func TestAnExampleJobSurvivesAScaleDownHoldsAStopAndIsCancelledByForce(t *testin
 
 		jar := exampleJar(t, k, f, before["jobmanager"], "WindowJoin.jar")
 		job := runJar(t, rest, "WindowJoin.jar", jar, 1)
-		tasks := waitJobTasksRunning(t, k, rest, job)
+		waitTasksRunning(t, rest, job)
+		tasks := jobTasks(t, rest, job)
 		busy := taskManagersOf(t, rest, job)
 		if len(busy) != 1 {
 			t.Fatalf("the job (parallelism 1, one slot per TaskManager) holds slots on %v, want one TaskManager", busy)
@@ -125,37 +125,6 @@ func hasEvent(evs []api.Event, reason, contains string) bool {
 	return ok
 }
 
-// waitJobTasksRunning waits until every task of the job runs (on real Flink a job is
-// RUNNING while its tasks are still being deployed) and returns the task counts.
-func waitJobTasksRunning(t *testing.T, k flinkImages, rest, job string) map[string]int {
-	t.Helper()
-	var tasks map[string]int
-	waitUntil(t, k.patience(), "every task of job "+job+" running", func() bool {
-		tasks = jobTasks(t, rest, job)
-		return tasks["total"] > 0 && tasks["running"] == tasks["total"]
-	})
-	return tasks
-}
-
-// jobTasks returns a job's task counts by state, from GET /jobs/overview.
-func jobTasks(t *testing.T, rest, job string) map[string]int {
-	t.Helper()
-	var overview struct {
-		Jobs []struct {
-			ID    string         `json:"jid"`
-			Tasks map[string]int `json:"tasks"`
-		} `json:"jobs"`
-	}
-	getJSON(t, rest+"/jobs/overview", &overview)
-	for _, j := range overview.Jobs {
-		if j.ID == job {
-			return j.Tasks
-		}
-	}
-	t.Fatalf("job %s is not in %s/jobs/overview", job, rest)
-	return nil
-}
-
 // jobInfo is the part of GET /jobs/:id a test compares.
 type jobInfo struct {
 	State     string `json:"state"`
@@ -193,16 +162,4 @@ func labelledLeft(t *testing.T, cli *dockerclient.Client, name string) []string 
 		left = append(left, "network "+n.Name)
 	}
 	return left
-}
-
-// waitUntil polls cond until it holds, failing the test after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s within %s", what, timeout)
-		}
-		time.Sleep(pollInterval) // poll interval
-	}
 }
