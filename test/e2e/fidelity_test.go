@@ -262,13 +262,7 @@ func TestFidelityAnImagesFlinkConfYamlCarriesFlinkdsConfiguration(t *testing.T) 
 				t.Errorf("/jobmanager/config %s = %q, want %q", key, got[key], w)
 			}
 		}
-		var ov struct {
-			Slots int `json:"slots-total"`
-		}
-		getJSON(t, cs.RESTURL+"/overview", &ov)
-		if ov.Slots != 3*tms {
-			t.Errorf("slots-total %d, want %d TaskManager(s) of 3", ov.Slots, tms)
-		}
+		waitSlotsTotal(t, k, cs.RESTURL, 3*tms) // tms TaskManagers of 3 slots
 	})
 }
 

@@ -95,3 +95,29 @@ func splitImage(t *testing.T, image string) (registry, repository, tag string) {
 	}
 	return registry, repository, tag
 }
+
+// flinkOverview is the part of GET /overview the tests compare.
+type flinkOverview struct {
+	TaskManagers int `json:"taskmanagers"`
+	SlotsTotal   int `json:"slots-total"`
+}
+
+// waitSlotsTotal waits until the JobManager counts want slots and returns its overview. Real
+// Flink counts a TaskManager in /overview once it registered, and its slots once its slot
+// report followed: right after RUNNING, localhost/flink-real:1.20 answered 2 TaskManagers with
+// 32 slots where each has 32. The stand-in registers both at once.
+func waitSlotsTotal(t *testing.T, k flinkImages, rest string, want int) flinkOverview {
+	t.Helper()
+	var ov flinkOverview
+	deadline := time.Now().Add(k.patience())
+	for {
+		getJSON(t, rest+"/overview", &ov)
+		if ov.SlotsTotal == want {
+			return ov
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/overview: %d slots after %s, want %d (%d TaskManagers)", rest, ov.SlotsTotal, k.patience(), want, ov.TaskManagers)
+		}
+		time.Sleep(pollInterval) // poll interval
+	}
+}

@@ -164,12 +164,8 @@ func TestSeedFullExampleRunsWithExactLimitsConfigAndLoggers(t *testing.T) {
 				t.Errorf("/jobmanager/config %s = %q, want %q", k, conf[k], v)
 			}
 		}
-		var ov struct {
-			TaskManagers int `json:"taskmanagers"`
-			SlotsTotal   int `json:"slots-total"`
-		}
-		getJSON(t, cs.RESTURL+"/overview", &ov)
-		if ov.TaskManagers != size.taskManagers || ov.SlotsTotal != size.taskManagers*32 {
+		ov := waitSlotsTotal(t, k, cs.RESTURL, size.taskManagers*32)
+		if ov.TaskManagers != size.taskManagers {
 			t.Errorf("/overview: %d TaskManagers with %d slots, want %d with %d", ov.TaskManagers, ov.SlotsTotal, size.taskManagers, size.taskManagers*32)
 		}
 
