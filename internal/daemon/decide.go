@@ -83,7 +83,6 @@ type decision struct {
 const (
 	// crashLoopRestarts is how many restarts make an instance that is down "keeps dying".
 	crashLoopRestarts = 3
-	requeueProgress   = time.Second
 	requeueHeld       = 5 * time.Second
 )
 
@@ -171,7 +170,7 @@ func decideStop(in input, d *decision) {
 		}
 		if waited := in.Now.Sub(since); waited < in.StopProbeGrace {
 			d.Status.Message = fmt.Sprintf("waiting for the JobManager's REST API to tell whether jobs run (%s)", errText(in.Flink.Err))
-			d.RequeueAfter = requeueProgress
+			d.RequeueAfter = progressRequeue(in, d.Status.Phase)
 			return
 		}
 		d.Events = append(d.Events, warning("StopUnchecked", fmt.Sprintf(
@@ -212,7 +211,7 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 			d.Status.Phase = string(spec.PhaseScaling)
 			d.Status.Message = fmt.Sprintf("scale-down to %d waits for the JobManager's REST API to tell which TaskManagers are idle (%s)",
 				n, errText(in.Flink.Err))
-			d.RequeueAfter = requeueProgress
+			d.RequeueAfter = progressRequeue(in, d.Status.Phase)
 			return
 		}
 		var busy []string
@@ -266,7 +265,7 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 			d.Status.Phase = string(spec.PhaseStarting)
 		}
 		d.Status.Message = progressMessage(obs, in.Flink, n, needApply)
-		d.RequeueAfter = requeueProgress
+		d.RequeueAfter = progressRequeue(in, d.Status.Phase)
 	}
 }
 

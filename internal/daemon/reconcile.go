@@ -160,7 +160,7 @@ func (d *Daemon) execute(ctx context.Context, rec db.Cluster, t Target, dec deci
 			return result{}, err
 		}
 		if dec.Status.Phase != string(spec.PhaseRunning) && res.RequeueAfter == 0 && !res.Backoff {
-			res.RequeueAfter = requeueProgress
+			res.RequeueAfter = progressPollMin
 		}
 		return res, nil
 
