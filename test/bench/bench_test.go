@@ -91,16 +91,30 @@ func newBaseline(tb testing.TB, cli *dockerclient.Client, run string, s benchSpe
 type sample struct {
 	// total is what is compared; up is the part until every container was started.
 	total, up time.Duration
-	detail    string
+	// notice (flinkd only) is from the JobManager first reporting every TaskManager (its
+	// /overview polled every 10 ms) to flinkctl printing RUNNING.
+	notice time.Duration
+	detail string
 }
 
-// flinkdStart writes a new cluster's file and waits for RUNNING.
-func flinkdStart(d *daemon, s benchSpec) sample {
+// flinkdRun measures flinkd from writing a file (spec s) to `flinkctl status --watch`
+// printing RUNNING with every TaskManager.
+func flinkdRun(d *daemon, w *statusWatch, s benchSpec) sample {
 	d.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	from := w.mark()
 	t0 := time.Now()
+	reported := firstReported(ctx, w, from, s.Name, s.TaskManagers)
 	d.write(s.Name, s.yaml())
-	_, seen := d.waitRunning(s.Name, s.TaskManagers)
-	return flinkdSample(d, s.Name, t0, seen)
+	seen := w.waitFor(from, s.Name+": RUNNING", runningIn(s.Name, s.TaskManagers))
+	first := <-reported
+	smp := flinkdSample(d, s.Name, t0, seen)
+	if !first.IsZero() {
+		smp.notice = seen.Sub(first)
+		smp.detail += fmt.Sprintf(", seen %v after the JobManager first reported %d TaskManagers", smp.notice.Round(time.Millisecond), s.TaskManagers)
+	}
+	return smp
 }
 
 // flinkdSample reads where the time went from the cluster's events (millisecond times of the
@@ -140,69 +154,107 @@ func flinkdSample(d *daemon, name string, t0, seen time.Time) sample {
 	}
 }
 
-func baselineSample(r baseline.Result) sample {
-	return sample{total: r.Ready, up: r.Started, detail: fmt.Sprintf("baseline %v (containers up %v, %d polls)",
-		r.Ready.Round(time.Millisecond), r.Started.Round(time.Millisecond), r.Polls)}
+func baselineSample(side string, r baseline.Result) sample {
+	return sample{total: r.Ready, up: r.Started, detail: fmt.Sprintf("%s %v (containers up %v, %d polls)",
+		side, r.Ready.Round(time.Millisecond), r.Started.Round(time.Millisecond), r.Polls)}
+}
+
+// sides are the runs of one iteration: flinkd, the baseline, and compose when it is there.
+type sides struct {
+	flinkd, baseline sample
+	compose          *sample
+}
+
+// composeFor returns a compose runner for bl, or nil (logged) when `docker compose` does
+// not answer: hack/bench.sh builds it first, so `make bench` always has it.
+func composeFor(b *testing.B, bl *baseline.Baseline) *baseline.Compose {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := baseline.ComposeAvailable(ctx)
+	if err != nil {
+		b.Logf("docker compose is not available, measured without it (bash hack/compose.sh builds it): %v", err)
+		return nil
+	}
+	b.Logf("docker compose %s", v)
+	return bl.Compose(b.TempDir())
 }
 
 // BenchmarkStartToRunning compares the time from writing a SessionCluster file with 1
-// JobManager and 8 TaskManagers until flinkd reports it RUNNING, with the baseline creating
-// the same containers and waiting for the same REST condition. Each iteration is one flinkd
-// run then one baseline run, on fresh clusters; an unmeasured pair warms up first.
+// JobManager and 8 TaskManagers until `flinkctl status --watch` shows it RUNNING, with the
+// baseline (the engine's limit) and docker compose creating the same containers and
+// waiting for the same REST condition. Each iteration is one run of each, in that order, on
+// fresh clusters; an unmeasured iteration warms up first.
 //
 //	go test -run '^$' -bench StartToRunning -benchtime 5x -timeout 60m ./test/bench
 func BenchmarkStartToRunning(b *testing.B) {
 	const tms = 8
 	cli := engine(b)
 	d := startDaemon(b, cli)
+	w := d.watchStatus()
 	run := randomID(8)
 	bl := newBaseline(b, cli, run, benchSpec{Name: "template", TaskManagers: tms, FastHeartbeats: true})
+	comp := composeFor(b, bl)
 	load0 := loadAvg()
 
-	pair := func(i int) (fl, bs sample) {
+	iteration := func(i int) sides {
+		var out sides
 		s := benchSpec{Name: fmt.Sprintf("start%d-%s", i, run), TaskManagers: tms, FastHeartbeats: true}
-		fl = flinkdStart(d, s)
+		out.flinkd = flinkdRun(d, w, s)
 		d.remove(s.Name)
 
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
-		_, res, err := bl.Start(ctx, fmt.Sprintf("start%d-%s", i, run), tms)
+		_, res, err := bl.Start(ctx, s.Name, tms)
 		if err != nil {
 			b.Fatalf("baseline: %v", err)
 		}
-		bs = baselineSample(res)
+		out.baseline = baselineSample("baseline", res)
 		if err := bl.Remove(ctx); err != nil {
 			b.Fatalf("remove the baseline's cluster: %v", err)
 		}
-		return fl, bs
+		if comp != nil {
+			_, res, err := comp.Start(ctx, s.Name, tms)
+			if err != nil {
+				b.Fatalf("compose: %v", err)
+			}
+			cs := baselineSample("compose", res)
+			out.compose = &cs
+			if err := bl.Remove(ctx); err != nil {
+				b.Fatalf("remove compose's cluster: %v", err)
+			}
+		}
+		return out
 	}
 
-	compare(b, load0, pair)
+	compare(b, load0, iteration)
 }
 
 // BenchmarkScale2To20 compares editing a RUNNING cluster's numberOfTaskManagers from 2 to
-// 20 until flinkd reports RUNNING with 20 TaskManagers ready, with the baseline adding 18
-// TaskManagers to an identical 2-TaskManager cluster and waiting for /overview to report 20.
-// Bringing up the 2-TaskManager clusters is not measured.
+// 20 until `flinkctl status --watch` shows RUNNING with 20 TaskManagers ready, with the
+// baseline and compose adding 18 TaskManagers to an identical 2-TaskManager cluster and
+// waiting for /overview to report 20. Bringing up the 2-TaskManager clusters is not
+// measured.
 //
 //	go test -run '^$' -bench Scale2To20 -benchtime 5x -timeout 60m ./test/bench
 func BenchmarkScale2To20(b *testing.B) {
 	const from, to = 2, 20
 	cli := engine(b)
 	d := startDaemon(b, cli)
+	w := d.watchStatus()
 	run := randomID(8)
 	bl := newBaseline(b, cli, run, benchSpec{Name: "template", TaskManagers: from, FastHeartbeats: true})
+	comp := composeFor(b, bl)
 	load0 := loadAvg()
 
-	pair := func(i int) (fl, bs sample) {
+	iteration := func(i int) sides {
+		var out sides
 		name := fmt.Sprintf("scale%d-%s", i, run)
 		s := benchSpec{Name: name, TaskManagers: from, FastHeartbeats: true}
-		flinkdStart(d, s)
-		s.TaskManagers = to
-		t0 := time.Now()
+		mark := w.mark()
 		d.write(name, s.yaml())
-		_, seen := d.waitRunning(name, to)
-		fl = flinkdSample(d, name, t0, seen)
+		w.waitFor(mark, name+": RUNNING", runningIn(name, from))
+		s.TaskManagers = to
+		out.flinkd = flinkdRun(d, w, s)
 		d.remove(name)
 
 		ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
@@ -215,55 +267,92 @@ func BenchmarkScale2To20(b *testing.B) {
 		if err != nil {
 			b.Fatalf("baseline: scale to %d: %v", to, err)
 		}
-		bs = baselineSample(res)
+		out.baseline = baselineSample("baseline", res)
 		if err := bl.Remove(ctx); err != nil {
 			b.Fatalf("remove the baseline's cluster: %v", err)
 		}
-		return fl, bs
+		if comp != nil {
+			cc, _, err := comp.Start(ctx, name, from)
+			if err != nil {
+				b.Fatalf("compose: start %d TaskManagers: %v", from, err)
+			}
+			res, err := cc.ScaleUp(ctx, to)
+			if err != nil {
+				b.Fatalf("compose: scale to %d: %v", to, err)
+			}
+			cs := baselineSample("compose", res)
+			out.compose = &cs
+			if err := bl.Remove(ctx); err != nil {
+				b.Fatalf("remove compose's cluster: %v", err)
+			}
+		}
+		return out
 	}
 
-	compare(b, load0, pair)
+	compare(b, load0, iteration)
 }
 
-// compare runs pair(0) as an unmeasured warm-up, then pair(1), pair(2), … for each
-// iteration of b, and reports both sides.
-func compare(b *testing.B, load0 float64, pair func(i int) (fl, bs sample)) {
-	fl, bs := pair(0)
-	b.Logf("warm-up (not counted): %s | %s", fl.detail, bs.detail)
-	var fls, bss []sample
+// compare runs iteration(0) as an unmeasured warm-up, then iteration(1), iteration(2), …
+// for each iteration of b, and reports every side.
+func compare(b *testing.B, load0 float64, iteration func(i int) sides) {
+	describe := func(s sides) string {
+		out := s.flinkd.detail + " | " + s.baseline.detail
+		if s.compose != nil {
+			out += " | " + s.compose.detail
+		}
+		return out
+	}
+	b.Logf("warm-up (not counted): %s", describe(iteration(0)))
+	var fls, bss, cps []sample
 	i := 1
 	for b.Loop() {
-		fl, bs := pair(i)
-		b.Logf("run %d: %s | %s | load %.2f", i, fl.detail, bs.detail, loadAvg())
-		fls, bss = append(fls, fl), append(bss, bs)
+		s := iteration(i)
+		b.Logf("run %d: %s | load %.2f", i, describe(s), loadAvg())
+		fls, bss = append(fls, s.flinkd), append(bss, s.baseline)
+		if s.compose != nil {
+			cps = append(cps, *s.compose)
+		}
 		i++
 	}
-	report(b, fls, bss, load0)
+	report(b, fls, bss, cps, load0)
 }
 
-// report reports the median, min and max of each side, the ratio of the medians, and the
-// 1-minute load average at the start and at the end; ns/op (runs and cleanups) is dropped.
-func report(b *testing.B, fl, bs []sample, load0 float64) {
+// report reports the median, min and max of each side, the ratios of the medians and of
+// the slowest runs to the baseline's, how soon flinkd showed RUNNING after the JobManager
+// reported it (median and slowest), and the 1-minute load average at the start and at the
+// end; ns/op (runs and cleanups) is dropped.
+func report(b *testing.B, fl, bs, cp []sample, load0 float64) {
 	b.ReportMetric(0, "ns/op")
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	stats := func(side string, ss []sample) time.Duration {
-		totals := make([]time.Duration, len(ss))
-		ups := make([]time.Duration, len(ss))
+	sorted := func(ss []sample, f func(sample) time.Duration) []time.Duration {
+		out := make([]time.Duration, len(ss))
 		for i, s := range ss {
-			totals[i], ups[i] = s.total, s.up
+			out[i] = f(s)
 		}
-		slices.Sort(totals)
-		slices.Sort(ups)
-		med := median(totals)
+		slices.Sort(out)
+		return out
+	}
+	stats := func(side string, ss []sample) (med, slowest time.Duration) {
+		totals := sorted(ss, func(s sample) time.Duration { return s.total })
+		med, slowest = median(totals), totals[len(totals)-1]
 		b.ReportMetric(ms(med), side+"-median-ms")
 		b.ReportMetric(ms(totals[0]), side+"-min-ms")
-		b.ReportMetric(ms(totals[len(totals)-1]), side+"-max-ms")
-		b.ReportMetric(ms(median(ups)), side+"-up-median-ms")
-		return med
+		b.ReportMetric(ms(slowest), side+"-max-ms")
+		b.ReportMetric(ms(median(sorted(ss, func(s sample) time.Duration { return s.up }))), side+"-up-median-ms")
+		return med, slowest
 	}
-	fm := stats("flinkd", fl)
-	bm := stats("baseline", bs)
-	b.ReportMetric(float64(fm)/float64(bm), "ratio")
+	fm, fx := stats("flinkd", fl)
+	bm, bx := stats("baseline", bs)
+	b.ReportMetric(float64(fm)/float64(bm), "ratio-median")
+	b.ReportMetric(float64(fx)/float64(bx), "ratio-slowest")
+	notice := sorted(fl, func(s sample) time.Duration { return s.notice })
+	b.ReportMetric(ms(median(notice)), "notice-median-ms")
+	b.ReportMetric(ms(notice[len(notice)-1]), "notice-max-ms")
+	if len(cp) > 0 {
+		cm, cx := stats("compose", cp)
+		b.ReportMetric(float64(cm)/float64(bm), "compose-ratio-median")
+		b.ReportMetric(float64(cx)/float64(bx), "compose-ratio-slowest")
+	}
 	b.ReportMetric(load0, "load1-start")
 	b.ReportMetric(loadAvg(), "load1-end")
 }

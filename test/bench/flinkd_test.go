@@ -3,13 +3,16 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 
 	"github.com/flinkd/flinkd/internal/api"
 	"github.com/flinkd/flinkd/internal/client"
+	"github.com/flinkd/flinkd/internal/flink"
 	"github.com/flinkd/flinkd/internal/runtime"
 )
 
@@ -353,4 +357,154 @@ func copyOut(ctx context.Context, cli *dockerclient.Client, id, path string) (co
 	}
 	defer rc.Close()
 	return readSingleTar(rc)
+}
+
+// statusWatch is one `flinkctl status --watch -o json` process on a daemon: what a user who
+// watches sees, and when (each JSON document is stamped as it is read from the process).
+type statusWatch struct {
+	tb      testing.TB
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	snaps   []statusSnap
+	changed chan struct{} // closed and replaced at each snapshot
+	exited  chan struct{}
+	err     error
+}
+
+type statusSnap struct {
+	at   time.Time
+	list []api.ClusterStatus
+}
+
+// watchStatus starts `flinkctl status --watch -o json` on d; cleanup ends it.
+func (d *daemon) watchStatus() *statusWatch {
+	d.tb.Helper()
+	w := &statusWatch{tb: d.tb, changed: make(chan struct{}), exited: make(chan struct{})}
+	w.cmd = exec.Command(flinkctlBin, "--socket", d.sock, "status", "--watch", "-o", "json")
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		d.tb.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	w.cmd.Stderr = &stderr
+	if err := w.cmd.Start(); err != nil {
+		d.tb.Fatalf("start flinkctl status --watch: %v", err)
+	}
+	go func() {
+		defer close(w.exited)
+		dec := json.NewDecoder(out)
+		for {
+			var list []api.ClusterStatus
+			err := dec.Decode(&list)
+			at := time.Now()
+			w.mu.Lock()
+			if err != nil {
+				w.err = fmt.Errorf("flinkctl status --watch: %w (stderr: %s)", err, bytes.TrimSpace(stderr.Bytes()))
+				close(w.changed)
+				w.mu.Unlock()
+				_ = w.cmd.Wait()
+				return
+			}
+			w.snaps = append(w.snaps, statusSnap{at: at, list: list})
+			close(w.changed)
+			w.changed = make(chan struct{})
+			w.mu.Unlock()
+		}
+	}()
+	d.tb.Cleanup(func() {
+		_ = w.cmd.Process.Kill()
+		<-w.exited
+	})
+	return w
+}
+
+// mark is where the next wait starts reading snapshots.
+func (w *statusWatch) mark() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.snaps)
+}
+
+// waitFor returns when the first snapshot from index from on for which cond holds was
+// printed; cond also describes a snapshot for the failure message.
+func (w *statusWatch) waitFor(from int, what string, cond func([]api.ClusterStatus) (bool, string)) time.Time {
+	w.tb.Helper()
+	timeout := time.NewTimer(waitTimeout)
+	defer timeout.Stop()
+	last := "no snapshot"
+	for i := from; ; {
+		w.mu.Lock()
+		snaps, changed, err := w.snaps[i:], w.changed, w.err
+		w.mu.Unlock()
+		for _, s := range snaps {
+			ok, desc := cond(s.list)
+			if ok {
+				return s.at
+			}
+			last = desc
+			i++
+		}
+		if err != nil {
+			w.tb.Fatalf("%s: %v; last: %s", what, err, last)
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			w.tb.Fatalf("%s: not within %s; last: %s", what, waitTimeout, last)
+		}
+	}
+}
+
+// runningIn is the condition "cluster name is RUNNING with n of n TaskManagers ready".
+func runningIn(name string, n int) func([]api.ClusterStatus) (bool, string) {
+	return func(list []api.ClusterStatus) (bool, string) {
+		st, found := find(list, name)
+		return found && st.Phase == "RUNNING" && st.TaskManagers.Desired == n && st.TaskManagers.Ready == n,
+			fmt.Sprintf("phase=%s tm=%d/%d message=%q", st.Phase, st.TaskManagers.Ready, st.TaskManagers.Desired, st.Message)
+	}
+}
+
+// firstReported polls the JobManager of cluster name every 10 ms, from when the watch first
+// shows its REST URL, and sends the time /overview first reported n TaskManagers (the zero
+// time if ctx ends first).
+func firstReported(ctx context.Context, w *statusWatch, from int, name string, n int) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	go func() {
+		defer close(out)
+		var url string
+		for url == "" {
+			w.mu.Lock()
+			snaps, changed := w.snaps[from:], w.changed
+			w.mu.Unlock()
+			for _, s := range snaps {
+				if st, ok := find(s.list, name); ok && st.RESTURL != "" {
+					url = st.RESTURL
+				}
+				from++
+			}
+			if url != "" {
+				break
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return
+			}
+		}
+		fc := &flink.Client{BaseURL: url, HTTP: &http.Client{Timeout: 2 * time.Second}}
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if ov, err := fc.Overview(ctx); err == nil && ov.TaskManagers == n {
+				out <- time.Now()
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }
