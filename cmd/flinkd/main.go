@@ -33,6 +33,7 @@ type options struct {
 	specs, data, socket, configFile, listenTCP, logLevel string
 	resync                                               time.Duration
 	workers                                              int
+	addressPools                                         []string
 }
 
 func main() {
@@ -78,6 +79,8 @@ State is kept in SQLite under --data. flinkctl talks to flinkd over --socket. St
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&o.resync, "resync", 10*time.Second, "period of the full resync of every cluster")
 	f.IntVar(&o.workers, "workers", 4, "clusters reconciled at once")
+	f.StringArrayVar(&o.addressPools, "docker-address-pool", nil,
+		"base=CIDR,size=N: a range Docker targets take their clusters' network subnets from (repeatable; for targets whose config names none; default base=10.200.0.0/14,size=22)")
 	cmd.SetArgs(args)
 	cmd.SetOut(stderr)
 	cmd.SetErr(stderr)
@@ -138,7 +141,18 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 		return err
 	}
 
-	targets, closeTargets, err := buildTargets(cfg, o.configFile, owner, log)
+	var pools []docker.AddressPool
+	for _, s := range o.addressPools {
+		p, err := docker.ParseAddressPool(s)
+		if err != nil {
+			return fmt.Errorf("--docker-address-pool: %w", err)
+		}
+		pools = append(pools, p)
+	}
+	if err := docker.ValidatePools(pools); err != nil {
+		return fmt.Errorf("--docker-address-pool: %w", err)
+	}
+	targets, closeTargets, err := buildTargets(cfg, o.configFile, owner, pools, log)
 	if err != nil {
 		return err
 	}
@@ -195,7 +209,8 @@ func ignoreClosed(err error) error {
 // buildTargets makes a runtime per configured target. A configuration error (a kubeconfig
 // that cannot be read, an unknown context) stops the daemon here, naming the file, the target
 // and the field; a target that does not answer is not an error here: only its clusters fail.
-func buildTargets(cfg *config.Config, file, owner string, log *slog.Logger) ([]daemon.Target, func(), error) {
+// Docker targets whose configuration names no address pools get pools (the flag's).
+func buildTargets(cfg *config.Config, file, owner string, pools []docker.AddressPool, log *slog.Logger) ([]daemon.Target, func(), error) {
 	var out []daemon.Target
 	var closers []func() error
 	closeAll := func() {
@@ -212,7 +227,11 @@ func buildTargets(cfg *config.Config, file, owner string, log *slog.Logger) ([]d
 		tlog := log.With("target", name)
 		switch {
 		case t.Docker != nil:
-			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Owner: owner, Logger: tlog})
+			tp := t.Docker.AddressPools
+			if len(tp) == 0 {
+				tp = pools
+			}
+			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Owner: owner, AddressPools: tp, Logger: tlog})
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.docker: %w", where, name, err)

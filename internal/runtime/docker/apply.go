@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"golang.org/x/sync/errgroup"
 	"maps"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -195,22 +196,52 @@ func instanceOf(op operation) string {
 	return op.Name
 }
 
-// createNetwork creates the cluster's bridge network. A network of that name without
+// createNetwork creates the cluster's bridge network, on a subnet of the address pools that
+// overlaps nothing in use (subnets.go); a subnet the engine refuses as overlapping (taken
+// since the list, by someone else) is left for the next. A network of that name without
 // flinkd's labels for this cluster is not flinkd's to use.
 func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string, error) {
 	name := networkName(c.Key)
+	var refused []netip.Prefix
+	for {
+		inUse, err := r.inUse(ctx)
+		if err != nil {
+			return "", err
+		}
+		subnet, err := r.subnets.reserve(c.Key, inUse, refused)
+		if err != nil {
+			return "", err
+		}
+		cctx, cancel := r.callCtx(ctx)
+		resp, err := r.cli.NetworkCreate(cctx, name, network.CreateOptions{
+			Driver: "bridge",
+			Labels: networkLabels(r.own, c.Key, c.Hash),
+			IPAM:   &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{Subnet: subnet.String()}}},
+		})
+		cancel()
+		r.subnets.release(subnet)
+		switch {
+		case err == nil:
+			return resp.ID, nil
+		case isPoolOverlap(err) && len(refused) < maxRefusedSubnets:
+			r.log.Debug("subnet taken meanwhile, trying another", "network", name, "subnet", subnet.String(), "err", err)
+			refused = append(refused, subnet)
+			continue
+		case !cerrdefs.IsConflict(err):
+			return "", fmt.Errorf("subnet %s: %w", subnet, err)
+		}
+		return r.adoptNetwork(ctx, c, name, err)
+	}
+}
+
+// maxRefusedSubnets bounds the subnets one creation tries after the engine refused one.
+const maxRefusedSubnets = 64
+
+// adoptNetwork handles a create that found the name taken (err): flinkd's network for this
+// cluster and spec (an earlier create whose answer was lost) is adopted.
+func (r *Runtime) adoptNetwork(ctx context.Context, c runtime.Cluster, name string, err error) (string, error) {
 	cctx, cancel := r.callCtx(ctx)
 	defer cancel()
-	resp, err := r.cli.NetworkCreate(cctx, name, network.CreateOptions{
-		Driver: "bridge",
-		Labels: networkLabels(r.own, c.Key, c.Hash),
-	})
-	if err == nil {
-		return resp.ID, nil
-	}
-	if !cerrdefs.IsConflict(err) {
-		return "", err
-	}
 	n, ierr := r.cli.NetworkInspect(cctx, name, network.InspectOptions{})
 	if ierr != nil {
 		return "", fmt.Errorf("%w (inspect: %v)", err, ierr)
@@ -221,7 +252,7 @@ func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string,
 	if !sameHash(hashOf(n.Labels), c.Hash) {
 		return "", fmt.Errorf("network %s exists with another spec hash; the next apply replaces it", name)
 	}
-	return n.ID, nil // ours already (an earlier create whose answer was lost): adopt it
+	return n.ID, nil
 }
 
 // createContainer creates one instance's container, copies its configuration in and starts

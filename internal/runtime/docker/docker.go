@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"sync"
@@ -51,8 +52,11 @@ type Config struct {
 	CallTimeout time.Duration
 	// Owner is the identity of the flinkd using this runtime (runtime.LabelOwner): it labels
 	// what it creates and sees only what carries it. Empty: everything flinkd made.
-	Owner  string
-	Logger *slog.Logger
+	Owner string
+	// AddressPools are the ranges cluster networks get their subnets from
+	// (DefaultAddressPools when empty); see subnets.go.
+	AddressPools []AddressPool
+	Logger       *slog.Logger
 }
 
 // Runtime runs session clusters on a Docker engine. It implements runtime.Runtime,
@@ -71,6 +75,7 @@ type Runtime struct {
 	// published on (loopback for a local engine).
 	restHost string
 	bindIP   string
+	subnets  *subnets
 }
 
 var (
@@ -89,6 +94,13 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
+	pools := cfg.AddressPools
+	if len(pools) == 0 {
+		pools = DefaultAddressPools()
+	}
+	if err := ValidatePools(pools); err != nil {
+		return nil, err
+	}
 	r := &Runtime{
 		cli:         cli,
 		log:         cfg.Logger,
@@ -99,17 +111,22 @@ func New(cfg Config) (*Runtime, error) {
 		callTimeout: orDefault(cfg.CallTimeout, 30*time.Second),
 		restHost:    "127.0.0.1",
 		bindIP:      "127.0.0.1",
+		subnets:     &subnets{pools: pools, reserved: map[netip.Prefix]bool{}},
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	// A remote engine publishes on its own interfaces: the loopback there is unreachable
 	// from here, so publish on all of them and reach it by the engine's host name.
-	if u, err := url.Parse(cli.DaemonHost()); err == nil && (u.Scheme == "tcp" || u.Scheme == "http" || u.Scheme == "https") {
+	u, err := url.Parse(cli.DaemonHost())
+	if err == nil && (u.Scheme == "tcp" || u.Scheme == "http" || u.Scheme == "https") {
 		if h := u.Hostname(); h != "" && !isLoopback(h) {
 			r.restHost, r.bindIP = h, ""
 		}
 	}
+	// An engine on a unix socket runs on this host: a cluster network must not overlap the
+	// host's addresses and routes either. Elsewhere only its own networks are known.
+	r.subnets.checkHost = err == nil && u.Scheme == "unix"
 	return r, nil
 }
 
