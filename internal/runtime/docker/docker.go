@@ -21,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -31,7 +32,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -76,6 +76,10 @@ type Runtime struct {
 	restHost string
 	bindIP   string
 	subnets  *subnets
+	// cache holds the last lists of networks and containers (observecache.go); lists
+	// shares one list of everything between concurrent callers.
+	cache *observeCache
+	lists singleflight.Group
 }
 
 var (
@@ -112,6 +116,7 @@ func New(cfg Config) (*Runtime, error) {
 		restHost:    "127.0.0.1",
 		bindIP:      "127.0.0.1",
 		subnets:     &subnets{pools: pools, reserved: map[netip.Prefix]bool{}},
+		cache:       newObserveCache(),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -164,32 +169,29 @@ func (r *Runtime) Ping(ctx context.Context) error {
 }
 
 // List returns every cluster key that has labelled containers or networks on the engine.
+// While the event stream runs it is the cache's list of everything (observecache.go).
 func (r *Runtime) List(ctx context.Context) ([]runtime.Key, error) {
-	cctx, cancel := r.callCtx(ctx)
-	ctrs, err := r.cli.ContainerList(cctx, container.ListOptions{All: true, Filters: ownedFilter(r.own)})
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
-	}
-	cctx, cancel = r.callCtx(ctx)
-	nets, err := r.cli.NetworkList(cctx, network.ListOptions{Filters: ownedFilter(r.own)})
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("list networks: %w", err)
-	}
-	seen := map[runtime.Key]bool{}
 	var keys []runtime.Key
-	add := func(labels map[string]string) {
-		if k, ok := r.own.KeyOf(labels); ok && !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
+	if _, streaming := r.cache.begin(); streaming {
+		k, ok := r.cache.keys(time.Now())
+		if !ok {
+			if err := r.listAll(ctx); err != nil {
+				return nil, err
+			}
+			k, ok = r.cache.keys(time.Now())
+		}
+		if ok {
+			keys = k
 		}
 	}
-	for _, c := range ctrs {
-		add(c.Labels)
-	}
-	for _, n := range nets {
-		add(n.Labels)
+	if keys == nil {
+		byKey, err := r.collectWith(ctx, ownedFilter(r.own), func(observedContainer) bool { return false })
+		if err != nil {
+			return nil, err
+		}
+		for k := range byKey {
+			keys = append(keys, k)
+		}
 	}
 	slices.SortFunc(keys, func(a, b runtime.Key) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
@@ -200,6 +202,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Key, error) {
 // Delete force-removes cluster k's containers (TaskManagers first, the JobManager last),
 // then its network, and returns once nothing labelled for k is left.
 func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
+	defer r.cache.change(k)
 	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		o, err := r.collect(ctx, k, func(observedContainer) bool { return false })
 		if err != nil {
