@@ -69,16 +69,27 @@ func startDaemonWith(tb testing.TB, docker *dockerclient.Client, bin string, env
 		data:   filepath.Join(base, "data"),
 		sock:   filepath.Join(sockDir, "flinkd.sock"),
 		log:    filepath.Join(base, "flinkd.log"),
-		exited: make(chan struct{}),
 		docker: docker,
+		api:    &client.Client{Socket: filepath.Join(sockDir, "flinkd.sock")},
 	}
 	if err := os.MkdirAll(d.specs, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	logFile, err := os.Create(d.log)
+	d.launch(bin, env, args...)
+	tb.Cleanup(d.stop)
+	return d
+}
+
+// launch starts the daemon process on d's folders (its log is appended to) and waits until
+// its API answers.
+func (d *daemon) launch(bin string, env []string, args ...string) {
+	tb := d.tb
+	tb.Helper()
+	logFile, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	d.exited = make(chan struct{})
 	d.cmd = exec.Command(bin, append([]string{"--specs", d.specs, "--data", d.data, "--socket", d.sock}, args...)...)
 	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
@@ -86,13 +97,12 @@ func startDaemonWith(tb testing.TB, docker *dockerclient.Client, bin string, env
 		logFile.Close()
 		tb.Fatalf("start flinkd: %v", err)
 	}
+	exited := d.exited
 	go func() {
 		_ = d.cmd.Wait()
 		logFile.Close()
-		close(d.exited)
+		close(exited)
 	}()
-	tb.Cleanup(d.stop)
-	d.api = &client.Client{Socket: d.sock}
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -104,7 +114,7 @@ func startDaemonWith(tb testing.TB, docker *dockerclient.Client, bin string, env
 			break
 		}
 		select {
-		case <-d.exited:
+		case <-exited:
 			tb.Fatalf("flinkd exited at start:\n%s", d.logTail(40))
 		default:
 		}
@@ -116,7 +126,23 @@ func startDaemonWith(tb testing.TB, docker *dockerclient.Client, bin string, env
 	if d.owner == "" {
 		tb.Fatal("flinkd reported no owner identity; cleanup by owner label would be impossible")
 	}
-	return d
+}
+
+// terminate sends SIGTERM and waits for the process to end (SIGKILL after 30 s); the
+// clusters keep running.
+func (d *daemon) terminate() {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
 }
 
 // Pid is the daemon's process ID.
@@ -125,17 +151,7 @@ func (d *daemon) Pid() int { return d.cmd.Process.Pid }
 // stop sends SIGTERM (SIGKILL after 30 s), then removes whatever carries the daemon's owner
 // label: clusters keep running when flinkd stops.
 func (d *daemon) stop() {
-	select {
-	case <-d.exited:
-	default:
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.exited:
-		case <-time.After(30 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-		}
-	}
+	d.terminate()
 	if d.tb.Failed() {
 		d.tb.Logf("flinkd log (last lines of %s):\n%s", d.log, d.logTail(60))
 	}
@@ -211,7 +227,13 @@ func (d *daemon) wait(name, what string, cond func(st api.ClusterStatus, found b
 // returns when it saw it; cond also describes the list for the failure message.
 func (d *daemon) waitList(what string, cond func([]api.ClusterStatus) (bool, string)) time.Time {
 	d.tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	return d.waitListWithin(what, waitTimeout, cond)
+}
+
+// waitListWithin is waitList with another bound.
+func (d *daemon) waitListWithin(what string, timeout time.Duration, cond func([]api.ClusterStatus) (bool, string)) time.Time {
+	d.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	list, v, err := d.api.Clusters(ctx)
 	last := ""
@@ -228,7 +250,7 @@ func (d *daemon) waitList(what string, cond func([]api.ClusterStatus) (bool, str
 		d.tb.Fatalf("%s: flinkd exited while waiting", what)
 	default:
 	}
-	d.tb.Fatalf("%s: not within %s (%v); last: %s", what, waitTimeout, err, last)
+	d.tb.Fatalf("%s: not within %s (%v); last: %s", what, timeout, err, last)
 	return time.Time{}
 }
 

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -57,15 +58,16 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			return err
 		}
 	}
-	// The plan is staged: container removals, network operations, the JobManager's bring-up,
-	// then the TaskManagers'. Network operations run one by one; removals and TaskManager
-	// bring-ups run concurrently (bounded), so that scaling to 20 TaskManagers costs about one
-	// container's start, not 20. The JobManager comes first: a TaskManager that starts before
-	// its JobManager's name resolves waits Flink's registration error delay (10 s) to retry.
+	// The plan is staged: container removals, network operations, then the bring-ups.
+	// Network operations run one by one; removals and bring-ups run concurrently (bounded),
+	// so that scaling to 20 TaskManagers costs about one container's start, not 20. The
+	// TaskManagers' containers are created while the JobManager's is created and started,
+	// but start only once it has: a TaskManager that starts before its JobManager's name
+	// resolves waits Flink's registration error delay (10 s) to retry.
 	for len(p) > 0 {
 		n := 1
 		if parallel(p[0]) {
-			for n < len(p) && stage(p[n]) == stage(p[0]) {
+			for n < len(p) && (stage(p[n]) == stage(p[0]) || bringUp(p[n]) && bringUp(p[0])) {
 				n++
 			}
 		}
@@ -76,7 +78,7 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			if op.Kind == opCreateContainer && op.NetworkID == "" {
 				op.NetworkID = netID
 			}
-			id, err := r.execute(ctx, c, img, op, progress)
+			id, err := r.execute(ctx, c, img, op, nil, progress)
 			if op.Kind == opCreateNetwork {
 				netID = id
 			}
@@ -85,15 +87,27 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			}
 			continue
 		}
+		// jmUp is closed once the JobManager of this group is up (at once if it has none).
+		jmUp := make(chan struct{})
+		if !slices.ContainsFunc(group, func(op operation) bool { return bringUp(op) && op.InstanceID == jobManagerID }) {
+			close(jmUp)
+		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(maxParallelOps)
 		for _, op := range group {
 			if op.Kind == opCreateContainer && op.NetworkID == "" {
 				op.NetworkID = netID
 			}
+			var after <-chan struct{}
+			if bringUp(op) && op.InstanceID != jobManagerID {
+				after = jmUp
+			}
 			g.Go(func() error {
-				if _, err := r.execute(gctx, c, img, op, progress); err != nil {
+				if _, err := r.execute(gctx, c, img, op, after, progress); err != nil {
 					return fmt.Errorf("%s %s: %w", op.Kind, op.Name, err)
+				}
+				if bringUp(op) && op.InstanceID == jobManagerID {
+					close(jmUp)
 				}
 				return nil
 			})
@@ -124,8 +138,25 @@ func stage(op operation) int {
 
 func parallel(op operation) bool { return stage(op) != 1 }
 
-// execute runs one operation and returns the engine ID of what it created, if anything.
-func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op operation, progress runtime.Progress) (string, error) {
+// bringUp says whether op creates or starts a container.
+func bringUp(op operation) bool { return op.Kind == opCreateContainer || op.Kind == opStartContainer }
+
+// waitUntil returns once after is closed (at once for nil), or with ctx's error.
+func waitUntil(ctx context.Context, after <-chan struct{}) error {
+	if after == nil {
+		return nil
+	}
+	select {
+	case <-after:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// execute runs one operation and returns the engine ID of what it created, if anything. A
+// container it brings up starts only once after is closed (nil: at once).
+func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op operation, after <-chan struct{}, progress runtime.Progress) (string, error) {
 	log := r.log.With("cluster", c.Key.String())
 	switch op.Kind {
 	case opRemoveContainer:
@@ -150,6 +181,9 @@ func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op
 		emit(progress, op.Reason, "network "+op.Name+" created")
 		return id, nil
 	case opStartContainer:
+		if err := waitUntil(ctx, after); err != nil {
+			return "", err
+		}
 		if err := r.configureAndStart(ctx, c, op.EngineID, op.InstanceID, op.Component); err != nil {
 			if cerrdefs.IsNotFound(err) {
 				// Its network is gone (a removed duplicate): the next pass creates it anew.
@@ -162,7 +196,7 @@ func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op
 		log.Info("container started", "container", op.Name, "container_id", op.EngineID, "cause", op.Cause)
 		emit(progress, op.Reason, fmt.Sprintf("%s started: %s", op.InstanceID, op.Cause))
 	case opCreateContainer:
-		id, err := r.createContainer(ctx, c, img, op)
+		id, err := r.createContainer(ctx, c, img, op, after)
 		if err != nil {
 			return "", err
 		}
@@ -256,10 +290,11 @@ func (r *Runtime) adoptNetwork(ctx context.Context, c runtime.Cluster, name stri
 	return n.ID, nil
 }
 
-// createContainer creates one instance's container, copies its configuration in and starts
-// it. A container of that name without flinkd's labels for this instance is not flinkd's;
-// one with them is adopted (an earlier create whose answer was lost).
-func (r *Runtime) createContainer(ctx context.Context, c runtime.Cluster, img string, op operation) (string, error) {
+// createContainer creates one instance's container and, once after is closed, copies its
+// configuration in and starts it. A container of that name without flinkd's labels for this
+// instance is not flinkd's; one with them is adopted (an earlier create whose answer was
+// lost).
+func (r *Runtime) createContainer(ctx context.Context, c runtime.Cluster, img string, op operation, after <-chan struct{}) (string, error) {
 	cfg, hc, nc := r.containerSpec(c, img, op)
 	cctx, cancel := r.callCtx(ctx)
 	resp, err := r.cli.ContainerCreate(cctx, cfg, hc, nc, nil, op.Name)
@@ -281,6 +316,9 @@ func (r *Runtime) createContainer(ctx context.Context, c runtime.Cluster, img st
 		id = adopted
 	default:
 		return "", err
+	}
+	if err := waitUntil(ctx, after); err != nil {
+		return id, err
 	}
 	if err := r.configureAndStart(ctx, c, id, op.InstanceID, op.Component); err != nil {
 		return id, err
