@@ -454,8 +454,9 @@ func BenchmarkDaemonIdle100Clusters(b *testing.B) {
 			return n == clusters, fmt.Sprintf("%d/%d RUNNING%s", n, clusters, other)
 		}
 		seen := d.waitListWithin(fmt.Sprintf("%d clusters RUNNING", clusters), time.Duration(clusters)*6*time.Second+2*time.Minute, allRunning)
-		b.Logf("%d clusters RUNNING after %v (the engine has %d networks, %d before); settling for %v",
-			clusters, seen.Sub(t0).Round(time.Millisecond), engineNetworks(b, cli), nets0, settle)
+		procs, threads := hostTasks()
+		b.Logf("%d clusters RUNNING after %v (the engine has %d networks, %d before; the host runs %d processes, %d threads); settling for %v",
+			clusters, seen.Sub(t0).Round(time.Millisecond), engineNetworks(b, cli), nets0, procs, threads, settle)
 		pause(settle) // a measurement window, not a wait for a condition
 
 		load1 := loadAvg()
@@ -526,6 +527,25 @@ func BenchmarkDaemonIdle100Clusters(b *testing.B) {
 		b.ReportMetric(load1, "load1-start")
 		b.ReportMetric(load2, "load1-end")
 	}
+}
+
+// hostTasks counts the host's processes (/proc) and threads (/proc/loadavg's total of
+// scheduling entities).
+func hostTasks() (procs, threads int) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err == nil && e.IsDir() {
+			procs++
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 3 {
+			if _, t, ok := strings.Cut(f[3], "/"); ok {
+				threads, _ = strconv.Atoi(t)
+			}
+		}
+	}
+	return procs, threads
 }
 
 // engineNetworks counts the engine's networks (every driver, anyone's).
