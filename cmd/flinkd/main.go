@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/flinkd/flinkd/internal/daemon"
 	"github.com/flinkd/flinkd/internal/db"
 	"github.com/flinkd/flinkd/internal/paths"
+	"github.com/flinkd/flinkd/internal/pki"
+	"github.com/flinkd/flinkd/internal/runtime"
 	"github.com/flinkd/flinkd/internal/runtime/docker"
 	"github.com/flinkd/flinkd/internal/runtime/kube"
 )
@@ -30,10 +33,11 @@ import (
 var version = "dev"
 
 type options struct {
-	specs, data, socket, configFile, listenTCP, logLevel string
-	resync                                               time.Duration
-	workers                                              int
-	addressPools                                         []string
+	specs, data, socket, configFile, listenTCP, logLevel, owner string
+	adopt                                                       []string
+	resync                                                      time.Duration
+	workers                                                     int
+	addressPools                                                []string
 }
 
 func main() {
@@ -57,7 +61,11 @@ and the cluster goes. While a cluster is not STOPPED only spec.state and
 spec.numberOfTaskManagers may change; a cluster with running jobs is not torn down.
 
 State is kept in SQLite under --data. flinkctl talks to flinkd over --socket. Stopping flinkd
-(Ctrl-C, SIGTERM) leaves the clusters running; the next start adopts them.`,
+(Ctrl-C, SIGTERM) leaves the clusters running; the next start adopts them.
+
+Everything flinkd creates is labelled with its owner identity, derived from the specs
+folder (see --owner): a flinkd that lost its database adopts the clusters its files declare,
+and two daemons on different folders never touch each other's clusters.`,
 		Example: `  # run the example specs on the local Docker engine
   flinkd --specs ./specs
 
@@ -79,8 +87,10 @@ State is kept in SQLite under --data. flinkctl talks to flinkd over --socket. St
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&o.resync, "resync", 10*time.Second, "period of the full resync of every cluster")
 	f.IntVar(&o.workers, "workers", 4, "clusters reconciled at once")
+	f.StringVar(&o.owner, "owner", "", "owner identity `NAME` (a label value) instead of the one derived from the specs folder: for flinkd in containers that each see their folder at the same path, or one folder reached by two paths")
+	f.StringSliceVar(&o.adopt, "adopt", nil, "also own the clusters labelled with this former owner `IDENTITY` (see flinkctl status --all-owners); remembered in the database")
 	f.StringArrayVar(&o.addressPools, "docker-address-pool", nil,
-		"base=CIDR,size=N: a range Docker targets take their clusters' network subnets from (repeatable; for targets whose config names none; default base=10.200.0.0/14,size=22)")
+		"`base=CIDR,size=N`: a range Docker targets take their clusters' network subnets from (repeatable; for targets whose config names none; default base=10.200.0.0/14,size=22)")
 	cmd.SetArgs(args)
 	cmd.SetOut(stderr)
 	cmd.SetErr(stderr)
@@ -120,6 +130,27 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	owner, canonical, err := runtime.Identity(specs)
+	if err != nil {
+		return err
+	}
+	if o.owner != "" {
+		if err := runtime.ValidateOwner(o.owner); err != nil {
+			return fmt.Errorf("--owner: %w", err)
+		}
+		owner = o.owner
+	}
+	for _, a := range o.adopt {
+		if err := runtime.ValidateOwner(a); err != nil {
+			return fmt.Errorf("--adopt: %w", err)
+		}
+	}
+	// Two daemons with one identity would fight over the same clusters.
+	unlockOwner, err := lockIdentity(owner)
+	if err != nil {
+		return fmt.Errorf("%w (specs folder %s)", err, canonical)
+	}
+	defer unlockOwner()
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
@@ -134,33 +165,31 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	// Everything this flinkd creates carries its database's identity, so that daemons sharing
-	// an engine or a namespace never adopt or sweep each other's clusters.
-	owner, err := store.Identity(ctx)
+	own, releaseFormer, err := ownership(ctx, store, owner, canonical, o.adopt, log)
+	if err != nil {
+		return err
+	}
+	defer releaseFormer()
+
+	// The authority of secure clusters: created on first start, kept in the data folder.
+	authority, err := pki.Open(filepath.Join(o.data, "tls"), nil)
 	if err != nil {
 		return err
 	}
 
-	var pools []docker.AddressPool
-	for _, s := range o.addressPools {
-		p, err := docker.ParseAddressPool(s)
-		if err != nil {
-			return fmt.Errorf("--docker-address-pool: %w", err)
-		}
-		pools = append(pools, p)
+	pools, err := addressPools(o.addressPools)
+	if err != nil {
+		return err
 	}
-	if err := docker.ValidatePools(pools); err != nil {
-		return fmt.Errorf("--docker-address-pool: %w", err)
-	}
-	targets, closeTargets, err := buildTargets(cfg, o.configFile, owner, pools, log)
+	targets, closeTargets, err := buildTargets(cfg, o.configFile, own, authority.ClientTLSFor, pools, log)
 	if err != nil {
 		return err
 	}
 	defer closeTargets()
 
 	d, err := daemon.New(daemon.Config{
-		SpecsDir: specs, DataDir: o.data, Store: store, Targets: targets, Logger: log,
-		Resync: o.resync, Workers: o.workers, Version: version, Owner: owner,
+		SpecsDir: specs, DataDir: o.data, Store: store, Targets: targets, Logger: log, PKI: authority,
+		Resync: o.resync, Workers: o.workers, Version: version, Owner: owner, FormerOwners: own.Former,
 	})
 	if err != nil {
 		return err
@@ -180,7 +209,7 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 		go func() { errc <- ignoreClosed(srv.Serve(tln)) }()
 		log.Warn("serving the API on TCP without authentication", "addr", tln.Addr().String())
 	}
-	log.Info("flinkd started", "specs", specs, "data", o.data, "socket", o.socket, "targets", cfg.Names(), "owner", owner, "version", version)
+	log.Info("flinkd started", "specs", specs, "data", o.data, "socket", o.socket, "targets", cfg.Names(), "owner", owner, "former_owners", own.Former, "version", version)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -206,11 +235,27 @@ func ignoreClosed(err error) error {
 	return err
 }
 
+// addressPools reads --docker-address-pool values.
+func addressPools(flags []string) ([]docker.AddressPool, error) {
+	var pools []docker.AddressPool
+	for _, s := range flags {
+		p, err := docker.ParseAddressPool(s)
+		if err != nil {
+			return nil, fmt.Errorf("--docker-address-pool: %w", err)
+		}
+		pools = append(pools, p)
+	}
+	if err := docker.ValidatePools(pools); err != nil {
+		return nil, fmt.Errorf("--docker-address-pool: %w", err)
+	}
+	return pools, nil
+}
+
 // buildTargets makes a runtime per configured target. A configuration error (a kubeconfig
 // that cannot be read, an unknown context) stops the daemon here, naming the file, the target
 // and the field; a target that does not answer is not an error here: only its clusters fail.
 // Docker targets whose configuration names no address pools get pools (the flag's).
-func buildTargets(cfg *config.Config, file, owner string, pools []docker.AddressPool, log *slog.Logger) ([]daemon.Target, func(), error) {
+func buildTargets(cfg *config.Config, file string, own runtime.Ownership, clientTLS runtime.ClientTLS, pools []docker.AddressPool, log *slog.Logger) ([]daemon.Target, func(), error) {
 	var out []daemon.Target
 	var closers []func() error
 	closeAll := func() {
@@ -231,7 +276,8 @@ func buildTargets(cfg *config.Config, file, owner string, pools []docker.Address
 			if len(tp) == 0 {
 				tp = pools
 			}
-			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Owner: owner, AddressPools: tp, Logger: tlog})
+			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Ownership: own, ClientTLS: clientTLS,
+				AddressPools: tp, Logger: tlog})
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.docker: %w", where, name, err)
@@ -247,7 +293,7 @@ func buildTargets(cfg *config.Config, file, owner string, pools []docker.Address
 			out = append(out, daemon.Target{Name: name, Kind: "docker", Detail: detail, Runtime: rt})
 		case t.Kubernetes != nil:
 			k := t.Kubernetes
-			rt, err := kube.New(kube.Config{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, InCluster: k.InCluster, Owner: owner, Logger: tlog})
+			rt, err := kube.New(kube.Config{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, InCluster: k.InCluster, Ownership: own, ClientTLS: clientTLS, Logger: tlog})
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.kubernetes: %w", where, name, err)
@@ -300,6 +346,65 @@ func lockData(dir string) (func(), error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("another flinkd uses the data folder %s (%v)", dir, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// ownership works out whose clusters this flinkd owns: its identity, and the former
+// identities whose clusters it adopts. A former identity is one the database recorded
+// (the random identity of a flinkd before identities were derived from the specs folder;
+// the identity this database ran with before, when the folder's path changed), or one given
+// with --adopt; it is adopted only while no flinkd on this host runs with it (its identity
+// lock is free, and held from here on). The outcome is recorded for the next start.
+func ownership(ctx context.Context, store *db.Store, owner, specs string, adopt []string, log *slog.Logger) (runtime.Ownership, func(), error) {
+	ids, err := store.Identities(ctx)
+	if err != nil {
+		return runtime.Ownership{}, nil, err
+	}
+	candidates := append(slices.Clone(ids.Former), adopt...)
+	if ids.Owner != "" && ids.Owner != owner {
+		log.Info("owner identity changed since the last start; adopting the clusters of the former one",
+			"former_owner", ids.Owner, "owner", owner)
+		candidates = append(candidates, ids.Owner)
+	}
+	var former []string
+	var unlocks []func()
+	release := func() {
+		for _, u := range unlocks {
+			u()
+		}
+	}
+	for _, f := range candidates {
+		if f == owner || slices.Contains(former, f) {
+			continue
+		}
+		unlock, err := lockIdentity(f)
+		if err != nil {
+			log.Warn("not adopting the clusters of a former owner identity: a flinkd runs with it", "former_owner", f, "err", err)
+			continue
+		}
+		unlocks = append(unlocks, unlock)
+		former = append(former, f)
+	}
+	if err := store.SetIdentities(ctx, db.Identities{Owner: owner, Former: former}); err != nil {
+		release()
+		return runtime.Ownership{}, nil, err
+	}
+	return runtime.Ownership{Owner: owner, Specs: specs, Former: former}, release, nil
+}
+
+// lockIdentity takes this host's exclusive lock on an owner identity (a file in the temporary
+// folder, which every user of the host shares): a second flinkd on the same specs folder,
+// whatever its data folder, would fight the first over the same clusters.
+func lockIdentity(owner string) (func(), error) {
+	path := filepath.Join(os.TempDir(), "flinkd-owner-"+owner+".lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock owner identity %s: %w", owner, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another flinkd runs with owner identity %s (lock %s: %v): stop it first, or give this one its own specs folder or --owner", owner, path, err)
 	}
 	return func() { f.Close() }, nil
 }

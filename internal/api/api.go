@@ -13,8 +13,10 @@ const (
 	PathStop     = "/v1/clusters/{ns}/{name}/stop"   // POST StopRequest: StateChange | 409 Error with Jobs
 	PathStart    = "/v1/clusters/{ns}/{name}/start"  // POST: StateChange
 	PathLogs     = "/v1/clusters/{ns}/{name}/logs"   // GET ?instance=jobmanager|taskmanager-N&follow=1&tail=N: text stream
+	PathCerts    = "/v1/clusters/{ns}/{name}/certs"  // GET: Certs of a secure cluster
 	PathTargets  = "/v1/targets"                     // GET: []Target
 	PathVersion  = "/v1/version"                     // GET: Version
+	PathOthers   = "/v1/others"                      // GET: Others
 
 	// HeaderVersion carries the state version of a /v1/clusters answer; pass it back as
 	// ?watch=VERSION to wait for the next change.
@@ -97,8 +99,30 @@ type Version struct {
 	Version string `json:"version"`
 	// Owner is this flinkd's identity: the value of the flinkd.io/owner label on everything it creates.
 	Owner string `json:"owner"`
-	Specs string `json:"specs"`
-	Data  string `json:"data"`
+	// FormerOwners are identities whose clusters this flinkd adopted (flinkd --adopt, the
+	// identity an older flinkd kept in the database).
+	FormerOwners []string `json:"formerOwners,omitempty"`
+	Specs        string   `json:"specs"`
+	Data         string   `json:"data"`
+}
+
+// Others lists the flinkd-labelled clusters on the daemon's targets that it does not own
+// (`flinkctl status --all-owners`): other daemons' clusters, and leaks.
+type Others struct {
+	Clusters []OtherCluster `json:"clusters"`
+	// Errors say which targets could not be listed.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// OtherCluster is a cluster another flinkd identity owns. flinkd never touches it.
+type OtherCluster struct {
+	Target    string `json:"target"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Owner is the value of its flinkd.io/owner label.
+	Owner string `json:"owner"`
+	// Specs is the specs folder of the flinkd that made it, when it recorded one.
+	Specs string `json:"specs,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.
@@ -106,4 +130,17 @@ type Error struct {
 	Error string `json:"error"`
 	// Jobs are the running jobs that made a stop be refused (409).
 	Jobs []Job `json:"jobs,omitempty"`
+}
+
+// Certs is what a user needs to reach a secure cluster's REST API (flinkctl certs): the
+// authority that verifies its server certificate and the client certificate it requires.
+type Certs struct {
+	CACert     string `json:"caCert"`     // PEM
+	ClientCert string `json:"clientCert"` // PEM
+	ClientKey  string `json:"clientKey"`  // PEM, PKCS #8
+	// ClientP12 holds the client key and certificate for a browser, under ClientP12Password.
+	ClientP12         []byte    `json:"clientP12"`
+	ClientP12Password string    `json:"clientP12Password"`
+	RESTURL           string    `json:"restURL"`
+	NotAfter          time.Time `json:"notAfter"`
 }

@@ -155,6 +155,7 @@ Exit codes: 0 success, 1 the operation failed or was refused (or the daemon is n
 		newEventsCmd(f, nil),
 		newLogsCmd(f, nil),
 		newTargetsCmd(f, nil),
+		newCertsCmd(f, nil),
 	} {
 		c.GroupID = groupInspect
 		root.AddCommand(c)

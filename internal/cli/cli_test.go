@@ -97,7 +97,7 @@ func TestHelpIntroducesTheCommandsByGroup(t *testing.T) {
 			t.Errorf("flinkctl %s: exit %d, want 0", strings.Join(args, " "), r.code)
 		}
 		for _, s := range []string{
-			"Inspect clusters:\n  events", "Control clusters:\n  start", "Other commands:\n  completion",
+			"Inspect clusters:\n  certs", "  events ", "Control clusters:\n  start", "Other commands:\n  completion",
 			"  validate ", "--socket", "-n, --namespace", "Exit codes: 0 success",
 		} {
 			if !strings.Contains(r.stdout, s) {

@@ -29,6 +29,8 @@ type statusOptions struct {
 	Name      string // one cluster, or "" for all
 	Output    outputFormat
 	Watch     bool
+	// AllOwners adds the clusters on the daemon's targets that other flinkd identities own.
+	AllOwners bool
 }
 
 func newStatusCmd(f *factory, runF func(*statusOptions) error) *cobra.Command {
@@ -49,10 +51,16 @@ On a terminal the table is aligned under a header and times are ages; otherwise 
 tab-separated, without a header, and times are RFC 3339. -o json and -o yaml print the same data
 for scripts: a list, or one object for status NAME.
 
-With --watch, status follows changes until interrupted (Ctrl-C).`,
+With --watch, status follows changes until interrupted (Ctrl-C).
+
+With --all-owners, status also lists the flinkd clusters on the daemon's targets that another
+flinkd owns (another specs folder, or an identity this flinkd no longer has), with their owner
+identity and specs folder: flinkd never touches those. -o json then prints an object with
+"clusters" and "otherOwners".`,
 		Example: `  flinkctl status
   flinkctl status analytics
   flinkctl status -n team-a --watch
+  flinkctl status --all-owners
   flinkctl status -o json | jq -r '.[] | select(.phase != "RUNNING") | .name'`,
 		Args:              optionalNameArg,
 		ValidArgsFunction: f.completeClusterNames,
@@ -75,6 +83,8 @@ With --watch, status follows changes until interrupted (Ctrl-C).`,
 	}
 	addOutputFlag(cmd, &output)
 	cmd.Flags().BoolVarP(&opts.Watch, "watch", "w", false, "follow changes until interrupted")
+	cmd.Flags().BoolVar(&opts.AllOwners, "all-owners", false, "also list the clusters on these targets that other flinkd daemons own")
+	cmd.MarkFlagsMutuallyExclusive("all-owners", "watch")
 	return cmd
 }
 
@@ -107,6 +117,9 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 		return fmt.Errorf("list clusters: %w", err)
 	}
 	rows := selectClusters(all, opts.Namespace, "")
+	if opts.AllOwners {
+		return printAllOwners(callCtx, opts, c, rows, tty)
+	}
 	if opts.Output != outputTable {
 		return printData(opts.IO.Out, opts.Output, rows)
 	}
@@ -115,6 +128,53 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 		return nil
 	}
 	return printClusterTable(opts.IO.Out, rows, time.Now(), tty)
+}
+
+// printAllOwners prints this daemon's clusters, then those other flinkd identities own on
+// its targets.
+func printAllOwners(ctx context.Context, opts *statusOptions, c *client.Client, rows []api.ClusterStatus, tty bool) error {
+	others, err := c.Others(ctx)
+	if err != nil {
+		return fmt.Errorf("list other owners' clusters: %w", err)
+	}
+	theirs := make([]api.OtherCluster, 0, len(others.Clusters))
+	for _, o := range others.Clusters {
+		if opts.Namespace == "" || o.Namespace == opts.Namespace {
+			theirs = append(theirs, o)
+		}
+	}
+	self, err := c.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("read the daemon's identity: %w", err)
+	}
+	for _, e := range others.Errors {
+		fmt.Fprintf(opts.IO.ErrOut, "could not list the clusters of other owners: %s\n", e)
+	}
+	if opts.Output != outputTable {
+		return printData(opts.IO.Out, opts.Output, struct {
+			Clusters    []api.ClusterStatus `json:"clusters"`
+			OtherOwners []api.OtherCluster  `json:"otherOwners"`
+		}{rows, theirs})
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(opts.IO.ErrOut, noClustersMessage(opts.Namespace))
+	} else if err := printClusterTable(opts.IO.Out, rows, time.Now(), tty); err != nil {
+		return err
+	}
+	if len(theirs) == 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "no clusters of other flinkd owners on these targets (this one is owner %s)\n", self.Owner)
+		return nil
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "\nclusters other flinkd daemons own on these targets (this one, owner %s, never touches them):\n", self.Owner)
+	t := newTable(opts.IO.Out, tty, "TARGET", "NAMESPACE", "NAME", "OWNER", "SPECS FOLDER")
+	for _, o := range theirs {
+		specs := o.Specs
+		if specs == "" && tty {
+			specs = "(not recorded: an older flinkd's; flinkd --adopt " + o.Owner + " takes it over)"
+		}
+		t.row(o.Target, o.Namespace, o.Name, o.Owner, specs)
+	}
+	return t.flush()
 }
 
 func noCluster(ns, name string) error {

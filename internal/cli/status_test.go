@@ -428,3 +428,52 @@ func BenchmarkStatusJSON1000(b *testing.B) {
 type countingWriter struct{ n int }
 
 func (w *countingWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+func TestStatusAllOwnersListsTheClustersOtherDaemonsOwn(t *testing.T) {
+	d := newStubDaemon(t)
+	d.serveClusters(someClusters(fixedTime))
+	d.answer("GET "+api.PathOthers, 200, api.Others{Clusters: []api.OtherCluster{
+		{Target: "docker", Namespace: "default", Name: "analytics", Owner: "specs-0a1b2c3d4e5f60718293", Specs: "/srv/other/specs"},
+		{Target: "docker", Namespace: "default", Name: "old", Owner: "0123456789abcdef"},
+		{Target: "kube", Namespace: "team-b", Name: "etl", Owner: "x-1"},
+	}, Errors: []string{"target lab: connection refused"}})
+	d.answer("GET "+api.PathVersion, 200, api.Version{Owner: "specs-mine", Specs: "/srv/specs"})
+
+	r := runMain(t, true, "--socket", d.socket, "status", "--all-owners", "-n", "default")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"TARGET   NAMESPACE   NAME        OWNER",
+		"docker   default     analytics   specs-0a1b2c3d4e5f60718293   /srv/other/specs",
+		"docker   default     old         0123456789abcdef             (not recorded: an older flinkd's; flinkd --adopt 0123456789abcdef takes it over)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "team-b") {
+		t.Errorf("-n default shows another namespace:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "analytics   default     docker") {
+		t.Errorf("stdout lacks this daemon's own table:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "owner specs-mine") {
+		t.Errorf("stderr does not say which owner this daemon is: %q", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "target lab: connection refused") {
+		t.Errorf("stderr does not say which target could not be listed: %q", r.stderr)
+	}
+
+	r = runMain(t, false, "--socket", d.socket, "status", "--all-owners", "-o", "json")
+	var got struct {
+		Clusters    []api.ClusterStatus `json:"clusters"`
+		OtherOwners []api.OtherCluster  `json:"otherOwners"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("json: %v\n%s", err, r.stdout)
+	}
+	if len(got.Clusters) != 4 || len(got.OtherOwners) != 3 || got.OtherOwners[0].Specs != "/srv/other/specs" {
+		t.Errorf("json: %+v", got)
+	}
+}

@@ -240,9 +240,23 @@ func (c *Client) Targets(ctx context.Context) ([]api.Target, error) {
 	return out, err
 }
 
+// Others lists the clusters on the daemon's targets that other flinkd identities own.
+func (c *Client) Others(ctx context.Context) (api.Others, error) {
+	var out api.Others
+	_, err := c.getJSON(ctx, api.PathOthers, nil, &out)
+	return out, err
+}
+
 // Version describes the daemon.
 func (c *Client) Version(ctx context.Context) (api.Version, error) {
 	var out api.Version
 	_, err := c.getJSON(ctx, api.PathVersion, nil, &out)
+	return out, err
+}
+
+// Certs returns a secure cluster's client certificate and authority (flinkctl certs).
+func (c *Client) Certs(ctx context.Context, ns, name string) (api.Certs, error) {
+	var out api.Certs
+	_, err := c.getJSON(ctx, clusterPath(api.PathCerts, ns, name), nil, &out)
 	return out, err
 }

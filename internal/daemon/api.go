@@ -27,8 +27,10 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("POST "+api.PathStop, d.handleStop)
 	mux.HandleFunc("POST "+api.PathStart, d.handleStart)
 	mux.HandleFunc("GET "+api.PathLogs, d.handleLogs)
+	mux.HandleFunc("GET "+api.PathCerts, d.handleCerts)
 	mux.HandleFunc("GET "+api.PathTargets, d.handleTargets)
 	mux.HandleFunc("GET "+api.PathVersion, d.handleVersion)
+	mux.HandleFunc("GET "+api.PathOthers, d.handleOthers)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such API path: %s %s", r.Method, r.URL.Path), nil)
 	})
@@ -106,7 +108,7 @@ func (d *Daemon) statuses(ctx context.Context) ([]api.ClusterStatus, error) {
 	owners := make(map[string]bool, len(clusters))
 	for _, c := range clusters {
 		owners[c.File] = true
-		out = append(out, clusterStatus(c, byPath[c.File]))
+		out = append(out, d.withTLSWarning(clusterStatus(c, byPath[c.File])))
 	}
 	for _, f := range files {
 		if f.Status == db.FileOK || owners[f.Path] {
@@ -166,7 +168,7 @@ func (d *Daemon) handleCluster(w http.ResponseWriter, r *http.Request) {
 		f, err = tx.File(c.File)
 		return err
 	})
-	writeJSON(w, http.StatusOK, clusterStatus(c, f))
+	writeJSON(w, http.StatusOK, d.withTLSWarning(clusterStatus(c, f)))
 }
 
 func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
@@ -405,5 +407,5 @@ func (d *Daemon) handleTargets(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) handleVersion(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, api.Version{Version: d.cfg.Version, Owner: d.cfg.Owner, Specs: d.cfg.SpecsDir, Data: d.cfg.DataDir})
+	writeJSON(w, http.StatusOK, api.Version{Version: d.cfg.Version, Owner: d.cfg.Owner, FormerOwners: d.cfg.FormerOwners, Specs: d.cfg.SpecsDir, Data: d.cfg.DataDir})
 }

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/flinkd/flinkd/internal/db"
+	"github.com/flinkd/flinkd/internal/pki"
 	"github.com/flinkd/flinkd/internal/runtime"
 	"github.com/flinkd/flinkd/internal/watch"
 )
@@ -38,6 +39,8 @@ type Config struct {
 	SpecsDir string
 	// DataDir is where the database lives (shown by the version API).
 	DataDir string
+	// PKI issues the key material of secure clusters (nil: a secure cluster fails, saying so).
+	PKI     *pki.Authority
 	Store   *db.Store
 	Targets []Target
 	Logger  *slog.Logger
@@ -57,8 +60,10 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	// Version is reported by the API.
 	Version string
-	// Owner is the daemon's identity (runtime.LabelOwner), reported by the API.
-	Owner string
+	// Owner is the daemon's identity (runtime.LabelOwner), and FormerOwners those whose
+	// clusters it adopted; both are reported by the API.
+	Owner        string
+	FormerOwners []string
 	// Now is the clock for timestamps (time.Now if nil).
 	Now func() time.Time
 }

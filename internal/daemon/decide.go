@@ -193,6 +193,13 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 	n := want.TaskManagers()
 	hash := want.Hash()
 	d.Status.TMReady = readyTaskManagers(obs)
+	if adopting(in) {
+		if obs.Hash != hash {
+			decideForeignSpec(in, hash, d)
+			return
+		}
+		d.Events = append(d.Events, normal("Adopted", "found running, made from this spec: "+describeInstances(obs)+"; kept as it is"))
+	}
 	d.Want = want
 
 	needApply := !obs.Exists || obs.JobManager == nil || obs.Hash != hash || len(obs.TaskManagers) != n
@@ -267,6 +274,61 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 		d.Status.Message = progressMessage(obs, in.Flink, n, needApply)
 		d.RequeueAfter = progressRequeue(in, d.Status.Phase)
 	}
+}
+
+// adopting says that a cluster runs that this database has no record of running: the
+// database was lost (or is new) and the runtime found the cluster under this daemon's
+// identity. The spec is recorded as running before every apply, so nothing else leads here.
+func adopting(in input) bool {
+	return in.Running == nil && in.Obs.Exists && in.Obs.JobManager != nil
+}
+
+// decideForeignSpec handles an adopted cluster made from another spec than its file says
+// now (the file changed while flinkd had no database): that spec is unknown, so the cluster
+// can be neither changed nor repaired without recreating it, and the change rule says a
+// running cluster is not recreated. It is kept as it is, visibly, until a stop.
+func decideForeignSpec(in input, hash string, d *decision) {
+	obs := in.Obs
+	d.Status.Refused = fmt.Sprintf("found running (%s) from another spec than the file's (spec hash %s, the file's %s), which this flinkd has no record of: "+
+		"it is kept as it is, neither changed, scaled nor repaired; set spec.state: STOPPED, wait for STOPPED, then RUNNING to run the file's spec",
+		describeInstances(obs), runtime.ShortHash(obs.Hash), runtime.ShortHash(hash))
+	if d.Status.Refused != in.Recorded.Refused {
+		d.Events = append(d.Events, warning("ChangeRefused", d.Status.Refused))
+	}
+	d.Status.TMDesired = len(obs.TaskManagers)
+	if in.Flink.answered() && in.Flink.Overview.TaskManagers == len(obs.TaskManagers) && allReady(obs) {
+		d.Status.Phase = string(spec.PhaseRunning)
+		d.Status.Message = fmt.Sprintf("%d/%d TaskManagers registered, %d/%d slots free (adopted as found; see refused)",
+			in.Flink.Overview.TaskManagers, len(obs.TaskManagers), in.Flink.Overview.SlotsAvailable, in.Flink.Overview.SlotsTotal)
+		return
+	}
+	d.Status.Phase = string(spec.PhaseStarting)
+	d.Status.Message = progressMessage(obs, in.Flink, len(obs.TaskManagers), false) + " (adopted as found; see refused)"
+	d.RequeueAfter = progressRequeue(in, d.Status.Phase)
+}
+
+// describeInstances says what runs, with engine IDs: "jobmanager 3f2a1b0c9d8e and 2
+// TaskManagers (taskmanager-1 5e6f7a8b9c0d, taskmanager-2 1a2b3c4d5e6f)".
+func describeInstances(obs runtime.Observed) string {
+	short := func(id string) string {
+		if len(id) > 12 {
+			return id[:12]
+		}
+		return id
+	}
+	var b strings.Builder
+	if jm := obs.JobManager; jm != nil {
+		fmt.Fprintf(&b, "%s %s", jm.ID, short(jm.RuntimeID))
+	}
+	fmt.Fprintf(&b, " and %d TaskManager(s)", len(obs.TaskManagers))
+	if len(obs.TaskManagers) > 0 {
+		parts := make([]string, 0, len(obs.TaskManagers))
+		for _, tm := range obs.TaskManagers {
+			parts = append(parts, tm.ID+" "+short(tm.RuntimeID))
+		}
+		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // removalOrder lists the TaskManagers to remove first when scaling down: those whose process

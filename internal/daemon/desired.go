@@ -50,6 +50,10 @@ func clusterFor(sc *spec.SessionCluster, removeFirst []string) (runtime.Cluster,
 	if err != nil {
 		return runtime.Cluster{}, err
 	}
+	if sc.TLS() {
+		// The material itself is attached by the worker (provisionTLS): it is file I/O.
+		conf = flinkconf.WithTLS(conf)
+	}
 	labels := map[string]string{}
 	maps.Copy(labels, s.Kubernetes.Labels)
 	maps.Copy(labels, s.Kubernetes.Pods.Labels)

@@ -147,7 +147,11 @@ func (d *Daemon) execute(ctx context.Context, rec db.Cluster, t Target, dec deci
 			return result{}, err
 		}
 		progress := d.progress(ctx, k)
-		if err := t.Runtime.Apply(ctx, dec.Cluster, progress); err != nil {
+		err := d.provisionTLS(&dec.Cluster, t, dec.Want, rec.Running == nil, progress)
+		if err == nil {
+			err = t.Runtime.Apply(ctx, dec.Cluster, progress)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return result{}, ctx.Err()
 			}
@@ -244,6 +248,9 @@ func (d *Daemon) record(ctx context.Context, rec db.Cluster, dec decision) error
 	}
 	if err != nil {
 		return fmt.Errorf("record status: %w", err)
+	}
+	if dec.Forget {
+		d.forgetTLS(k)
 	}
 	d.logTransition(k, rec.Status, dec)
 	d.changed()

@@ -9,10 +9,8 @@ package db
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
+	"github.com/mattn/go-sqlite3" // and the database/sql driver "sqlite3"
 )
 
 //go:embed migrations/*.sql
@@ -32,6 +30,11 @@ var migrationFS embed.FS
 
 // ErrNotFound is returned when a cluster or file is not recorded.
 var ErrNotFound = errors.New("not found")
+
+// ErrDamaged is wrapped by Open's error when the database file is damaged (truncated,
+// corrupt, not a database) or was written by a newer flinkd: flinkd must not start on it,
+// and must never replace it with an empty one by itself.
+var ErrDamaged = errors.New("database cannot be used")
 
 // DefaultMaxEvents is how many events are kept per cluster.
 const DefaultMaxEvents = 200
@@ -52,6 +55,9 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	q.Set("_busy_timeout", "5000")
 	q.Set("_journal_mode", "WAL")
@@ -67,13 +73,63 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 	s := &Store{db: sdb, now: now, maxEvents: DefaultMaxEvents}
 	if err := s.check(ctx); err != nil {
 		sdb.Close()
+		if isDamage(err) {
+			return nil, damaged(path, err.Error())
+		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := s.migrate(ctx); err != nil {
 		sdb.Close()
+		if errors.Is(err, ErrDamaged) {
+			return nil, fmt.Errorf("database %s %w", path, err)
+		}
+		if isDamage(err) {
+			return nil, damaged(path, err.Error())
+		}
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// checkFile refuses a database file that exists but is empty while no write-ahead log holds
+// its content: SQLite would take it for a new database and flinkd would start with nothing.
+// A database flinkd made is never empty: it holds at least its schema.
+func checkFile(path string) error {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // a new database
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return damaged(path, "not a regular file")
+	}
+	if st.Size() > 0 {
+		return nil
+	}
+	if wal, err := os.Stat(path + "-wal"); err == nil && wal.Size() > 0 {
+		return nil // SQLite recovers the content from the log
+	}
+	return damaged(path, "the file is empty (truncated?)")
+}
+
+// errIntegrity is SQLite's quick_check finding damage.
+var errIntegrity = errors.New("integrity check failed")
+
+// isDamage says whether SQLite found the file corrupt or not a database at all.
+func isDamage(err error) bool {
+	var se sqlite3.Error
+	return errors.Is(err, errIntegrity) ||
+		(errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB))
+}
+
+// damaged is the error of a database flinkd will not start on: what is wrong, the path, and
+// what to do.
+func damaged(path, cause string) error {
+	return fmt.Errorf("database %s is damaged (%s); flinkd does not start on it, so that it never forgets clusters silently. "+
+		"Move %s and any %s-wal and %s-shm away (keep them for inspection) to start with an empty database: "+
+		"flinkd then adopts the running clusters its spec files declare: %w", path, cause, path, path, path, ErrDamaged)
 }
 
 // Close closes the database.
@@ -83,6 +139,16 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) SetMaxEvents(n int) { s.maxEvents = n }
 
 func (s *Store) check(ctx context.Context) error {
+	// Pages lost in the middle of the file (a truncation, a bad copy) show here, before
+	// anything is read or written.
+	var qc string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&qc); err != nil {
+		return fmt.Errorf("check integrity: %w", err)
+	}
+	if qc != "ok" {
+		first, _, _ := strings.Cut(qc, "\n")
+		return fmt.Errorf("%w: %s", errIntegrity, first)
+	}
 	var fk int
 	if err := s.db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
 		return fmt.Errorf("read foreign_keys: %w", err)
@@ -113,7 +179,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if version > len(names) {
-		return fmt.Errorf("database schema version %d is newer than this flinkd knows (%d)", version, len(names))
+		return fmt.Errorf("has schema version %d, newer than this flinkd knows (%d): a newer flinkd wrote it. "+
+			"Run that flinkd, or move the database away to start with an empty one "+
+			"(flinkd then adopts the running clusters its spec files declare): %w", version, len(names), ErrDamaged)
 	}
 	for i, name := range names {
 		n, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
@@ -239,29 +307,62 @@ func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
-// Identity returns this database's identity, made once at random: flinkd labels everything it
-// creates with it (runtime.LabelOwner), so that daemons with different databases sharing an
-// engine or a namespace keep apart. It is a valid Kubernetes label value.
-func (s *Store) Identity(ctx context.Context) (string, error) {
-	var id string
-	err := s.Update(ctx, func(tx *Tx) error {
-		err := tx.tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'identity'`).Scan(&id)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+// Identities are the owner identities recorded in the database.
+type Identities struct {
+	// Owner is the identity flinkd last ran with ("" before the first run that recorded it).
+	Owner string
+	// Former are identities whose clusters this daemon adopted (the random identity of a
+	// flinkd before identities were derived, one given with --adopt, an Owner that changed).
+	Former []string
+}
+
+// Identities reads the recorded identities.
+func (s *Store) Identities(ctx context.Context) (Identities, error) {
+	var ids Identities
+	err := s.View(ctx, func(tx *Tx) error {
+		rows, err := tx.tx.QueryContext(ctx, `SELECT key, value FROM meta WHERE key = 'owner' OR key LIKE 'former:%' ORDER BY key`)
+		if err != nil {
 			return err
 		}
-		b := make([]byte, 8)
-		if _, err := rand.Read(b); err != nil {
-			return err
+		defer rows.Close()
+		for rows.Next() {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
+				return err
+			}
+			if k == "owner" {
+				ids.Owner = v
+			} else {
+				ids.Former = append(ids.Former, v)
+			}
 		}
-		id = hex.EncodeToString(b)
-		_, err = tx.tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('identity', ?)`, id)
-		return err
+		return rows.Err()
 	})
 	if err != nil {
-		return "", fmt.Errorf("database identity: %w", err)
+		return Identities{}, fmt.Errorf("read owner identities: %w", err)
 	}
-	return id, nil
+	return ids, nil
+}
+
+// SetIdentities records the identity flinkd runs with and its former ones (which replace
+// those recorded).
+func (s *Store) SetIdentities(ctx context.Context, ids Identities) error {
+	err := s.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.tx.ExecContext(ctx, `DELETE FROM meta WHERE key = 'owner' OR key LIKE 'former:%'`); err != nil {
+			return err
+		}
+		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('owner', ?)`, ids.Owner); err != nil {
+			return err
+		}
+		for _, f := range ids.Former {
+			if _, err := tx.tx.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)`, "former:"+f, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record owner identities: %w", err)
+	}
+	return nil
 }

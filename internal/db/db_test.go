@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,8 +37,8 @@ func desired(ns, name, file string) DesiredSpec {
 func TestOpenMigratesOnceAndReopens(t *testing.T) {
 	s, path := openTest(t)
 	v, err := s.SchemaVersion(t.Context())
-	if err != nil || v != 3 {
-		t.Fatalf("schema version = %d, %v; want 3", v, err)
+	if err != nil || v != 4 {
+		t.Fatalf("schema version = %d, %v; want 4", v, err)
 	}
 	if err := s.Update(t.Context(), func(tx *Tx) error { return tx.PutDesired(desired("default", "a", "/x/a.yaml"), "STOPPED") }); err != nil {
 		t.Fatal(err)
@@ -47,7 +49,7 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer s2.Close()
-	if v, _ := s2.SchemaVersion(t.Context()); v != 3 {
+	if v, _ := s2.SchemaVersion(t.Context()); v != 4 {
 		t.Fatalf("schema version after reopen = %d", v)
 	}
 	if _, err := s2.Cluster(t.Context(), "default", "a"); err != nil {
@@ -61,8 +63,17 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if _, err := Open(t.Context(), path, nil); err == nil {
+	_, err := Open(t.Context(), path, nil)
+	if err == nil {
 		t.Fatal("open of a database from a newer flinkd succeeded")
+	}
+	if !errors.Is(err, ErrDamaged) {
+		t.Errorf("err = %v, want ErrDamaged", err)
+	}
+	for _, part := range []string{path, "schema version 99", "newer than this flinkd", "move the database away"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("message lacks %q: %v", part, err)
+		}
 	}
 }
 
@@ -332,6 +343,44 @@ func BenchmarkClusters1000(b *testing.B) {
 	}
 }
 
+// BenchmarkOpenFull is a start-up's Open (integrity check included) of a full database: 1000
+// clusters with the default 200 events each.
+func BenchmarkOpenFull(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "f.db")
+	s, err := Open(b.Context(), path, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 1000 {
+		err := s.Update(b.Context(), func(tx *Tx) error {
+			name := fmt.Sprintf("c%04d", i)
+			if err := tx.PutDesired(desired("default", name, "/s/"+name+".yaml"), "RUNNING"); err != nil {
+				return err
+			}
+			for range DefaultMaxEvents {
+				if err := tx.AddEvent("default", name, Event{Reason: "Running", Message: strings.Repeat("m", 120)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.Close()
+	for b.Loop() {
+		s, err := Open(b.Context(), path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+	if st, err := os.Stat(path); err == nil {
+		b.ReportMetric(float64(st.Size())/(1<<20), "MiB")
+	}
+}
+
 // A database written by the first schema is upgraded in place, its rows kept and the new
 // image column backfilled from the recorded spec.
 func TestUpgradeFromSchema1BackfillsImage(t *testing.T) {
@@ -370,25 +419,110 @@ func TestUpgradeFromSchema1BackfillsImage(t *testing.T) {
 	}
 }
 
-func TestIdentityIsMadeOnceAndKept(t *testing.T) {
-	s, path := openTest(t)
-	id, err := s.Identity(t.Context())
-	if err != nil || len(id) != 16 {
-		t.Fatalf("identity = %q, %v", id, err)
+// A database of schema 3 kept its owner identity at random; from schema 4 that identity is a
+// former one, whose clusters the daemon adopts, and the owner is recorded as the daemon says.
+func TestUpgradeTurnsTheRandomIdentityIntoAFormerOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v3.db")
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	again, _ := s.Identity(t.Context())
+	for _, name := range []string{"0001_init.sql", "0002_cluster_image.sql", "0003_meta.sql"} {
+		body, err := migrationFS.ReadFile("migrations/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(string(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, stmt := range []string{"PRAGMA user_version = 3", `INSERT INTO meta (key, value) VALUES ('identity', '0123456789abcdef')`} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+
+	s, err := Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.Identities(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Identities{Former: []string{"0123456789abcdef"}}, ids); diff != "" {
+		t.Errorf("identities after the upgrade (-want +got):\n%s", diff)
+	}
+	want := Identities{Owner: "specs-0a1b", Former: []string{"0123456789abcdef", "other-9f"}}
+	if err := s.SetIdentities(t.Context(), want); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 	s2, err := Open(t.Context(), path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	reopened, _ := s2.Identity(t.Context())
-	if again != id || reopened != id {
-		t.Errorf("identity changed: %s, %s, %s", id, again, reopened)
+	got, err := s2.Identities(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	other, _ := openTest(t)
-	if oid, _ := other.Identity(t.Context()); oid == id {
-		t.Error("two databases share an identity")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("identities after reopening (-want +got):\n%s", diff)
+	}
+}
+
+// A damaged database stops flinkd at start with the path and what to do; it is never taken
+// for an empty one. Truncations at every kind of place: to nothing, inside the header, at a
+// page boundary, in the middle of a page.
+func TestOpenRefusesATruncatedDatabase(t *testing.T) {
+	s, path := openTest(t)
+	for i := range 300 {
+		err := s.Update(t.Context(), func(tx *Tx) error {
+			if err := tx.PutDesired(desired("default", fmt.Sprintf("c%03d", i), fmt.Sprintf("/s/c%03d.yaml", i)), "STOPPED"); err != nil {
+				return err
+			}
+			return tx.AddEvent("default", fmt.Sprintf("c%03d", i), Event{Reason: "R", Message: strings.Repeat("x", 300)})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-wal"); err == nil {
+		t.Fatalf("a write-ahead log is left after close; the test would not truncate the whole database")
+	}
+	if len(data) < 40*4096 {
+		t.Fatalf("database is %d bytes; the test wants more pages", len(data))
+	}
+	for _, n := range []int{0, 60, 4096, len(data) / 2, len(data)/2 + 1000} {
+		t.Run(fmt.Sprintf("to%dBytes", n), func(t *testing.T) {
+			cut := filepath.Join(t.TempDir(), "flinkd.db")
+			if err := os.WriteFile(cut, data[:n], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(t.Context(), cut, nil)
+			if err == nil {
+				cs, _ := s.Clusters(t.Context())
+				s.Close()
+				t.Fatalf("open of a database truncated to %d of %d bytes succeeded (%d clusters)", n, len(data), len(cs))
+			}
+			if !errors.Is(err, ErrDamaged) {
+				t.Errorf("err = %v, want ErrDamaged", err)
+			}
+			for _, part := range []string{cut, "damaged", "move " + cut} {
+				if !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(part)) {
+					t.Errorf("message lacks %q: %v", part, err)
+				}
+			}
+			if st, _ := os.Stat(cut); st.Size() != int64(n) {
+				t.Errorf("the damaged file was changed: %d bytes, was %d", st.Size(), n)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ package runtime
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -54,10 +55,41 @@ type Cluster struct {
 	// Log4jProperties is the rendered log4j-console.properties file.
 	Log4jProperties string
 
+	// TLS is the key material of a secure cluster (metadata.annotations
+	// flink.security.ssl.enabled: "true"); nil for a cluster without it. FlinkConfig then
+	// holds flinkconf.TLSOptions already; the runtime places TLS.Files and passes TLS.Secret.
+	TLS *TLS
+
 	// Labels and Annotations are the user's (spec.kubernetes.pods.*, metadata.labels). The
 	// runtime adds its ownership labels (see labels.go); ownership labels always win.
 	Labels      map[string]string
 	Annotations map[string]string
+}
+
+// TLS is what a secure cluster's processes need beyond their plain configuration. Nothing
+// of it may reach a log, an event, the database, a Kubernetes ConfigMap or a container's
+// arguments or environment in plain form.
+type TLS struct {
+	// Files go into the conf folder (flinkconf.Dir) of every process, JobManagerFiles only
+	// into the JobManager's (the REST stores), readable only by the Flink user.
+	Files, JobManagerFiles map[string][]byte
+	// Secret holds the password options of every process, JobManagerSecret those of the
+	// JobManager (flinkconf.TLSSecretOptions): Flink reads them as configuration.
+	Secret, JobManagerSecret map[string]string
+	// Fingerprint identifies the material (not secret).
+	Fingerprint string
+}
+
+// ClientTLS returns the TLS configuration of flinkd's REST client for secure cluster k (its
+// client certificate and the roots that verify the server). Runtimes get it in their
+// configuration and put it into the Endpoint of a secure cluster.
+type ClientTLS func(k Key) (*tls.Config, error)
+
+// RESTHosts is an optional capability: the DNS names and IP addresses by which users and
+// flinkd reach the REST API of cluster k, for the SANs of its server certificate. Without
+// it: 127.0.0.1 and localhost.
+type RESTHosts interface {
+	RESTHosts(k Key) []string
 }
 
 // Process is what a JobManager or a TaskManager gets.
@@ -102,6 +134,11 @@ type Endpoint struct {
 	// Display is what users are told: a URL they can open, or how to reach it
 	// (a kubectl port-forward command).
 	Display string
+	// TLS says the REST API is https with client authentication (a secure cluster): the
+	// daemon's client must present the cluster's client certificate. ServerName is then the
+	// name to check the server's certificate against when URL's host is not among its SANs.
+	TLS        bool
+	ServerName string
 }
 
 // InstanceState is a coarse container or pod state.
@@ -148,7 +185,9 @@ type Runtime interface {
 	// readiness. Idempotent. Creates resources with deterministic names and ownership labels,
 	// starts or replaces instances that died, recreates instances whose Hash differs, and
 	// removes TaskManagers beyond c.TaskManagers (RemoveFirst first). Returns ErrNotOwned
-	// when a name it needs is taken by something without flinkd's labels, and an error
+	// when a name it needs is taken by something without flinkd's labels, an
+	// *OwnedElsewhereError (also ErrNotOwned) when another flinkd identity holds it (see
+	// Ownership.Check), and an error
 	// wrapping ErrImageUnavailable when the image is neither present nor pullable.
 	Apply(ctx context.Context, c Cluster, progress Progress) error
 	// Observe reports what exists for k. An absent cluster is Observed{Exists: false}, nil.
@@ -156,7 +195,8 @@ type Runtime interface {
 	// Delete removes every resource labelled for k and returns once they are gone.
 	// Absent is not an error.
 	Delete(ctx context.Context, k Key) error
-	// List returns every key that has labelled resources here (adoption, orphan sweeps).
+	// List returns every key that has resources here this runtime's Ownership owns
+	// (adoption, orphan sweeps).
 	List(ctx context.Context) ([]Key, error)
 	// Ping says whether the runtime answers (flinkctl targets).
 	Ping(ctx context.Context) error

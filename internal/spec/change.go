@@ -51,7 +51,8 @@ func (c Change) String() string {
 // was started from (nil when nothing runs), next the new spec, phase the cluster's phase; both
 // specs are as Decode returns them. Any change is allowed when nothing runs or the cluster is
 // terminal (PhaseStopped). Otherwise only spec.state, spec.numberOfTaskManagers and
-// metadata.labels/annotations may differ; every other difference is refused, field by field.
+// metadata.labels/annotations may differ (except the TLS annotation, AnnotationTLS); every
+// other difference is refused, field by field.
 // Values are compared as they mean, not as they are written: memory 1g equals 1000m, log
 // level debug equals DEBUG, and the order of envVars does not count.
 func CheckChange(running, next *SessionCluster, phase Phase) Change {
@@ -65,6 +66,9 @@ func CheckChange(running, next *SessionCluster, phase Phase) Change {
 	Default(b)
 	d.str(field.NewPath("metadata", "namespace"), a.Metadata.Namespace, b.Metadata.Namespace)
 	d.str(field.NewPath("metadata", "name"), a.Metadata.Name, b.Metadata.Name)
+	if a.TLS() != b.TLS() { // turning TLS on or off recreates every process
+		d.maps(field.NewPath("metadata", "annotations"), tlsAnnotation(a), tlsAnnotation(b), false)
+	}
 
 	p := field.NewPath("spec")
 	sa, sb := &a.Spec, &b.Spec
@@ -137,6 +141,14 @@ func (d *differ) maps(p *field.Path, was, now map[string]string, caseless bool) 
 			d.refuse(p.Key(k), "changed from %q to %q", o, n)
 		}
 	}
+}
+
+// tlsAnnotation is the TLS annotation alone, as written.
+func tlsAnnotation(c *SessionCluster) map[string]string {
+	if v, ok := c.Metadata.Annotations[AnnotationTLS]; ok {
+		return map[string]string{AnnotationTLS: v}
+	}
+	return nil
 }
 
 func envMap(env []EnvVar) map[string]string {

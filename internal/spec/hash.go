@@ -12,7 +12,7 @@ import (
 // hashInput is everything that defines the running processes, in normalised form: sizes as
 // numbers, log levels in upper case, environment variables sorted. It leaves out spec.state
 // and spec.numberOfTaskManagers (scaling must not recreate anything) and metadata.labels and
-// metadata.annotations (recorded only). CheckChange compares the same normalised values, so
+// metadata.annotations (recorded only, except AnnotationTLS). CheckChange compares the same normalised values, so
 // that a change it allows on a running cluster never changes the hash.
 type hashInput struct {
 	Namespace            string            `json:"namespace"`
@@ -30,6 +30,8 @@ type hashInput struct {
 	PodLabels            map[string]string `json:"podLabels"`
 	PodAnnotations       map[string]string `json:"podAnnotations"`
 	EnvVars              []EnvVar          `json:"envVars"`
+	// TLS is left out when off, so that the hashes of clusters without it stay as they were.
+	TLS bool `json:"tls,omitempty"`
 }
 
 type hashResources struct {
@@ -67,6 +69,7 @@ func (c *SessionCluster) Hash() string {
 		PodLabels:            s.Kubernetes.Pods.Labels,
 		PodAnnotations:       s.Kubernetes.Pods.Annotations,
 		EnvVars:              env,
+		TLS:                  d.TLS(),
 	}
 	// encoding/json writes struct fields in order and map keys sorted: canonical.
 	b, err := json.Marshal(in)

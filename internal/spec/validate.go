@@ -80,6 +80,7 @@ const (
 // it; call Default first when building a SessionCluster another way.
 func Validate(c *SessionCluster) (field.ErrorList, []Warning) {
 	v := &validator{}
+	v.tls(c)
 	v.envelope(c)
 	v.metadata(&c.Metadata, field.NewPath("metadata"))
 	v.spec(&c.Spec, field.NewPath("spec"))

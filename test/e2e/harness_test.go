@@ -53,6 +53,8 @@ type flinkd struct {
 	logPath string
 	owner   string
 	docker  *dockerclient.Client
+	// args are added to flinkd's command line at every start (--adopt, say).
+	args []string
 
 	cmd     *exec.Cmd
 	logFile *os.File
@@ -61,8 +63,9 @@ type flinkd struct {
 	starts  int
 }
 
-// newFlinkd starts a flinkd on fresh folders and registers its teardown.
-func newFlinkd(t *testing.T) *flinkd {
+// newFlinkd starts a flinkd on fresh folders, with args added to its command line, and
+// registers its teardown.
+func newFlinkd(t *testing.T, args ...string) *flinkd {
 	t.Helper()
 	requireE2E(t)
 	dir := t.TempDir()
@@ -79,6 +82,7 @@ func newFlinkd(t *testing.T) *flinkd {
 		socket:  filepath.Join(sockDir, "flinkd.sock"),
 		logPath: filepath.Join(dir, "flinkd.log"),
 		docker:  dockerClient(t),
+		args:    args,
 	}
 	if err := os.MkdirAll(f.specs, 0o755); err != nil {
 		t.Fatal(err)
@@ -115,8 +119,7 @@ func (f *flinkd) start() {
 		f.t.Fatal(err)
 	}
 	fmt.Fprintf(lf, "=== e2e: flinkd start %d ===\n", f.starts)
-	cmd := exec.Command(bin.flinkd, "--specs", f.specs, "--data", f.data, "--socket", f.socket,
-		"--resync", resync, "--log-level", "debug")
+	cmd := exec.Command(bin.flinkd, f.cmdline()...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	dieWithTests(cmd)
 	if err := cmd.Start(); err != nil {
@@ -156,6 +159,34 @@ func (f *flinkd) start() {
 		}
 		time.Sleep(pollInterval) // poll interval
 	}
+}
+
+// cmdline is flinkd's command line (without the program).
+func (f *flinkd) cmdline() []string {
+	return append([]string{"--specs", f.specs, "--data", f.data, "--socket", f.socket,
+		"--resync", resync, "--log-level", "debug"}, f.args...)
+}
+
+// startFails runs flinkd as start does and returns what it printed once it exited, which it
+// must do, unsuccessfully, within 30s.
+func (f *flinkd) startFails() string {
+	f.t.Helper()
+	if f.running() {
+		f.t.Fatal("flinkd is already running")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin.flinkd, f.cmdline()...)
+	dieWithTests(cmd)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		f.t.Fatalf("flinkd did not exit within 30s; output:\n%s", out)
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		f.t.Fatalf("flinkd started (err %v); want a start-up error. Output:\n%s", err, out)
+	}
+	return string(out)
 }
 
 func (f *flinkd) running() bool {
@@ -263,10 +294,12 @@ func (f *flinkd) sweep() {
 	}
 }
 
-func (f *flinkd) ownerFilter() filters.Args {
+func (f *flinkd) ownerFilter() filters.Args { return ownerFilter(f.owner) }
+
+func ownerFilter(owner string) filters.Args {
 	return filters.NewArgs(
 		filters.Arg("label", runtime.LabelManagedBy+"="+runtime.ManagedByValue),
-		filters.Arg("label", runtime.LabelOwner+"="+f.owner),
+		filters.Arg("label", runtime.LabelOwner+"="+owner),
 	)
 }
 

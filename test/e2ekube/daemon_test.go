@@ -36,8 +36,10 @@ func runnerLogger() *slog.Logger {
 type daemon struct {
 	t      *testing.T
 	specs  string
+	data   string
 	socket string
 	logf   string
+	args   []string
 	cmd    *exec.Cmd
 	exited chan error
 }
@@ -53,8 +55,8 @@ func startDaemon(t *testing.T, config string) *daemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	d := &daemon{t: t, specs: filepath.Join(dir, "specs"), socket: filepath.Join(sockDir, "flinkd.sock"),
-		logf: filepath.Join(dir, "flinkd.log"), exited: make(chan error, 1)}
+	d := &daemon{t: t, specs: filepath.Join(dir, "specs"), data: filepath.Join(dir, "data"),
+		socket: filepath.Join(sockDir, "flinkd.sock"), logf: filepath.Join(dir, "flinkd.log")}
 	if err := os.MkdirAll(d.specs, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -62,22 +64,39 @@ func startDaemon(t *testing.T, config string) *daemon {
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logFile, err := os.Create(d.logf)
+	d.args = []string{"--specs", d.specs, "--data", d.data, "--socket", d.socket, "--config", cfg, "--resync", "2s", "--log-level", "debug"}
+	d.run()
+	t.Cleanup(d.stop)
+	return d
+}
+
+// restart stops flinkd and starts it again on the same folders.
+func (d *daemon) restart() {
+	d.t.Helper()
+	d.stop()
+	d.run()
+}
+
+// run starts the flinkd process and waits until its API answers.
+func (d *daemon) run() {
+	t := d.t
+	t.Helper()
+	logFile, err := os.OpenFile(d.logf, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command(filepath.Join(bin, "flinkd"), "--specs", d.specs, "--data", filepath.Join(dir, "data"),
-		"--socket", d.socket, "--config", cfg, "--resync", "2s", "--log-level", "debug")
+	d.exited = make(chan error, 1)
+	d.cmd = exec.Command(filepath.Join(bin, "flinkd"), d.args...)
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start flinkd: %v", err)
 	}
+	cmd, exited := d.cmd, d.exited
 	go func() {
-		d.exited <- d.cmd.Wait()
+		exited <- cmd.Wait()
 		logFile.Close()
 	}()
-	t.Cleanup(d.stop)
 
 	c := client.Client{Socket: d.socket}
 	d.eventually(30*time.Second, "flinkd's API answers", func() (bool, string) {
@@ -92,7 +111,6 @@ func startDaemon(t *testing.T, config string) *daemon {
 		_, err := c.Version(ctx)
 		return err == nil, fmt.Sprint(err)
 	})
-	return d
 }
 
 // stop sends SIGTERM and waits; clusters keep running (the test's namespace is deleted

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -170,7 +171,10 @@ func triedAddress(t *testing.T, c *testcontainers.DockerContainer) string {
 	var tried []string
 	for p, bindings := range ports {
 		for _, b := range bindings {
-			tried = append(tried, fmt.Sprintf("%s -> %s:%s", p, host, b.HostPort))
+			// The engine binds IPv4 and IPv6 to the same host port: name it once.
+			if s := fmt.Sprintf("%s -> %s:%s", p, host, b.HostPort); !slices.Contains(tried, s) {
+				tried = append(tried, s)
+			}
 		}
 	}
 	return fmt.Sprintf(" (testcontainers tried %s; TESTCONTAINERS_HOST_OVERRIDE=%q, DOCKER_HOST=%q)",

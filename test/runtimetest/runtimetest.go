@@ -40,10 +40,22 @@ type Harness struct {
 	// Timeout bounds every wait for a condition (default 90s).
 	Timeout time.Duration
 	// Other, when set, is a second runtime on the same engine or namespace used by another
-	// flinkd (another runtime.Ownership.Owner). Runtimes that share nothing between instances
-	// (the in-memory fake) leave it nil.
+	// flinkd (ownership Theirs, where Runtime has Mine). Runtimes that share nothing between
+	// instances (the in-memory fake) leave it nil.
 	Other runtime.Runtime
+	// Successor, set with Other, is a third runtime on the same engine or namespace with
+	// ownership Successor: a flinkd whose former identity is Other's.
+	Successor runtime.Runtime
 }
+
+// Ownerships of the runtimes a harness makes: Runtime is Mine, Other is Theirs, and
+// Successor took Theirs over as a former identity (as flinkd does with the random identity
+// an older flinkd kept in its database).
+var (
+	Mine      = runtime.Ownership{Owner: "conformance-a", Specs: "/conformance/a"}
+	Theirs    = runtime.Ownership{Owner: "conformance-b", Specs: "/conformance/b"}
+	Successor = runtime.Ownership{Owner: "conformance-c", Specs: "/conformance/c", Former: []string{"conformance-b"}}
+)
 
 // Run runs the conformance suite. Subtests run one after another: real runtimes share an
 // engine or an API server, and the machine is small.
@@ -67,6 +79,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ClustersSideBySideAreSeparate", s.sideBySide)
 	if h.Other != nil {
 		t.Run("AnotherDaemonNeitherSeesNorTakesIt", s.otherOwner)
+	}
+	if h.Other != nil && h.Successor != nil {
+		t.Run("FormerIdentityIsAdoptedWithoutRecreating", s.successor)
 	}
 	if h.Logs {
 		t.Run("LogsOfJobManager", s.logs)
@@ -491,11 +506,87 @@ func (s *suite) otherOwner(t *testing.T) {
 		t.Errorf("another daemon observes %s: %s", k, Describe(obs))
 	}
 	err = other.Apply(t.Context(), c, nil)
-	if !errors.Is(err, runtime.ErrNotOwned) {
-		t.Errorf("another daemon's apply of the same cluster: err = %v, want runtime.ErrNotOwned", err)
+	if !errors.Is(err, runtime.ErrNotOwned) || !errors.Is(err, runtime.ErrOwnedElsewhere) {
+		t.Errorf("another daemon's apply of the same cluster: err = %v, want runtime.ErrOwnedElsewhere", err)
+	}
+	// The error says exactly who holds the name: owner and specs folder.
+	var oe *runtime.OwnedElsewhereError
+	if !errors.As(err, &oe) || oe.Owner != Mine.Owner || oe.Specs != Mine.Specs {
+		t.Errorf("another daemon's apply: err = %v, want an OwnedElsewhereError naming owner %s and specs %s", err, Mine.Owner, Mine.Specs)
+	} else if msg := err.Error(); !strings.Contains(msg, Mine.Owner) || !strings.Contains(msg, Mine.Specs) {
+		t.Errorf("another daemon's apply: message %q does not name the owner and the folder", msg)
+	}
+	// The other daemon lists it among the clusters it does not own; this one does not.
+	if census, ok := other.(runtime.Census); ok {
+		claims, err := census.Foreign(t.Context())
+		if err != nil {
+			t.Fatalf("other daemon's census: %v", err)
+		}
+		if !slices.Contains(claims, runtime.Claim{Key: k, Owner: Mine.Owner, Specs: Mine.Specs}) {
+			t.Errorf("other daemon's census lacks %s of %s: %+v", k, Mine.Owner, claims)
+		}
+		mine, err := s.h.Runtime.(runtime.Census).Foreign(t.Context())
+		if err != nil {
+			t.Fatalf("census: %v", err)
+		}
+		for _, cl := range mine {
+			if cl.Key == k {
+				t.Errorf("the owner's census lists its own cluster: %+v", cl)
+			}
+		}
 	}
 	if err := other.Delete(t.Context(), k); err != nil {
 		t.Errorf("another daemon's delete: %v", err)
 	}
 	s.waitFor(t, k, "still up after another daemon tried", func(o runtime.Observed) bool { return Up(o, 1, c.Hash) })
+}
+
+// successor: a runtime whose former identity made a cluster sees it, observes it, scales it
+// without recreating anything, and deletes it; the former identity stays on everything.
+func (s *suite) successor(t *testing.T) {
+	k := s.key(t)
+	c := s.h.Cluster(k, 1, "hash-one")
+	other := &suite{h: s.h}
+	other.h.Runtime = s.h.Other
+	other.apply(t, c) // and removes it at the end, whatever happens
+	before := other.waitFor(t, k, "up under the former identity", func(o runtime.Observed) bool { return Up(o, 1, c.Hash) })
+
+	succ := &suite{h: s.h}
+	succ.h.Runtime = s.h.Successor
+	keys, err := s.h.Successor.List(t.Context())
+	if err != nil {
+		t.Fatalf("successor's list: %v", err)
+	}
+	if !slices.Contains(keys, k) {
+		t.Errorf("the successor does not list %s: %v", k, keys)
+	}
+	if census, ok := s.h.Successor.(runtime.Census); ok {
+		claims, err := census.Foreign(t.Context())
+		if err != nil {
+			t.Fatalf("successor's census: %v", err)
+		}
+		for _, cl := range claims {
+			if cl.Key == k {
+				t.Errorf("the successor's census lists %s as foreign: %+v", k, cl)
+			}
+		}
+	}
+	succ.waitFor(t, k, "observed by the successor", func(o runtime.Observed) bool { return Up(o, 1, c.Hash) })
+	c2 := c
+	c2.TaskManagers = 2
+	succ.apply(t, c2)
+	after := succ.waitFor(t, k, "scaled by the successor", func(o runtime.Observed) bool { return Up(o, 2, c.Hash) })
+	if before.JobManager.RuntimeID != after.JobManager.RuntimeID {
+		t.Errorf("the successor replaced the JobManager (%s → %s)", before.JobManager.RuntimeID, after.JobManager.RuntimeID)
+	}
+	// What the successor added keeps the former identity: the former daemon still sees the
+	// whole cluster, not half of it.
+	other.waitFor(t, k, "whole under the former identity", func(o runtime.Observed) bool { return Up(o, 2, c.Hash) })
+	if err := s.h.Successor.Delete(t.Context(), k); err != nil {
+		t.Fatalf("successor's delete: %v", err)
+	}
+	obs, err := s.h.Successor.Observe(t.Context(), k)
+	if err != nil || obs.Exists {
+		t.Errorf("after the successor's delete: %s, %v", Describe(obs), err)
+	}
 }

@@ -47,6 +47,8 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	if len(p) == 0 {
 		return nil
 	}
+	// What is added to a cluster made under a former identity keeps that identity.
+	own := r.own.Keep(o.ownerLabels())
 	r.log.Debug("plan", "cluster", c.Key.String(), "plan", p.String())
 	var (
 		img   string
@@ -78,7 +80,7 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			if op.Kind == opCreateContainer && op.NetworkID == "" {
 				op.NetworkID = netID
 			}
-			id, err := r.execute(ctx, c, img, op, nil, progress)
+			id, err := r.execute(ctx, own, c, img, op, nil, progress)
 			if op.Kind == opCreateNetwork {
 				netID = id
 			}
@@ -103,7 +105,7 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 				after = jmUp
 			}
 			g.Go(func() error {
-				if _, err := r.execute(gctx, c, img, op, after, progress); err != nil {
+				if _, err := r.execute(gctx, own, c, img, op, after, progress); err != nil {
 					return fmt.Errorf("%s %s: %w", op.Kind, op.Name, err)
 				}
 				if bringUp(op) && op.InstanceID == jobManagerID {
@@ -154,9 +156,10 @@ func waitUntil(ctx context.Context, after <-chan struct{}) error {
 	}
 }
 
-// execute runs one operation and returns the engine ID of what it created, if anything. A
-// container it brings up starts only once after is closed (nil: at once).
-func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op operation, after <-chan struct{}, progress runtime.Progress) (string, error) {
+// execute runs one operation and returns the engine ID of what it created, if anything. own
+// labels what it creates. A container it brings up starts only once after is closed (nil:
+// at once).
+func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, after <-chan struct{}, progress runtime.Progress) (string, error) {
 	log := r.log.With("cluster", c.Key.String())
 	switch op.Kind {
 	case opRemoveContainer:
@@ -173,7 +176,7 @@ func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op
 		}
 		log.Info("network removed", "network", op.Name, "cause", op.Cause)
 	case opCreateNetwork:
-		id, err := r.createNetwork(ctx, c)
+		id, err := r.createNetwork(ctx, own, c)
 		if err != nil {
 			return "", err
 		}
@@ -196,7 +199,7 @@ func (r *Runtime) execute(ctx context.Context, c runtime.Cluster, img string, op
 		log.Info("container started", "container", op.Name, "container_id", op.EngineID, "cause", op.Cause)
 		emit(progress, op.Reason, fmt.Sprintf("%s started: %s", op.InstanceID, op.Cause))
 	case opCreateContainer:
-		id, err := r.createContainer(ctx, c, img, op, after)
+		id, err := r.createContainer(ctx, own, c, img, op, after)
 		if err != nil {
 			return "", err
 		}
@@ -234,8 +237,8 @@ func instanceOf(op operation) string {
 // createNetwork creates the cluster's bridge network, on a subnet of the address pools that
 // overlaps nothing in use (subnets.go); a subnet the engine refuses as overlapping (taken
 // since the list, by someone else) is left for the next. A network of that name without
-// flinkd's labels for this cluster is not flinkd's to use.
-func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string, error) {
+// this flinkd's labels for this cluster is not its to use.
+func (r *Runtime) createNetwork(ctx context.Context, own runtime.Ownership, c runtime.Cluster) (string, error) {
 	name := networkName(c.Key)
 	var refused []netip.Prefix
 	for {
@@ -250,7 +253,7 @@ func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string,
 		cctx, cancel := r.callCtx(ctx)
 		resp, err := r.cli.NetworkCreate(cctx, name, network.CreateOptions{
 			Driver: "bridge",
-			Labels: networkLabels(r.own, c.Key, c.Hash),
+			Labels: networkLabels(own, c.Key, c.Hash),
 			IPAM:   &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{Subnet: subnet.String()}}},
 		})
 		cancel()
@@ -272,8 +275,8 @@ func (r *Runtime) createNetwork(ctx context.Context, c runtime.Cluster) (string,
 // maxRefusedSubnets bounds the subnets one creation tries after the engine refused one.
 const maxRefusedSubnets = 64
 
-// adoptNetwork handles a create that found the name taken (err): flinkd's network for this
-// cluster and spec (an earlier create whose answer was lost) is adopted.
+// adoptNetwork handles a create that found the name taken (err): this flinkd's network for
+// this cluster and spec (an earlier create whose answer was lost) is adopted.
 func (r *Runtime) adoptNetwork(ctx context.Context, c runtime.Cluster, name string, err error) (string, error) {
 	cctx, cancel := r.callCtx(ctx)
 	defer cancel()
@@ -281,8 +284,8 @@ func (r *Runtime) adoptNetwork(ctx context.Context, c runtime.Cluster, name stri
 	if ierr != nil {
 		return "", fmt.Errorf("%w (inspect: %v)", err, ierr)
 	}
-	if k, ok := r.own.KeyOf(n.Labels); !ok || k != c.Key {
-		return "", fmt.Errorf("network %s %w", name, runtime.ErrNotOwned)
+	if err := r.own.Check("network", name, n.Labels, nil, c.Key); err != nil {
+		return "", err
 	}
 	if !sameHash(hashOf(n.Labels), c.Hash) {
 		return "", fmt.Errorf("network %s exists with another spec hash; the next apply replaces it", name)
@@ -294,8 +297,8 @@ func (r *Runtime) adoptNetwork(ctx context.Context, c runtime.Cluster, name stri
 // configuration in and starts it. A container of that name without flinkd's labels for this
 // instance is not flinkd's; one with them is adopted (an earlier create whose answer was
 // lost).
-func (r *Runtime) createContainer(ctx context.Context, c runtime.Cluster, img string, op operation, after <-chan struct{}) (string, error) {
-	cfg, hc, nc := r.containerSpec(c, img, op)
+func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, after <-chan struct{}) (string, error) {
+	cfg, hc, nc := r.containerSpec(own, c, img, op)
 	cctx, cancel := r.callCtx(ctx)
 	resp, err := r.cli.ContainerCreate(cctx, cfg, hc, nc, nil, op.Name)
 	cancel()
@@ -340,8 +343,11 @@ func (r *Runtime) adoptContainer(ctx context.Context, c runtime.Cluster, op oper
 	if ins.Config != nil {
 		labels = ins.Config.Labels
 	}
-	if k, ok := r.own.KeyOf(labels); !ok || k != c.Key || labels[runtime.LabelInstanceID] != op.InstanceID {
-		return "", false, fmt.Errorf("container %s %w", op.Name, runtime.ErrNotOwned)
+	if err := r.own.Check("container", op.Name, labels, nil, c.Key); err != nil {
+		return "", false, err
+	}
+	if labels[runtime.LabelInstanceID] != op.InstanceID {
+		return "", false, fmt.Errorf("container %s is %s of %s, not %s: %w", op.Name, labels[runtime.LabelInstanceID], c.Key, op.InstanceID, runtime.ErrNotOwned)
 	}
 	state := ""
 	if ins.State != nil {
@@ -353,8 +359,8 @@ func (r *Runtime) adoptContainer(ctx context.Context, c runtime.Cluster, op oper
 	return ins.ID, state == container.StateRunning, nil
 }
 
-// containerSpec is what one instance's container is created with.
-func (r *Runtime) containerSpec(c runtime.Cluster, img string, op operation) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+// containerSpec is what one instance's container is created with; own labels it.
+func (r *Runtime) containerSpec(own runtime.Ownership, c runtime.Cluster, img string, op operation) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
 	proc := c.TaskManager
 	if op.Component == runtime.ComponentJobManager {
 		proc = c.JobManager
@@ -364,7 +370,7 @@ func (r *Runtime) containerSpec(c runtime.Cluster, img string, op operation) (*c
 		Image:    img,
 		Cmd:      []string{op.Component}, // "jobmanager" or "taskmanager": the entrypoint's commands
 		Env:      containerEnv(proc.Env),
-		Labels:   containerLabels(r.own, c, op.InstanceID, op.Component, op.Restarts),
+		Labels:   containerLabels(own, c, op.InstanceID, op.Component, op.Restarts),
 	}
 	net := op.NetworkID
 	if net == "" {
@@ -453,17 +459,30 @@ func instanceConfig(c runtime.Cluster, instanceID, component string) map[string]
 // configArchive is a tar of the files placed into /opt/flink/conf, owned by the image's
 // flink user (uid/gid 9999, which Flink 2.2 images run as) and writable by it: the
 // entrypoint rewrites the configuration at every start.
+//
+// A secure cluster's key material goes in too (tls.go): the files and the configuration
+// file, which then holds the store passwords, mode 0600.
 func configArchive(c runtime.Cluster, instanceID, component string) ([]byte, error) {
-	name, data := flinkconf.Render(c.FlinkVersion, instanceConfig(c, instanceID, component))
-	files := []struct {
+	conf := instanceConfig(c, instanceID, component)
+	secret := tlsSecret(c, component)
+	maps.Copy(conf, secret)
+	name, data := flinkconf.Render(c.FlinkVersion, conf)
+	confMode := int64(0o664)
+	if len(secret) > 0 {
+		confMode = 0o600
+	}
+	type file struct {
 		name string
 		data []byte
-	}{{name, data}}
+		mode int64
+	}
+	files := []file{{name, data, confMode}}
 	if c.Log4jProperties != "" {
-		files = append(files, struct {
-			name string
-			data []byte
-		}{flinkconf.Log4jConsoleFile, []byte(c.Log4jProperties)})
+		files = append(files, file{flinkconf.Log4jConsoleFile, []byte(c.Log4jProperties), 0o664})
+	}
+	tf := tlsFiles(c, component)
+	for _, n := range slices.Sorted(maps.Keys(tf)) {
+		files = append(files, file{n, tf[n], 0o600})
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -472,7 +491,7 @@ func configArchive(c runtime.Cluster, instanceID, component string) ([]byte, err
 		hdr := &tar.Header{
 			Typeflag: tar.TypeReg,
 			Name:     f.name,
-			Mode:     0o664,
+			Mode:     f.mode,
 			Uid:      flinkconf.ImageUID,
 			Gid:      flinkconf.ImageUID,
 			Size:     int64(len(f.data)),

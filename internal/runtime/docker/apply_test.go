@@ -508,13 +508,13 @@ func TestApplyAfterAnInterruptedCreateAdoptsTheContainer(t *testing.T) {
 	c := testCluster(t, k, 1, "hash-one")
 	// What a daemon killed between ContainerCreate and ContainerStart leaves behind: the
 	// network, and a created, unconfigured taskmanager carrying flinkd's labels.
-	netID, err := r.execute(t.Context(), c, "", operation{Kind: opCreateNetwork, Name: runtime.ResourceName(k)}, nil, nil)
+	netID, err := r.execute(t.Context(), r.own, c, "", operation{Kind: opCreateNetwork, Name: runtime.ResourceName(k)}, nil, nil)
 	if err != nil {
 		t.Fatalf("create network: %v", err)
 	}
 	tm := operation{Kind: opCreateContainer, Name: runtime.ResourceName(k) + "_taskmanager-1",
 		InstanceID: "taskmanager-1", Component: runtime.ComponentTaskManager, NetworkID: netID}
-	cfg, hc, nc := r.containerSpec(c, simImage, tm)
+	cfg, hc, nc := r.containerSpec(r.own, c, simImage, tm)
 	resp, err := cli.ContainerCreate(t.Context(), cfg, hc, nc, nil, tm.Name)
 	if err != nil {
 		t.Fatalf("create half-done taskmanager: %v", err)

@@ -9,38 +9,29 @@ import (
 )
 
 func TestDockerRuntimePassesTheConformanceSuite(t *testing.T) {
-	r, cli := newRuntime(t, Config{Owner: "conformance-a"})
-	other, _ := newRuntime(t, Config{Owner: "conformance-b"})
-	runtimetest.Run(t, runtimetest.Harness{
-		Runtime: r,
-		Other:   other,
-		Cluster: func(k runtime.Key, n int, hash string) runtime.Cluster {
-			t.Cleanup(func() { sweep(t, cli, k) })
-			return testCluster(t, k, n, hash)
-		},
-		Foreign: func(t *testing.T, k runtime.Key) {
-			t.Cleanup(func() { sweep(t, cli, k) })
-			foreignContainer(t, cli, k, containerName(k, jobManagerID))
-		},
-		Namespace:   "conformance",
-		RESTAnswers: true,
-		Logs:        true,
-		Timeout:     waitTimeout,
-	})
+	conformance(t, false)
 }
 
 // TestDockerRuntimeWithItsEventStreamPassesTheConformanceSuite runs the suite with the
 // engine's event stream consumed, as the daemon does: Observe and List then answer from
 // the observation cache, which must never show what is no longer so.
 func TestDockerRuntimeWithItsEventStreamPassesTheConformanceSuite(t *testing.T) {
-	r, cli := newRuntime(t, Config{Owner: "conformance-c"})
-	other, _ := newRuntime(t, Config{Owner: "conformance-d"})
-	for _, rt := range []*Runtime{r, other} {
-		drainChanges(t, rt)
+	conformance(t, true)
+}
+
+func conformance(t *testing.T, stream bool) {
+	r, cli := newRuntime(t, Config{Ownership: runtimetest.Mine})
+	other, _ := newRuntime(t, Config{Ownership: runtimetest.Theirs})
+	successor, _ := newRuntime(t, Config{Ownership: runtimetest.Successor})
+	if stream {
+		for _, rt := range []*Runtime{r, other, successor} {
+			drainChanges(t, rt)
+		}
 	}
 	runtimetest.Run(t, runtimetest.Harness{
-		Runtime: r,
-		Other:   other,
+		Runtime:   r,
+		Other:     other,
+		Successor: successor,
 		Cluster: func(k runtime.Key, n int, hash string) runtime.Cluster {
 			t.Cleanup(func() { sweep(t, cli, k) })
 			return testCluster(t, k, n, hash)

@@ -32,6 +32,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -50,9 +51,13 @@ type Config struct {
 	PullTimeout time.Duration
 	// CallTimeout bounds every other engine call (default 30s).
 	CallTimeout time.Duration
-	// Owner is the identity of the flinkd using this runtime (runtime.LabelOwner): it labels
-	// what it creates and sees only what carries it. Empty: everything flinkd made.
-	Owner string
+	// Ownership is the flinkd using this runtime (runtime.LabelOwner, its former identities,
+	// its specs folder): it labels what it creates and sees only what it owns. The zero
+	// value sees everything flinkd made.
+	Ownership runtime.Ownership
+	// ClientTLS gives the REST client configuration of a secure cluster (nil: its
+	// endpoint has no client, and calls fail the handshake).
+	ClientTLS runtime.ClientTLS
 	// AddressPools are the ranges cluster networks get their subnets from
 	// (DefaultAddressPools when empty); see subnets.go.
 	AddressPools []AddressPool
@@ -68,6 +73,7 @@ type Runtime struct {
 	pullTimeout time.Duration
 	callTimeout time.Duration
 	own         runtime.Ownership
+	clientTLS   runtime.ClientTLS
 
 	startsMu sync.Mutex
 	starts   map[string]time.Time // start times of running containers, by container ID
@@ -86,6 +92,7 @@ var (
 	_ runtime.Runtime      = (*Runtime)(nil)
 	_ runtime.LogSource    = (*Runtime)(nil)
 	_ runtime.ChangeSource = (*Runtime)(nil)
+	_ runtime.Census       = (*Runtime)(nil)
 )
 
 // New connects to the engine named by cfg (lazily: the first call dials).
@@ -109,7 +116,8 @@ func New(cfg Config) (*Runtime, error) {
 		cli:         cli,
 		log:         cfg.Logger,
 		fallback:    cfg.ImageFallback,
-		own:         runtime.Ownership{Owner: cfg.Owner},
+		own:         cfg.Ownership,
+		clientTLS:   cfg.ClientTLS,
 		starts:      map[string]time.Time{},
 		pullTimeout: orDefault(cfg.PullTimeout, 10*time.Minute),
 		callTimeout: orDefault(cfg.CallTimeout, 30*time.Second),
@@ -197,6 +205,36 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Key, error) {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	return keys, nil
+}
+
+// Foreign returns every flinkd-labelled cluster on the engine that this runtime does not own,
+// with its owner and specs folder as its labels record them.
+func (r *Runtime) Foreign(ctx context.Context) ([]runtime.Claim, error) {
+	all := ownedFilter(runtime.Ownership{})
+	cctx, cancel := r.callCtx(ctx)
+	ctrs, err := r.cli.ContainerList(cctx, container.ListOptions{All: true, Filters: all})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	cctx, cancel = r.callCtx(ctx)
+	nets, err := r.cli.NetworkList(cctx, network.ListOptions{Filters: all})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	var claims []runtime.Claim
+	for _, c := range ctrs {
+		if cl, ok := r.own.ForeignClaim(c.Labels, nil); ok {
+			claims = append(claims, cl)
+		}
+	}
+	for _, n := range nets {
+		if cl, ok := r.own.ForeignClaim(n.Labels, nil); ok {
+			claims = append(claims, cl)
+		}
+	}
+	return runtime.SortClaims(claims), nil
 }
 
 // Delete force-removes cluster k's containers (TaskManagers first, the JobManager last),

@@ -71,19 +71,23 @@ func keyFilter(o runtime.Ownership, k runtime.Key) filters.Args {
 // networkLabels are the labels of cluster k's network.
 func networkLabels(o runtime.Ownership, k runtime.Key, hash string) map[string]string {
 	l := o.Labels(k, "", hash)
+	maps.Copy(l, o.Annotations())
 	l[labelFullHash] = hash
 	return l
 }
 
 // containerLabels are the labels of one instance's container: the user's labels, then
-// flinkd's, which win. Annotations are a Kubernetes concept and are not put on containers.
+// flinkd's, which win. The user's annotations are a Kubernetes concept and are not put on
+// containers; the owner's (its specs folder) are labels here.
 func containerLabels(o runtime.Ownership, c runtime.Cluster, id, component string, restarts int) map[string]string {
 	l := make(map[string]string, len(c.Labels)+8)
 	maps.Copy(l, c.Labels)
 	maps.Copy(l, o.Labels(c.Key, component, c.Hash))
+	maps.Copy(l, o.Annotations())
 	l[labelFullHash] = c.Hash
 	l[runtime.LabelInstanceID] = id
 	l[labelRestarts] = strconv.Itoa(restarts)
+	maps.Copy(l, tlsLabels(c))
 	return l
 }
 

@@ -24,7 +24,13 @@ import (
 type observedState struct {
 	Networks   []observedNetwork
 	Containers []observedContainer
+	// labels are those of the first resource found (its network, else a container): whose
+	// cluster it is (see runtime.Ownership.Keep).
+	labels map[string]string
 }
+
+// ownerLabels returns the labels that say who owns the cluster (nil when nothing exists).
+func (o observedState) ownerLabels() map[string]string { return o.labels }
 
 type observedNetwork struct {
 	ID   string
@@ -43,6 +49,8 @@ type observedContainer struct {
 	// Restarts is how often flinkd replaced this instance (from its labels).
 	Restarts int
 	Ports    []container.Port
+	// TLS says the container belongs to a secure cluster (https REST).
+	TLS bool
 	// NetworkID is the network the container is attached to, when the engine says.
 	NetworkID string
 
@@ -95,6 +103,9 @@ func (r *Runtime) collectWith(ctx context.Context, filter filters.Args, inspect 
 		}
 		o := out[key]
 		o.Networks = append(o.Networks, observedNetwork{ID: n.ID, Name: n.Name, Hash: hashOf(n.Labels)})
+		if o.labels == nil {
+			o.labels = n.Labels
+		}
 		out[key] = o
 	}
 
@@ -118,6 +129,7 @@ func (r *Runtime) collectWith(ctx context.Context, filter filters.Args, inspect 
 			State:      s.State,
 			Restarts:   restartsOf(s.Labels),
 			Ports:      s.Ports,
+			TLS:        s.Labels[labelTLS] == "true",
 		}
 		if s.NetworkSettings != nil {
 			for _, ep := range s.NetworkSettings.Networks {
@@ -152,6 +164,9 @@ func (r *Runtime) collectWith(ctx context.Context, filter filters.Args, inspect 
 			}
 		}
 		o := out[key]
+		if o.labels == nil {
+			o.labels = s.Labels
+		}
 		o.Containers = append(o.Containers, c)
 		out[key] = o
 	}
@@ -267,7 +282,7 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 			obs.JobManager = &inst
 			obs.Hash = inst.Hash
 			if inst.State == runtime.StateRunning {
-				obs.REST = r.restEndpoint(c.Ports)
+				obs.REST = r.restEndpoint(k, c.Ports, c.TLS)
 			}
 		case c.Component == runtime.ComponentTaskManager:
 			if _, ok := taskManagerIndex(c.InstanceID); ok {
@@ -296,13 +311,22 @@ func instanceState(s string) runtime.InstanceState {
 }
 
 // restEndpoint is the JobManager's REST API as published on the engine's host.
-func (r *Runtime) restEndpoint(ports []container.Port) runtime.Endpoint {
+// A secure cluster's is https, and its server certificate holds the published host name.
+func (r *Runtime) restEndpoint(k runtime.Key, ports []container.Port, secure bool) runtime.Endpoint {
+	scheme := "http://"
+	if secure {
+		scheme = "https://"
+	}
 	for _, p := range ports {
 		if p.PrivatePort != restContainerPort || p.Type != "tcp" || p.PublicPort == 0 {
 			continue
 		}
-		u := "http://" + net.JoinHostPort(r.restHost, strconv.Itoa(int(p.PublicPort)))
-		return runtime.Endpoint{URL: u, Display: u}
+		u := scheme + net.JoinHostPort(r.restHost, strconv.Itoa(int(p.PublicPort)))
+		ep := runtime.Endpoint{URL: u, Display: u, TLS: secure}
+		if secure {
+			ep.Client = r.secureClient(k)
+		}
+		return ep
 	}
 	return runtime.Endpoint{}
 }

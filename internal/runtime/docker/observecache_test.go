@@ -75,7 +75,7 @@ func countCalls(t *testing.T, r *Runtime) *callCounter {
 // there are, observing them again at once costs nothing, and a container killed behind
 // flinkd's back is seen at once on its cluster (its event) while the others stay free.
 func TestObservationSharesOneListAndFollowsEvents(t *testing.T) {
-	r, cli := newRuntime(t, Config{Owner: "cache-test"})
+	r, cli := newRuntime(t, Config{Ownership: runtime.Ownership{Owner: "cache-test"}})
 	keys := []runtime.Key{testKey(t, cli), testKey(t, cli), testKey(t, cli)}
 	for _, k := range keys {
 		if err := r.Apply(t.Context(), testCluster(t, k, 1, "hash-cache"), nil); err != nil {

@@ -115,8 +115,8 @@ func subnetOf(t *testing.T, r *Runtime, id string) netip.Prefix {
 // address pools, from two runtimes (two daemons) at once, on an engine whose own default
 // pools hold about 30: each gets a subnet of its own that overlaps nothing that existed.
 func TestFortyClusterNetworksOnAStockEngine(t *testing.T) {
-	r1, cli := newRuntime(t, Config{Owner: "subnets-a"})
-	r2, _ := newRuntime(t, Config{Owner: "subnets-b"})
+	r1, cli := newRuntime(t, Config{Ownership: runtime.Ownership{Owner: "subnets-a"}})
+	r2, _ := newRuntime(t, Config{Ownership: runtime.Ownership{Owner: "subnets-b"}})
 	if !r1.subnets.checkHost {
 		t.Fatalf("engine %s: the host's routes are not checked; the test wants a local engine", cli.DaemonHost())
 	}
@@ -135,7 +135,7 @@ func TestFortyClusterNetworksOnAStockEngine(t *testing.T) {
 			r = r2
 		}
 		wg.Go(func() {
-			ids[i], errs[i] = r.createNetwork(t.Context(), runtime.Cluster{Key: k, Hash: "hash-net"})
+			ids[i], errs[i] = r.createNetwork(t.Context(), r.own, runtime.Cluster{Key: k, Hash: "hash-net"})
 		})
 	}
 	wg.Wait()
@@ -186,7 +186,7 @@ func TestSubnetsSkipWhatTheEngineAndTheHostUse(t *testing.T) {
 
 	var got []string
 	for _, k := range keys[:2] {
-		id, err := r.createNetwork(t.Context(), runtime.Cluster{Key: k, Hash: "hash-net"})
+		id, err := r.createNetwork(t.Context(), r.own, runtime.Cluster{Key: k, Hash: "hash-net"})
 		if err != nil {
 			t.Fatalf("create network of %s: %v", k, err)
 		}
@@ -196,7 +196,7 @@ func TestSubnetsSkipWhatTheEngineAndTheHostUse(t *testing.T) {
 	if want := []string{"10.222.2.0/24", "10.222.3.0/24"}; !slices.Equal(got, want) {
 		t.Errorf("subnets %v, want %v (10.222.0.0/24 is an engine network's, 10.222.1.0/24 a host route's)", got, want)
 	}
-	_, err = r.createNetwork(t.Context(), runtime.Cluster{Key: keys[2], Hash: "hash-net"})
+	_, err = r.createNetwork(t.Context(), r.own, runtime.Cluster{Key: keys[2], Hash: "hash-net"})
 	if err == nil || !strings.Contains(err.Error(), "no free subnet") || !strings.Contains(err.Error(), pool.String()) {
 		t.Errorf("third network: %v, want no free subnet in %s", err, pool)
 	}

@@ -19,13 +19,14 @@ import (
 // existing holds the objects of one cluster that exist now (nil when absent).
 type existing struct {
 	configMap   *corev1.ConfigMap
+	secret      *corev1.Secret
 	service     *corev1.Service
 	jobManager  *appsv1.Deployment
 	taskManager *appsv1.Deployment
 }
 
 func (e existing) any() bool {
-	return e.configMap != nil || e.service != nil || e.jobManager != nil || e.taskManager != nil
+	return e.configMap != nil || e.secret != nil || e.service != nil || e.jobManager != nil || e.taskManager != nil
 }
 
 // Apply converges cluster c's four objects with server-side apply and returns without
@@ -50,7 +51,9 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 		return fmt.Errorf("apply %s: %s is being deleted; apply again once it is gone", k, name)
 	}
 
-	want := desiredObjects(r.own, c, r.ns)
+	// A cluster made under a former identity keeps it: its selectors hold the owner label
+	// and cannot change.
+	want := desiredObjects(r.own.Keep(cur.ownerLabels()), c, r.ns)
 	if _, err := r.applyAll(ctx, want, true); err != nil {
 		return fmt.Errorf("validate %s (dry run): %w", k, err)
 	}
@@ -65,6 +68,10 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	}
 	report(progress, "configmap", configMapName(k), cur.configMap == nil,
 		cur.configMap != nil && cur.configMap.ResourceVersion != got.configMap.ResourceVersion)
+	if want.secret != nil {
+		report(progress, "secret", tlsSecretName(k), cur.secret == nil,
+			cur.secret != nil && cur.secret.ResourceVersion != got.secret.ResourceVersion)
+	}
 	report(progress, "service", serviceName(k), cur.service == nil,
 		cur.service != nil && cur.service.ResourceVersion != got.service.ResourceVersion)
 	report(progress, "deployment", jobManagerName(k), cur.jobManager == nil,
@@ -97,24 +104,47 @@ func replicas(d *appsv1.Deployment) int32 {
 	return *d.Spec.Replicas
 }
 
-// checkOwner returns an error wrapping runtime.ErrNotOwned when an existing object is not k's.
+// checkOwner returns an error wrapping runtime.ErrNotOwned when an existing object is not k's
+// (see runtime.Ownership.Check).
 func (e existing) checkOwner(o runtime.Ownership, k runtime.Key) error {
-	if e.configMap != nil {
-		if err := checkOwner(o, "configmap", e.configMap.Name, e.configMap.Labels, k); err != nil {
+	for _, m := range e.metas() {
+		if err := o.Check(m.kind, m.Name, m.Labels, m.Annotations, k); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+type kindMeta struct {
+	kind string
+	*metav1.ObjectMeta
+}
+
+// metas returns the metadata of the objects that exist, the JobManager's Deployment first.
+func (e existing) metas() []kindMeta {
+	var out []kindMeta
+	if e.jobManager != nil {
+		out = append(out, kindMeta{"deployment", &e.jobManager.ObjectMeta})
+	}
+	if e.taskManager != nil {
+		out = append(out, kindMeta{"deployment", &e.taskManager.ObjectMeta})
 	}
 	if e.service != nil {
-		if err := checkOwner(o, "service", e.service.Name, e.service.Labels, k); err != nil {
-			return err
-		}
+		out = append(out, kindMeta{"service", &e.service.ObjectMeta})
 	}
-	for _, d := range []*appsv1.Deployment{e.jobManager, e.taskManager} {
-		if d != nil {
-			if err := checkOwner(o, "deployment", d.Name, d.Labels, k); err != nil {
-				return err
-			}
-		}
+	if e.secret != nil {
+		out = append(out, kindMeta{"secret", &e.secret.ObjectMeta})
+	}
+	if e.configMap != nil {
+		out = append(out, kindMeta{"configmap", &e.configMap.ObjectMeta})
+	}
+	return out
+}
+
+// ownerLabels returns the labels of the first object that exists (nil when none does).
+func (e existing) ownerLabels() map[string]string {
+	if ms := e.metas(); len(ms) > 0 {
+		return ms[0].Labels
 	}
 	return nil
 }
@@ -124,6 +154,8 @@ func (e existing) deleting() string {
 	switch {
 	case e.configMap != nil && e.configMap.DeletionTimestamp != nil:
 		return "configmap " + e.configMap.Name
+	case e.secret != nil && e.secret.DeletionTimestamp != nil:
+		return "secret " + e.secret.Name
 	case e.service != nil && e.service.DeletionTimestamp != nil:
 		return "service " + e.service.Name
 	case e.jobManager != nil && e.jobManager.DeletionTimestamp != nil:
@@ -145,6 +177,13 @@ func (r *Runtime) get(ctx context.Context, k runtime.Key) (existing, error) {
 		e.configMap = cm
 	case !apierrors.IsNotFound(err):
 		return e, fmt.Errorf("get configmap %s: %w", configMapName(k), err)
+	}
+	sec, err := r.cs.CoreV1().Secrets(r.ns).Get(cctx, tlsSecretName(k), metav1.GetOptions{})
+	switch {
+	case err == nil:
+		e.secret = sec
+	case !apierrors.IsNotFound(err):
+		return e, fmt.Errorf("get secret %s: %w", tlsSecretName(k), err)
 	}
 	svc, err := r.cs.CoreV1().Services(r.ns).Get(cctx, serviceName(k), metav1.GetOptions{})
 	switch {
@@ -181,6 +220,11 @@ func (r *Runtime) applyAll(ctx context.Context, want objects, dryRun bool) (exis
 	defer cancel()
 	if got.configMap, err = r.cs.CoreV1().ConfigMaps(r.ns).Apply(cctx, want.configMap, opts); err != nil {
 		return got, fmt.Errorf("apply configmap %s: %w", *want.configMap.Name, err)
+	}
+	if want.secret != nil { // before the pods that mount it
+		if got.secret, err = r.cs.CoreV1().Secrets(r.ns).Apply(cctx, want.secret, opts); err != nil {
+			return got, fmt.Errorf("apply secret %s: %w", *want.secret.Name, err)
+		}
 	}
 	if got.service, err = r.cs.CoreV1().Services(r.ns).Apply(cctx, want.service, opts); err != nil {
 		return got, fmt.Errorf("apply service %s: %w", *want.service.Name, err)

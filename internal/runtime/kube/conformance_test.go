@@ -18,17 +18,17 @@ import (
 // process runs in them, so there is no REST API and no log to read.
 func TestKubeRuntimePassesTheConformanceSuite(t *testing.T) {
 	e := newEnv(t)
-	mine, err := New(Config{REST: e.cp.Config, Namespace: e.ns, CallTimeout: 10 * time.Second, Owner: "conformance-a", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := New(Config{REST: e.cp.Config, Namespace: e.ns, CallTimeout: 10 * time.Second, Owner: "conformance-b", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
+	newRT := func(own runtime.Ownership) *Runtime {
+		r, err := New(Config{REST: e.cp.Config, Namespace: e.ns, CallTimeout: 10 * time.Second, Ownership: own, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
 	runtimetest.Run(t, runtimetest.Harness{
-		Runtime: mine,
-		Other:   other,
+		Runtime:   newRT(runtimetest.Mine),
+		Other:     newRT(runtimetest.Theirs),
+		Successor: newRT(runtimetest.Successor),
 		Cluster: func(k runtime.Key, n int, hash string) runtime.Cluster {
 			c := testCluster(t, k.Name, n)
 			c.Key, c.Hash = k, hash

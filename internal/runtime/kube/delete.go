@@ -48,6 +48,9 @@ func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
 	if s := cur.service; s != nil && belongsTo(r.own, s.Labels, k) {
 		del("service", s.Name, s.UID, r.cs.CoreV1().Services(r.ns).Delete)
 	}
+	if s := cur.secret; s != nil && belongsTo(r.own, s.Labels, k) {
+		del("secret", s.Name, s.UID, r.cs.CoreV1().Secrets(r.ns).Delete)
+	}
 	if c := cur.configMap; c != nil && belongsTo(r.own, c.Labels, k) {
 		del("configmap", c.Name, c.UID, r.cs.CoreV1().ConfigMaps(r.ns).Delete)
 	}
@@ -70,6 +73,7 @@ func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
 		left := 0
 		for _, owned := range []bool{
 			cur.configMap != nil && belongsTo(r.own, cur.configMap.Labels, k),
+			cur.secret != nil && belongsTo(r.own, cur.secret.Labels, k),
 			cur.service != nil && belongsTo(r.own, cur.service.Labels, k),
 			cur.jobManager != nil && belongsTo(r.own, cur.jobManager.Labels, k),
 			cur.taskManager != nil && belongsTo(r.own, cur.taskManager.Labels, k),

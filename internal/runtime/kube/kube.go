@@ -52,29 +52,35 @@ type Config struct {
 	REST *rest.Config
 	// CallTimeout bounds every API call (30 s when zero).
 	CallTimeout time.Duration
-	// Owner is the identity of the flinkd using this runtime (runtime.LabelOwner): it labels
-	// what it creates and sees only what carries it. Empty: everything flinkd made.
-	Owner  string
-	Logger *slog.Logger
+	// Ownership is the flinkd using this runtime (runtime.LabelOwner, its former identities,
+	// its specs folder, which goes into an annotation): it labels what it creates and sees
+	// only what it owns. The zero value sees everything flinkd made.
+	Ownership runtime.Ownership
+	// ClientTLS gives the REST client configuration of a secure cluster (nil: its endpoint
+	// has no client, and calls fail the handshake).
+	ClientTLS runtime.ClientTLS
+	Logger    *slog.Logger
 }
 
 // Runtime is the Kubernetes runtime. It implements runtime.Runtime, runtime.LogSource and
 // runtime.ChangeSource. It is safe for concurrent use.
 type Runtime struct {
-	cs      kubernetes.Interface
-	rest    *rest.Config
-	http    *http.Client
-	baseURL string // API server URL, no trailing slash
-	ns      string
-	timeout time.Duration
-	own     runtime.Ownership
-	log     *slog.Logger
+	cs        kubernetes.Interface
+	rest      *rest.Config
+	http      *http.Client
+	baseURL   string // API server URL, no trailing slash
+	ns        string
+	timeout   time.Duration
+	own       runtime.Ownership
+	clientTLS runtime.ClientTLS
+	log       *slog.Logger
 }
 
 var (
 	_ runtime.Runtime      = (*Runtime)(nil)
 	_ runtime.LogSource    = (*Runtime)(nil)
 	_ runtime.ChangeSource = (*Runtime)(nil)
+	_ runtime.Census       = (*Runtime)(nil)
 )
 
 // New returns a runtime for the namespace cfg names. It does not contact the API server
@@ -116,14 +122,15 @@ func New(cfg Config) (*Runtime, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Runtime{
-		cs:      cs,
-		rest:    restCfg,
-		http:    httpClient,
-		baseURL: strings.TrimSuffix(base.String(), "/"),
-		ns:      ns,
-		timeout: timeout,
-		own:     runtime.Ownership{Owner: cfg.Owner},
-		log:     log.With("runtime", "kube", "namespace", ns),
+		cs:        cs,
+		rest:      restCfg,
+		http:      httpClient,
+		baseURL:   strings.TrimSuffix(base.String(), "/"),
+		ns:        ns,
+		timeout:   timeout,
+		own:       cfg.Ownership,
+		clientTLS: cfg.ClientTLS,
+		log:       log.With("runtime", "kube", "namespace", ns),
 	}, nil
 }
 
@@ -183,7 +190,7 @@ func taskManagerName(k runtime.Key) string {
 // selectorLabels select the pods of one component of k (never the hash: selectors are
 // immutable and pods of every hash belong to the Deployment).
 func selectorLabels(o runtime.Ownership, k runtime.Key, component string) map[string]string {
-	s := o.Selector()
+	s := o.MatchLabels()
 	s[runtime.LabelInstance] = k.Name
 	s[runtime.LabelNamespace] = k.Namespace
 	s[runtime.LabelComponent] = component
@@ -209,21 +216,6 @@ func belongsTo(o runtime.Ownership, lbls map[string]string, k runtime.Key) bool 
 	return ok && got == k
 }
 
-// checkOwner returns nil when an existing object (kind, name, labels) is k's, and an error
-// wrapping runtime.ErrNotOwned otherwise.
-func checkOwner(o runtime.Ownership, kind, name string, lbls map[string]string, k runtime.Key) error {
-	if !runtime.Owned(lbls) {
-		return fmt.Errorf("%s %s: %w", kind, name, runtime.ErrNotOwned)
-	}
-	if !o.Owns(lbls) {
-		return fmt.Errorf("%s %s belongs to another flinkd (owner %q): %w", kind, name, lbls[runtime.LabelOwner], runtime.ErrNotOwned)
-	}
-	if got, ok := o.KeyOf(lbls); !ok || got != k {
-		return fmt.Errorf("%s %s belongs to flinkd cluster %s, not %s: %w", kind, name, got, k, runtime.ErrNotOwned)
-	}
-	return nil
-}
-
 // Ping checks that the API server answers and that the namespace can be read.
 func (r *Runtime) Ping(ctx context.Context) error {
 	cctx, cancel := r.call(ctx)
@@ -235,6 +227,35 @@ func (r *Runtime) Ping(ctx context.Context) error {
 		return fmt.Errorf("list configmaps in namespace %s: %w", r.ns, err)
 	}
 	return nil
+}
+
+// Foreign returns every flinkd-labelled cluster in the namespace that this runtime does not
+// own, with its owner and specs folder as its labels and annotations record them.
+func (r *Runtime) Foreign(ctx context.Context) ([]runtime.Claim, error) {
+	opts := metav1.ListOptions{LabelSelector: managedSelector(runtime.Ownership{})}
+	var claims []runtime.Claim
+	add := func(m metav1.ObjectMeta) {
+		if cl, ok := r.own.ForeignClaim(m.Labels, m.Annotations); ok {
+			claims = append(claims, cl)
+		}
+	}
+	cctx, cancel := r.call(ctx)
+	defer cancel()
+	cms, err := r.cs.CoreV1().ConfigMaps(r.ns).List(cctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list configmaps: %w", err)
+	}
+	for _, o := range cms.Items {
+		add(o.ObjectMeta)
+	}
+	deps, err := r.cs.AppsV1().Deployments(r.ns).List(cctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list deployments: %w", err)
+	}
+	for _, o := range deps.Items {
+		add(o.ObjectMeta)
+	}
+	return runtime.SortClaims(claims), nil
 }
 
 // List returns the keys of every cluster with a labelled ConfigMap, Service or Deployment in

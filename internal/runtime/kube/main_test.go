@@ -11,8 +11,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/flinkd/flinkd/internal/flinkconf"
-	"github.com/flinkd/flinkd/test/kubetest"
 	"github.com/flinkd/flinkd/internal/runtime"
+	"github.com/flinkd/flinkd/test/kubetest"
 )
 
 // controlPlane is one real control plane (etcd, kube-apiserver, controllers, scheduler and

@@ -38,6 +38,7 @@ const (
 // objects is what Apply wants to exist for one cluster.
 type objects struct {
 	configMap   *applycorev1.ConfigMapApplyConfiguration
+	secret      *applycorev1.SecretApplyConfiguration // nil without TLS
 	service     *applycorev1.ServiceApplyConfiguration
 	jobManager  *applyappsv1.DeploymentApplyConfiguration
 	taskManager *applyappsv1.DeploymentApplyConfiguration
@@ -46,7 +47,8 @@ type objects struct {
 // desiredObjects builds the four objects of cluster c in namespace ns. It does no I/O.
 func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 	k := c.Key
-	hashAnn := map[string]string{AnnotationSpecHash: c.Hash}
+	hashAnn := o.Annotations()
+	hashAnn[AnnotationSpecHash] = c.Hash
 	confName, confData := flinkconf.Render(c.FlinkVersion, flinkConfig(c))
 
 	cm := applycorev1.ConfigMap(configMapName(k), ns).
@@ -57,9 +59,13 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 			flinkconf.Log4jConsoleFile: c.Log4jProperties,
 		})
 
+	svcAnn := maps.Clone(hashAnn)
+	if c.TLS != nil {
+		svcAnn[annotationTLS] = "true"
+	}
 	svc := applycorev1.Service(serviceName(k), ns).
 		WithLabels(o.Labels(k, runtime.ComponentJobManager, c.Hash)).
-		WithAnnotations(hashAnn).
+		WithAnnotations(svcAnn).
 		WithSpec(applycorev1.ServiceSpec().
 			WithType(corev1.ServiceTypeClusterIP).
 			WithSelector(selectorLabels(o, k, runtime.ComponentJobManager)).
@@ -99,7 +105,7 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 			WithResources(resources(c.TaskManager)).
 			WithLivenessProbe(tcpProbe(flinkconf.DefaultTMRPCPort)))
 
-	return objects{configMap: cm, service: svc, jobManager: jm, taskManager: tm}
+	return objects{configMap: cm, secret: tlsSecret(o, c, ns), service: svc, jobManager: jm, taskManager: tm}
 }
 
 // flinkConfig is the cluster's Flink configuration plus what only this runtime knows; the
@@ -141,6 +147,9 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 		podAnn = map[string]string{}
 	}
 	podAnn[AnnotationSpecHash] = c.Hash
+	if c.TLS != nil {
+		podAnn[annotationFingerprint] = c.TLS.Fingerprint
+	}
 
 	pullPolicy := corev1.PullPolicy(c.PullPolicy)
 	if pullPolicy == "" {
@@ -153,17 +162,32 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 	confMount := applycorev1.VolumeMount().WithName(volumeConf).WithMountPath(flinkconf.Dir)
 	main.WithImage(c.Image).WithImagePullPolicy(pullPolicy).WithVolumeMounts(confMount).
 		WithSecurityContext(containerSecurity())
+	tlsVol, tlsCopy := tlsPod(c, component, main)
+	script := copyConfigScript
+	if tlsCopy != "" {
+		script += " && " + tlsCopy
+	}
 	init := applycorev1.Container().
 		WithName(containerInit).
 		WithImage(c.Image).
 		WithImagePullPolicy(pullPolicy).
 		WithSecurityContext(containerSecurity()).
-		WithCommand("/bin/sh", "-c", copyConfigScript).
+		WithCommand("/bin/sh", "-c", script).
 		WithResources(resources(proc)).
 		WithVolumeMounts(
 			applycorev1.VolumeMount().WithName(volumeConfigMap).WithMountPath(configMountPath).WithReadOnly(true),
 			applycorev1.VolumeMount().WithName(volumeConf).WithMountPath(flinkconf.Dir),
 		)
+	volumes := []*applycorev1.VolumeApplyConfiguration{
+		applycorev1.Volume().WithName(volumeConfigMap).
+			WithConfigMap(applycorev1.ConfigMapVolumeSource().WithName(configMapName(k))),
+		applycorev1.Volume().WithName(volumeConf).
+			WithEmptyDir(applycorev1.EmptyDirVolumeSource()),
+	}
+	if tlsVol != nil {
+		init.WithVolumeMounts(applycorev1.VolumeMount().WithName(volumeTLS).WithMountPath(tlsMountPath).WithReadOnly(true))
+		volumes = append(volumes, tlsVol)
+	}
 
 	spec := applyappsv1.DeploymentSpec().
 		WithReplicas(replicas).
@@ -180,20 +204,17 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 					WithRunAsGroup(flinkconf.ImageUID).
 					WithFSGroup(flinkconf.ImageUID).
 					WithSeccompProfile(applycorev1.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
-				WithVolumes(
-					applycorev1.Volume().WithName(volumeConfigMap).
-						WithConfigMap(applycorev1.ConfigMapVolumeSource().WithName(configMapName(k))),
-					applycorev1.Volume().WithName(volumeConf).
-						WithEmptyDir(applycorev1.EmptyDirVolumeSource()),
-				).
+				WithVolumes(volumes...).
 				WithInitContainers(init).
 				WithContainers(main)))
 	if strategy != nil {
 		spec.WithStrategy(strategy)
 	}
+	depAnn := o.Annotations()
+	depAnn[AnnotationSpecHash] = c.Hash
 	return applyappsv1.Deployment(name, ns).
 		WithLabels(o.Labels(k, component, c.Hash)).
-		WithAnnotations(map[string]string{AnnotationSpecHash: c.Hash}).
+		WithAnnotations(depAnn).
 		WithSpec(spec)
 }
 

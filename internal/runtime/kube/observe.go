@@ -25,6 +25,9 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 	if cur.configMap != nil && !belongsTo(r.own, cur.configMap.Labels, k) {
 		cur.configMap = nil
 	}
+	if cur.secret != nil && !belongsTo(r.own, cur.secret.Labels, k) {
+		cur.secret = nil
+	}
 	if cur.service != nil && !belongsTo(r.own, cur.service.Labels, k) {
 		cur.service = nil
 	}
@@ -39,7 +42,10 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 		return runtime.Observed{}, fmt.Errorf("observe %s: %w", k, err)
 	}
 	obs := observed(k, cur, pods)
-	if cur.service != nil {
+	switch {
+	case cur.service != nil && cur.service.Annotations[annotationTLS] == "true":
+		obs.REST = r.secureEndpoint(k, jobManagerPodIP(pods))
+	case cur.service != nil:
 		obs.REST = r.endpoint(k)
 	}
 	return obs, nil

@@ -28,8 +28,8 @@ import (
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
 
 	"github.com/flinkd/flinkd/internal/flinkconf"
-	"github.com/flinkd/flinkd/test/kubetest"
 	"github.com/flinkd/flinkd/internal/runtime"
+	"github.com/flinkd/flinkd/test/kubetest"
 )
 
 // simImage is the stand-in Flink image built by hack/sim-image.sh.

@@ -95,6 +95,18 @@
 // deregisters at once; both processes exit with 128+signal (143 for SIGTERM), as the JVM
 // does. DELETE /cluster makes the JobManager exit 0.
 //
+// # TLS
+//
+// With security.ssl.internal.enabled the RPC port speaks mutual TLS: TaskManagers present
+// the keystore's certificate and the JobManager admits only those its truststore trusts,
+// logging a refused one as Pekko does ("Remote connection to [/ip:port] failed with
+// javax.net.ssl.SSLHandshakeException: ..."); the refused TaskManager keeps retrying. With
+// security.ssl.rest.enabled the REST API is https from security.ssl.rest.keystore, plain
+// http gets no answer, and with security.ssl.rest.authentication-enabled only clients whose
+// certificate security.ssl.rest.truststore trusts get in. PKCS12 stores are read with their
+// passwords as the JVM reads them; a wrong password, a missing option or an unreadable file
+// stops the process at start with the Java exception's text. See tls.go.
+//
 // # REST API
 //
 // Wire names and status codes as Flink's: GET /config, /overview, /jobmanager/config,

@@ -226,7 +226,7 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 	banner.Infof(" Starting %s (Version: %s.0, Scala: 2.12, Rev:%s, Date:1970-01-01T00:00:00+00:00)", name, v, FlinkCommit)
 	banner.Infof(" OS current user: %s", currentUser())
 	banner.Infof(" JVM: flink-sim (a Go stand-in for the Flink image)")
-	banner.Infof(" Program Arguments: %s", strings.Join(args, " "))
+	banner.Infof(" Program Arguments: %s", strings.Join(maskedArgs(args), " "))
 	banner.Infof("--------------------------------------------------------------------------------")
 	for _, k := range c.keys {
 		gc.Infof("Loading configuration property: %s, %s", k, masked(k, c.vals[k]))
@@ -255,6 +255,21 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 		return e.runJobManager(runCtx, v, eff, jmMem, log)
 	}
 	return e.runTaskManager(runCtx, v, eff, log)
+}
+
+// maskedArgs hides the arguments that carry a sensitive option, as Flink's
+// EnvironmentInformation.logEnvironmentInfo does (GlobalConfiguration.isSensitive on each
+// argument): "-Dsecurity.ssl.rest.keystore-password=x" is logged as "****** (sensitive
+// information)".
+func maskedArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if sensitive(a) {
+			out[i] = HiddenContent + " (sensitive information)"
+		}
+	}
+	return out
 }
 
 func masked(k, v string) string {

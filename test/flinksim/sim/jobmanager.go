@@ -77,6 +77,7 @@ type JobManager struct {
 	restLn       net.Listener
 	rpcSrv       *http.Server
 	restSrv      *http.Server
+	restTLS      bool // https (security.ssl.rest.enabled)
 	routeTable   []route
 
 	mu       sync.Mutex
@@ -188,13 +189,28 @@ func StartJobManager(ctx context.Context, cfg JobManagerConfig) (*JobManager, er
 	j.effective = eff
 	j.routeTable = j.routes()
 
-	var err error
+	// The SSL contexts are built before anything listens: a keystore Flink cannot read stops
+	// the start (tls.go).
+	internal, err := loadInternalTLS(eff)
+	if err != nil {
+		return nil, err
+	}
+	restTLS, err := loadRESTTLS(eff)
+	if err != nil {
+		return nil, err
+	}
 	if j.rpcLn, err = net.Listen("tcp", cfg.RPCAddr); err != nil {
 		return nil, fmt.Errorf("listen for rpc on %s: %w", cfg.RPCAddr, err)
 	}
 	if j.restLn, err = net.Listen("tcp", cfg.RESTAddr); err != nil {
 		_ = j.rpcLn.Close()
 		return nil, fmt.Errorf("listen for rest on %s: %w", cfg.RESTAddr, err)
+	}
+	if internal != nil {
+		j.rpcLn = &tlsListener{Listener: j.rpcLn, cfg: internal.server, onFail: j.logRefusedConnection}
+	}
+	if restTLS != nil {
+		j.restLn, j.restTLS = &tlsListener{Listener: j.restLn, cfg: restTLS}, true
 	}
 	rpcMux := http.NewServeMux()
 	rpcMux.HandleFunc("POST "+rpcRegister, j.handleRegister)
@@ -223,7 +239,7 @@ func StartJobManager(ctx context.Context, cfg JobManagerConfig) (*JobManager, er
 	rm.Infof("Starting the resource manager.")
 	rm.Infof("Starting RPC endpoint for %s at %s .", logRM, rpcAddress(v, j.externalHostOr("localhost"), j.rpcPort(), "resourcemanager_0"))
 	j.log.Logger(logRest).Infof("Rest endpoint listening at %s", j.restAdvertised())
-	j.log.Logger(logRest).Infof("Web frontend listening at http://%s.", j.restAdvertised())
+	j.log.Logger(logRest).Infof("Web frontend listening at %s://%s.", j.restScheme(), j.restAdvertised())
 	j.log.Logger(logDispatcher).Infof("Starting RPC endpoint for %s at %s .", logDispatcher, rpcAddress(v, j.externalHostOr("localhost"), j.rpcPort(), "dispatcher_1"))
 	return j, nil
 }
@@ -255,8 +271,26 @@ func (j *JobManager) rpcPort() int {
 	return 0
 }
 
-// RESTURL is the base URL of the REST API, e.g. "http://127.0.0.1:8081".
-func (j *JobManager) RESTURL() string { return "http://" + dialable(j.restLn.Addr()) }
+// RESTURL is the base URL of the REST API, e.g. "http://127.0.0.1:8081" ("https://..." with
+// security.ssl.rest.enabled).
+func (j *JobManager) RESTURL() string { return j.restScheme() + "://" + dialable(j.restLn.Addr()) }
+
+func (j *JobManager) restScheme() string {
+	if j.restTLS {
+		return "https"
+	}
+	return "http"
+}
+
+// logRefusedConnection logs an internal connection whose TLS handshake failed, as Pekko's
+// classic Netty transport does (tls.go).
+func (j *JobManager) logRefusedConnection(remote net.Addr, err error) {
+	pkg := "org.apache.pekko"
+	if !j.version.AtLeast(1, 18) {
+		pkg = "akka"
+	}
+	j.log.Logger(pkg+".remote.transport.netty.NettyTransport").Warnf("Remote connection to [/%s] failed with %s", remote, javaHandshakeError(err))
+}
 
 // RPCAddr is the host:port TaskManagers register at.
 func (j *JobManager) RPCAddr() string { return dialable(j.rpcLn.Addr()) }

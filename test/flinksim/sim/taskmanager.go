@@ -60,6 +60,7 @@ type TaskManager struct {
 	errorDelay time.Duration
 	regTimeout time.Duration
 	client     *http.Client
+	scheme     string // of the JobManager's RPC port: https with internal TLS
 	ln         net.Listener
 	srv        *http.Server
 	cancel     context.CancelFunc
@@ -118,6 +119,10 @@ func StartTaskManager(ctx context.Context, cfg TaskManagerConfig) (*TaskManager,
 			return nil, fmt.Errorf("parse jobmanager rpc port %q: %w", p, err)
 		}
 	}
+	internal, err := loadInternalTLS(c)
+	if err != nil {
+		return nil, err
+	}
 	listen := cfg.ListenAddr
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -164,8 +169,14 @@ func StartTaskManager(ctx context.Context, cfg TaskManagerConfig) (*TaskManager,
 		errorDelay: durationConf(c, "cluster.registration.error-delay", 10*time.Second),
 		regTimeout: durationConf(c, "taskmanager.registration.timeout", 5*time.Minute),
 		client:     &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
+		scheme:     "http",
 		ln:         ln,
 		done:       make(chan struct{}),
+	}
+	if internal != nil {
+		t.client.Transport.(*http.Transport).TLSClientConfig = internal.client
+		t.scheme = "https"
+		t.ln = &tlsListener{Listener: ln, cfg: internal.server}
 	}
 	t.req = registerRequest{
 		ResourceID: id,
@@ -195,7 +206,7 @@ func StartTaskManager(ctx context.Context, cfg TaskManagerConfig) (*TaskManager,
 	t.wg.Add(2)
 	go func() {
 		defer t.wg.Done()
-		_ = t.srv.Serve(ln)
+		_ = t.srv.Serve(t.ln)
 	}()
 	go func() {
 		defer t.wg.Done()
@@ -303,7 +314,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (t *TaskManager) url(path string) string { return "http://" + t.dialAddr + path }
+func (t *TaskManager) url(path string) string { return t.scheme + "://" + t.dialAddr + path }
 
 func (t *TaskManager) setRegistered(reg string) {
 	t.mu.Lock()

@@ -1,0 +1,173 @@
+package kube
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
+
+	"github.com/flinkd/flinkd/internal/flinkconf"
+	"github.com/flinkd/flinkd/internal/runtime"
+)
+
+// Secure clusters on Kubernetes.
+//
+// The key material is a Secret "<name>-flink-tls" with flinkd's labels: the PKCS12 stores
+// and, one key per option, the store passwords. The ConfigMap holds no password. The init
+// container mounts the Secret read-only (mode 0400) next to the ConfigMap and copies the
+// stores the process needs into the conf folder with umask 077, so that they are the Flink
+// user's own, mode 0400 (the TaskManagers' volume lists only the internal stores). The
+// passwords reach Flink as dynamic properties: an environment variable per password, from
+// the Secret (secretKeyRef), and an argument -D<option>=$(VAR) that the kubelet expands, so
+// that the pod spec shows only the variable's name. Flink logs such arguments masked.
+//
+// How flinkd reaches the REST API. With client authentication on, the API server's service
+// proxy cannot be used: it ends flinkd's TLS connection at the API server and opens its own
+// to the pod, which presents no client certificate (the API server has none for a pod's
+// port; with the https: scheme it does not even check the pod's certificate). Flink refuses
+// that connection, as it should. The honest routes are the ones where TLS runs end to end
+// between flinkd and the JobManager:
+//
+//   - Directly, to the JobManager pod's IP, checking the server certificate against the
+//     Service's name (its SANs hold the Service's DNS names). This is what Observe reports:
+//     it works when flinkd runs in the cluster (inCluster targets) or where pod IPs are
+//     routable from flinkd's host (flat pod networks, the tests' pod runner).
+//   - A port-forward (API server → kubelet → pod), a byte tunnel, so that flinkd's TLS
+//     reaches the JobManager. That needs the kubelet's streaming endpoint, which the tests'
+//     pod runner does not serve; flinkd does not open one itself yet (see README).
+//
+// Users reach it the same ways: `kubectl port-forward svc/<name>-jobmanager 8081` and then
+// https://localhost:8081 (localhost and 127.0.0.1 are among the SANs), with the files of
+// `flinkctl certs`.
+
+// Names and paths of the TLS material in the pods.
+const (
+	volumeTLS      = "flink-tls"
+	tlsMountPath   = "/flinkd/tls"
+	annotationTLS  = "flinkd.io/tls"
+	tlsSecretMode  = int32(0o400)
+	envSecretPrefx = "FLINKD_SECRET_"
+)
+
+func tlsSecretName(k runtime.Key) string { return k.Name + "-flink-tls" }
+
+// secretKey is the Secret key of a password option (keys allow letters, digits, '-', '_', '.').
+func secretKey(option string) string { return "option." + option }
+
+// tlsSecret is the Secret of a secure cluster (nil without TLS).
+func tlsSecret(o runtime.Ownership, c runtime.Cluster, ns string) *applycorev1.SecretApplyConfiguration {
+	if c.TLS == nil {
+		return nil
+	}
+	data := map[string][]byte{}
+	for _, files := range []map[string][]byte{c.TLS.Files, c.TLS.JobManagerFiles} {
+		maps.Copy(data, files)
+	}
+	for _, opts := range []map[string]string{c.TLS.Secret, c.TLS.JobManagerSecret} {
+		for k, v := range opts {
+			data[secretKey(k)] = []byte(v)
+		}
+	}
+	return applycorev1.Secret(tlsSecretName(c.Key), ns).
+		WithLabels(o.Labels(c.Key, "", c.Hash)).
+		WithAnnotations(map[string]string{AnnotationSpecHash: c.Hash, annotationFingerprint: c.TLS.Fingerprint}).
+		WithType(corev1.SecretTypeOpaque).
+		WithData(data)
+}
+
+// annotationFingerprint on the Secret and the pod templates names the material (not
+// secret): new material rolls the pods.
+const annotationFingerprint = "flinkd.io/tls-fingerprint"
+
+// tlsPod adds what a secure cluster's pod of component needs: the Secret volume (the init
+// container copies from it), the password variables and the -D arguments of the main
+// container. It returns the extra copy command for the init container ("" without TLS).
+func tlsPod(c runtime.Cluster, component string, main *applycorev1.ContainerApplyConfiguration) (vol *applycorev1.VolumeApplyConfiguration, copyCmd string) {
+	if c.TLS == nil {
+		return nil, ""
+	}
+	files := slices.Sorted(maps.Keys(c.TLS.Files))
+	secret := maps.Clone(c.TLS.Secret)
+	if component == runtime.ComponentJobManager {
+		files = append(files, slices.Sorted(maps.Keys(c.TLS.JobManagerFiles))...)
+		maps.Copy(secret, c.TLS.JobManagerSecret)
+	}
+	items := make([]*applycorev1.KeyToPathApplyConfiguration, 0, len(files))
+	for _, f := range files {
+		items = append(items, applycorev1.KeyToPath().WithKey(f).WithPath(f))
+	}
+	vol = applycorev1.Volume().WithName(volumeTLS).WithSecret(applycorev1.SecretVolumeSource().
+		WithSecretName(tlsSecretName(c.Key)).WithDefaultMode(tlsSecretMode).WithItems(items...))
+	for i, opt := range slices.Sorted(maps.Keys(secret)) {
+		env := envSecretPrefx + strconv.Itoa(i)
+		main.WithEnv(applycorev1.EnvVar().WithName(env).WithValueFrom(applycorev1.EnvVarSource().
+			WithSecretKeyRef(applycorev1.SecretKeySelector().WithName(tlsSecretName(c.Key)).WithKey(secretKey(opt)))))
+		main.WithArgs("-D" + opt + "=$(" + env + ")")
+	}
+	return vol, fmt.Sprintf("(umask 077 && cp %s/* %s/)", tlsMountPath, flinkconf.Dir)
+}
+
+// RESTHosts implements runtime.RESTHosts: the Service's DNS names, and the loopback names a
+// port-forward is reached by.
+func (r *Runtime) RESTHosts(k runtime.Key) []string {
+	svc := serviceName(k)
+	return []string{svc, svc + "." + r.ns, svc + "." + r.ns + ".svc", svc + "." + r.ns + ".svc.cluster.local", "localhost", "127.0.0.1"}
+}
+
+var _ runtime.RESTHosts = (*Runtime)(nil)
+
+// secureEndpoint is how flinkd reaches a secure cluster's REST API: the JobManager pod's IP
+// directly, TLS end to end (see the package comment above), the server certificate checked
+// against the Service's name.
+func (r *Runtime) secureEndpoint(k runtime.Key, podIP string) runtime.Endpoint {
+	svc := serviceName(k)
+	ep := runtime.Endpoint{
+		TLS:        true,
+		ServerName: svc + "." + r.ns + ".svc",
+		Display:    fmt.Sprintf("kubectl -n %s port-forward svc/%s %d, then https://localhost:%d", r.ns, svc, flinkconf.DefaultRESTPort, flinkconf.DefaultRESTPort),
+	}
+	if podIP == "" {
+		return ep
+	}
+	ep.URL = "https://" + net.JoinHostPort(podIP, strconv.Itoa(flinkconf.DefaultRESTPort))
+	if r.clientTLS == nil {
+		return ep
+	}
+	tc, err := r.clientTLS(k)
+	if err != nil {
+		r.log.Warn("no client certificate for a secure cluster", "cluster", k.String(), "err", err)
+		return ep
+	}
+	tc = tc.Clone()
+	tc.ServerName = ep.ServerName
+	ep.Client = &http.Client{Timeout: restClientTimeout, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
+	return ep
+}
+
+// restClientTimeout bounds one REST call of the daemon to a secure cluster.
+const restClientTimeout = 5 * time.Second
+
+// jobManagerPodIP is the IP of the newest running JobManager pod ("" when none).
+func jobManagerPodIP(pods []corev1.Pod) string {
+	var best *corev1.Pod
+	for i := range pods {
+		p := &pods[i]
+		if p.DeletionTimestamp != nil || p.Labels[runtime.LabelComponent] != runtime.ComponentJobManager || p.Status.PodIP == "" {
+			continue
+		}
+		if best == nil || p.CreationTimestamp.After(best.CreationTimestamp.Time) {
+			best = p
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return strings.TrimSpace(best.Status.PodIP)
+}
