@@ -36,7 +36,9 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	if c.Key.Namespace == "" || c.Key.Name == "" {
 		return fmt.Errorf("apply: cluster key %q is incomplete", c.Key)
 	}
-	defer r.cache.change(c.Key) // what it created is not in any list yet
+	// While it works and after, k's lists are outdated (what it creates is in none yet).
+	r.cache.change(c.Key)
+	defer r.cache.change(c.Key)
 	o, err := r.collect(ctx, c.Key, func(oc observedContainer) bool {
 		return oc.State == container.StateExited || oc.State == container.StateDead
 	})

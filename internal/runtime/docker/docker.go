@@ -240,6 +240,7 @@ func (r *Runtime) Foreign(ctx context.Context) ([]runtime.Claim, error) {
 // Delete force-removes cluster k's containers (TaskManagers first, the JobManager last),
 // then its network, and returns once nothing labelled for k is left.
 func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
+	r.cache.change(k)
 	defer r.cache.change(k)
 	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		o, err := r.collect(ctx, k, func(observedContainer) bool { return false })

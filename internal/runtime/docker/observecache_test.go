@@ -149,3 +149,66 @@ func TestObservationSharesOneListAndFollowsEvents(t *testing.T) {
 		t.Fatalf("the killed taskmanager is %v (%v)", ins.State, err)
 	}
 }
+
+// TestObserveCacheTrustsOnlyListsBegunAfterTheLastChange follows the cache's rules without
+// an engine: nothing is trusted without a stream, a list begun before a key's change is not
+// trusted for it, a list of everything says which keys are absent, and nothing is trusted
+// past cacheMaxAge or across a reconnection of the stream.
+func TestObserveCacheTrustsOnlyListsBegunAfterTheLastChange(t *testing.T) {
+	a, b, gone := runtime.Key{Namespace: "n", Name: "a"}, runtime.Key{Namespace: "n", Name: "b"}, runtime.Key{Namespace: "n", Name: "gone"}
+	stateOf := func(name string) observedState {
+		return observedState{Networks: []observedNetwork{{Name: name}}}
+	}
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	c := newObserveCache()
+	check := func(what string, k runtime.Key, now time.Time, wantOK bool, want string) {
+		t.Helper()
+		o, ok := c.lookup(k, now)
+		got := ""
+		if len(o.Networks) > 0 {
+			got = o.Networks[0].Name
+		}
+		if ok != wantOK || got != want {
+			t.Errorf("%s: lookup(%s) = %q, %v; want %q, %v", what, k.Name, got, ok, want, wantOK)
+		}
+	}
+
+	gen, streaming := c.begin()
+	c.storeAll(gen, t0, map[runtime.Key]observedState{a: stateOf("a1")})
+	check("no stream", a, t0, false, "")
+	if streaming {
+		t.Fatal("a new cache says the stream runs")
+	}
+
+	c.streamUp()
+	check("a list from before the stream", a, t0, false, "")
+	gen, _ = c.begin()
+	c.storeAll(gen, t0, map[runtime.Key]observedState{a: stateOf("a1"), b: stateOf("b1")})
+	check("listed", a, t0.Add(time.Second), true, "a1")
+	check("absent from a list of everything", gone, t0.Add(time.Second), true, "")
+	if keys, ok := c.keys(t0.Add(time.Second)); !ok || len(keys) != 2 {
+		t.Errorf("keys = %v, %v; want a and b", keys, ok)
+	}
+
+	gen, _ = c.begin() // a list of a begins, then a changes: that list is outdated
+	c.change(a)
+	c.storeKey(a, gen, t0.Add(time.Second), stateOf("a2"))
+	check("a list begun before the change", a, t0.Add(time.Second), false, "")
+	check("another key is untouched", b, t0.Add(time.Second), true, "b1")
+	if _, ok := c.keys(t0.Add(time.Second)); ok {
+		t.Error("keys trusted after a change")
+	}
+	gen, _ = c.begin()
+	c.storeKey(a, gen, t0.Add(time.Second), stateOf("a3"))
+	check("a list begun after the change", a, t0.Add(time.Second), true, "a3")
+
+	c.change(gone)
+	check("a key that changed is no longer known absent", gone, t0.Add(time.Second), false, "")
+
+	check("past cacheMaxAge", b, t0.Add(cacheMaxAge), false, "")
+
+	c.streamDown()
+	check("stream down", a, t0.Add(time.Second), false, "")
+	c.streamUp()
+	check("stream up again: older lists are not trusted", a, t0.Add(time.Second), false, "")
+}
