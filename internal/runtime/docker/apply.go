@@ -91,13 +91,16 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			}
 			continue
 		}
-		// jmUp is closed once the JobManager of this group is up (at once if it has none).
+		// jmUp is closed once the JobManager of this group is up (at once if it has none);
+		// the JobManager's bring-up runs beside maxParallelOps others.
 		jmUp := make(chan struct{})
+		limit := maxParallelOps + 1
 		if !slices.ContainsFunc(group, func(op operation) bool { return bringUp(op) && op.InstanceID == jobManagerID }) {
 			close(jmUp)
+			limit = maxParallelOps
 		}
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(maxParallelOps)
+		g.SetLimit(limit)
 		for _, op := range group {
 			if op.Kind == opCreateContainer && op.NetworkID == "" {
 				op.NetworkID = netID
@@ -123,7 +126,8 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	return nil
 }
 
-// maxParallelOps bounds the engine calls one Apply or Delete makes at once.
+// maxParallelOps bounds the engine calls one Apply or Delete makes at once (a JobManager's
+// bring-up runs beside them).
 const maxParallelOps = 8
 
 // stage groups operations that may run together.
