@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -65,7 +66,7 @@ func ParseAddressPool(s string) (AddressPool, error) {
 	if p.Base, err = netip.ParsePrefix(base); err != nil {
 		return p, fmt.Errorf("address pool %q: base: %w", s, err)
 	}
-	if _, err := fmt.Sscanf(size, "%d", &p.Size); err != nil {
+	if p.Size, err = strconv.Atoi(size); err != nil {
 		return p, fmt.Errorf("address pool %q: size %q is not a number", s, size)
 	}
 	return p, p.Validate()

@@ -64,7 +64,7 @@ func TestParseAddressPool(t *testing.T) {
 		t.Fatalf("ParseAddressPool = %+v, %v", p, err)
 	}
 	for _, bad := range []string{
-		"10.200.0.0/14", "base=10.200.0.0/14", "base=10.200.0.0/14,size=x", "base=10.200.0.1/14,size=22",
+		"10.200.0.0/14", "base=10.200.0.0/14", "base=10.200.0.0/14,size=x", "base=10.200.0.0/14,size=22x", "base=10.200.0.1/14,size=22",
 		"base=10.200.0.0/14,size=12", "base=10.200.0.0/14,size=30", "base=fd00::/64,size=80",
 		"base=127.0.0.0/16,size=24", "base=10.200.0.0/14,size=22,gw=1",
 	} {
