@@ -170,7 +170,7 @@ func decideStop(in input, d *decision) {
 		}
 		if waited := in.Now.Sub(since); waited < in.StopProbeGrace {
 			d.Status.Message = fmt.Sprintf("waiting for the JobManager's REST API to tell whether jobs run (%s)", errText(in.Flink.Err))
-			d.RequeueAfter = progressRequeue(in, d.Status.Phase)
+			d.RequeueAfter = progressRequeue(in, d.Status.Phase == in.Recorded.Phase)
 			return
 		}
 		d.Events = append(d.Events, warning("StopUnchecked", fmt.Sprintf(
@@ -218,7 +218,7 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 			d.Status.Phase = string(spec.PhaseScaling)
 			d.Status.Message = fmt.Sprintf("scale-down to %d waits for the JobManager's REST API to tell which TaskManagers are idle (%s)",
 				n, errText(in.Flink.Err))
-			d.RequeueAfter = progressRequeue(in, d.Status.Phase)
+			d.RequeueAfter = progressRequeue(in, d.Status.Phase == in.Recorded.Phase)
 			return
 		}
 		var busy []string
@@ -272,7 +272,7 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 			d.Status.Phase = string(spec.PhaseStarting)
 		}
 		d.Status.Message = progressMessage(obs, in.Flink, n, needApply)
-		d.RequeueAfter = progressRequeue(in, d.Status.Phase)
+		d.RequeueAfter = progressRequeue(in, d.Status.Phase == in.Recorded.Phase)
 	}
 }
 
@@ -304,7 +304,7 @@ func decideForeignSpec(in input, hash string, d *decision) {
 	}
 	d.Status.Phase = string(spec.PhaseStarting)
 	d.Status.Message = progressMessage(obs, in.Flink, len(obs.TaskManagers), false) + " (adopted as found; see refused)"
-	d.RequeueAfter = progressRequeue(in, d.Status.Phase)
+	d.RequeueAfter = progressRequeue(in, d.Status.Phase == in.Recorded.Phase)
 }
 
 // describeInstances says what runs, with engine IDs: "jobmanager 3f2a1b0c9d8e and 2

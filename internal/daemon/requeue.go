@@ -15,10 +15,11 @@ const (
 	progressPollShare = 10
 )
 
-// progressRequeue is when the next pass of a cluster in phase (this pass's) comes.
-func progressRequeue(in input, phase string) time.Duration {
+// progressRequeue is when the next pass of a cluster in progress comes; samePhase says
+// whether this pass keeps the recorded phase (else the phase begins now).
+func progressRequeue(in input, samePhase bool) time.Duration {
 	since := in.Now
-	if in.Recorded.Phase == phase {
+	if samePhase {
 		since = in.PhaseSince
 	}
 	for _, inst := range allInstances(in.Obs) {

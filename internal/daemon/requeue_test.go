@@ -41,11 +41,8 @@ func TestProgressRequeue(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.in.Now = now
-			phase := "STARTING"
-			if tc.in.Recorded.Phase == "SCALING" {
-				phase = "SCALING"
-			}
-			if got := progressRequeue(tc.in, phase); got != tc.want {
+			same := tc.in.Recorded.Phase == "STARTING" || tc.in.Recorded.Phase == "SCALING"
+			if got := progressRequeue(tc.in, same); got != tc.want {
 				t.Errorf("progressRequeue = %v, want %v", got, tc.want)
 			}
 		})
