@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/docker/docker/api/types/network"
-	"github.com/vishvananda/netlink"
 
 	"github.com/flinkd/flinkd/internal/runtime"
 )
@@ -228,19 +227,11 @@ func hostPrefixes() ([]netip.Prefix, error) {
 			}
 		}
 	}
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: 0}, netlink.RT_FILTER_TABLE)
+	routes, err := hostRoutes()
 	if err != nil {
-		return nil, fmt.Errorf("list the host's routes: %w", err)
+		return nil, err
 	}
-	for _, rt := range routes {
-		if rt.Dst == nil {
-			continue // a default route
-		}
-		if p, ok := prefixOf(rt.Dst); ok && p.Bits() > 0 {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return append(out, routes...), nil
 }
 
 func prefixOf(ipn *net.IPNet) (netip.Prefix, bool) {
