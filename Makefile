@@ -5,7 +5,7 @@ BIN := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short lint fmt sim-image kube-bins ensure-docker fuzz bench clean help
+.PHONY: all build run test test-short lint fmt sim-image flink-image kube-bins ensure-docker fuzz bench clean help
 
 all: build
 
@@ -36,9 +36,13 @@ fmt: ## gofmt -w
 ensure-docker: ## make sure a Docker engine answers (installs and starts one as root on Debian)
 	bash hack/ensure-docker.sh
 
-sim-image: ensure-docker ## build the Flink stand-in images localhost/flink-sim:1.20 and :1.18
-	bash hack/sim-image.sh 1.20
+sim-image: ensure-docker ## build the Flink stand-in images localhost/flink-sim:1.18, :1.20 and :2.2
 	bash hack/sim-image.sh 1.18
+	bash hack/sim-image.sh 1.20
+	bash hack/sim-image.sh 2.2
+
+flink-image: ensure-docker ## build the real-Flink test images localhost/flink-real:1.20 and :2.2 from Flink's jars (cached; see hack/flink-image.sh)
+	bash hack/flink-image.sh 1.20 2.2
 
 kube-bins: ## build (once; cached) etcd, kube-apiserver, controller-manager, scheduler and kwok for the kube tests
 	bash hack/kube-test-bins.sh >/dev/null

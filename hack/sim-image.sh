@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # sim-image.sh builds the Flink stand-in image localhost/flink-sim:<version> (default 1.20)
 # from test/flinksim: a static Go binary (CGO_ENABLED=0) as /docker-entrypoint.sh in a
-# FROM scratch image, with the rootfs of test/flinksim/image (conf/config.yaml, or the legacy
-# conf/flink-conf.yaml for versions before 1.19, and log4j-console.properties).
+# FROM scratch image, with the rootfs of test/flinksim/image and the configuration file of
+# that version's official image (test/flinksim/image/conf/<version>/):
+#
+#   1.18  conf/flink-conf.yaml (flink-dist 1.18.1's, after the Dockerfile's sed edits; its
+#         comments left out), root stepping down to flink, Java 11
+#   1.20  conf/config.yaml as the image has it: flink-dist 1.20.4's config.yaml after the
+#         Dockerfile's config-parser-utils.sh run (nested, HashMap order, module flags in
+#         env.java.opts.all), root stepping down to flink, Java 11 (flink:1.20 is java11)
+#   2.2   the same from flink-dist 2.2.1, USER flink (9999) from the start, Java 17
 #
 #   bash hack/sim-image.sh          # localhost/flink-sim:1.20
-#   bash hack/sim-image.sh 1.18     # localhost/flink-sim:1.18 (legacy flink-conf.yaml)
+#   bash hack/sim-image.sh 2.2      # localhost/flink-sim:2.2
 #
 # FLINK_SIM_IMAGE overrides the image name (tests build a throwaway tag with it).
 #
@@ -41,15 +48,22 @@ mkdir -p "$ctx/rootfs/tmp" "$ctx/rootfs/opt/flink/usrlib" "$ctx/rootfs/opt/flink
 	"$ctx/rootfs/opt/flink/lib" "$ctx/rootfs/opt/flink/log" "$ctx/rootfs/opt/flink/opt" \
 	"$ctx/rootfs/opt/flink/plugins"
 chmod 1777 "$ctx/rootfs/tmp"
-if ((major < 1 || (major == 1 && minor < 19))); then
-	say "Flink $version reads the legacy conf/flink-conf.yaml: shipping that instead of config.yaml"
-	rm -f "$ctx/rootfs/opt/flink/conf/config.yaml"
-	cp "$src/image/flink-conf.yaml" "$ctx/rootfs/opt/flink/conf/flink-conf.yaml"
+[[ -d "$src/image/conf/$version" ]] || die "no configuration for Flink $version in $src/image/conf (have: $(ls "$src/image/conf" | tr '\n' ' '))"
+cp "$src/image/conf/$version/"* "$ctx/rootfs/opt/flink/conf/"
+# $JAVA_VERSION as eclipse-temurin sets it; only the major matters (the patch levels are
+# illustrative).
+user=0:0 java=jdk-11.0.29+7
+if ((major >= 2)); then
+	java=jdk-17.0.17+10
+fi
+if ((major > 2 || (major == 2 && minor >= 2))); then
+	user=9999:9999
 fi
 # Fixed timestamps keep the build cache valid across runs.
 find "$ctx/rootfs" -exec touch -h -d '2000-01-01T00:00:00Z' {} +
 touch -d '2000-01-01T00:00:00Z' "$ctx/docker-entrypoint.sh"
 
 say "docker build -t $image (FROM scratch, legacy builder)"
-DOCKER_BUILDKIT=0 docker build --quiet --build-arg "FLINK_VERSION=$version" -t "$image" "$ctx" >/dev/null
+DOCKER_BUILDKIT=0 docker build --quiet --build-arg "FLINK_VERSION=$version" --build-arg "FLINK_USER=$user" \
+	--build-arg "JAVA_VERSION=$java" -t "$image" "$ctx" >/dev/null
 say "built $image ($(docker image inspect --format '{{.Id}}' "$image"))"

@@ -2,6 +2,7 @@
 # test.sh runs every test with every real part they need, provisioning each first:
 #   - a Docker engine (hack/ensure-docker.sh: installs and starts one on a fresh Debian machine),
 #   - the Flink stand-in images (hack/sim-image.sh),
+#   - the real-Flink test images (hack/flink-image.sh: Debian rootfs and Maven jars, cached),
 #   - a Kubernetes control plane's binaries (hack/kube-test-bins.sh: built once, then cached).
 # Tests that need these fail (never skip) when they are missing: FLINKD_REQUIRE_KUBE=1.
 set -euo pipefail
@@ -10,8 +11,11 @@ cd "$root"
 say() { printf 'test: %s\n' "$*" >&2; }
 
 bash hack/ensure-docker.sh
-bash hack/sim-image.sh 1.20
 bash hack/sim-image.sh 1.18
+bash hack/sim-image.sh 1.20
+bash hack/sim-image.sh 2.2
+say "real-Flink test images (cold: ~2 min with Debian and Maven reachable; warm: under a second)"
+bash hack/flink-image.sh 1.20 2.2
 say "Kubernetes test binaries (cold build ~10-25 min on 2 cores, then cached)"
 KUBEBUILDER_ASSETS=$(bash hack/kube-test-bins.sh | tail -n 1)
 export KUBEBUILDER_ASSETS FLINKD_REQUIRE_KUBE=1

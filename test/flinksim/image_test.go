@@ -34,12 +34,13 @@ import (
 
 const testLabel = "flinkd.test/flinksim"
 
-var (
-	buildOnce sync.Once
-	buildErr  error
-	buildLog  string
-	testImage = "localhost/flink-sim-test:" + randomHex(6)
-)
+// images are the throwaway tags this run built, one per Flink version.
+var images = struct {
+	sync.Mutex
+	tag   string
+	built map[string]error
+	logs  map[string]string
+}{tag: randomHex(6), built: map[string]error{}, logs: map[string]string{}}
 
 func TestMain(m *testing.M) {
 	// testcontainers must not guess the engine or where its ports are (see testenv).
@@ -48,10 +49,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	if buildErr == nil && buildLog != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		_ = exec.CommandContext(ctx, "docker", "rmi", "--force", testImage).Run()
-		cancel()
+	for v, err := range images.built {
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			_ = exec.CommandContext(ctx, "docker", "rmi", "--force", imageName(v)).Run()
+			cancel()
+		}
 	}
 	os.Exit(code)
 }
@@ -80,27 +83,36 @@ func mustDocker(t *testing.T, args ...string) string {
 	return out
 }
 
-// simImage builds the image once and returns its name. No engine is a failure, never a skip.
-func simImage(t *testing.T) string {
+func imageName(version string) string {
+	return "localhost/flink-sim-test:" + version + "-" + images.tag
+}
+
+// simImage builds the image of a Flink version once per run and returns its name. No
+// engine is a failure, never a skip.
+func simImage(t *testing.T, version string) string {
 	t.Helper()
 	if out, err := docker(t, "info", "--format", "{{.ServerVersion}}"); err != nil {
 		t.Fatalf("no Docker engine answers (%v: %s); run: bash hack/ensure-docker.sh", err, out)
 	}
-	buildOnce.Do(func() {
+	images.Lock()
+	defer images.Unlock()
+	err, done := images.built[version]
+	if !done {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "..", "hack", "sim-image.sh"), "1.20")
-		cmd.Env = append(os.Environ(), "FLINK_SIM_IMAGE="+testImage)
-		out, err := cmd.CombinedOutput()
-		buildLog = string(out)
-		if err != nil {
-			buildErr = fmt.Errorf("hack/sim-image.sh: %w", err)
+		cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "..", "hack", "sim-image.sh"), version)
+		cmd.Env = append(os.Environ(), "FLINK_SIM_IMAGE="+imageName(version))
+		out, cerr := cmd.CombinedOutput()
+		images.logs[version] = string(out)
+		if cerr != nil {
+			err = fmt.Errorf("hack/sim-image.sh %s: %w", version, cerr)
 		}
-	})
-	if buildErr != nil {
-		t.Fatalf("%v\n%s", buildErr, buildLog)
+		images.built[version] = err
 	}
-	return testImage
+	if err != nil {
+		t.Fatalf("%v\n%s", err, images.logs[version])
+	}
+	return imageName(version)
 }
 
 // scope labels what one test creates; testcontainers removes it when the test ends.
@@ -256,7 +268,7 @@ func startJobManager(t *testing.T, s *scope, image string, nw *testcontainers.Do
 }
 
 func TestImageRunsASessionClusterOnAUserDefinedNetwork(t *testing.T) {
-	image := simImage(t)
+	image := simImage(t, "1.20")
 	s := newScope()
 	nw := s.network(t)
 	jm, rest := startJobManager(t, s, image, nw)
@@ -303,7 +315,7 @@ func TestImageRunsASessionClusterOnAUserDefinedNetwork(t *testing.T) {
 }
 
 func TestTaskManagerWithoutJobManagerRPCAddressNeverRegisters(t *testing.T) {
-	image := simImage(t)
+	image := simImage(t, "1.20")
 	s := newScope()
 	nw := s.network(t)
 	_, rest := startJobManager(t, s, image, nw)
@@ -324,32 +336,39 @@ func TestTaskManagerWithoutJobManagerRPCAddressNeverRegisters(t *testing.T) {
 }
 
 func TestReadOnlyConfMountPrintsTheShellErrorAndStillRunsTheCommand(t *testing.T) {
-	image := simImage(t)
-	s := newScope()
-	dir := t.TempDir()
-	data, err := os.ReadFile(filepath.Join("image", "rootfs", "opt", "flink", "conf", "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", "run", "--rm", "--label", testLabel+"="+s.id, "-v", dir+":/opt/flink/conf:ro", image, "help")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("help with a read-only conf/: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
-	}
-	if want := "/opt/flink/bin/config-parser-utils.sh: line 45: /opt/flink/conf/config.yaml: Read-only file system"; !strings.Contains(stderr.String(), want) {
-		t.Errorf("stderr = %q, want it to contain %q", stderr.String(), want)
-	}
-	if !strings.Contains(stdout.String(), "Usage: docker-entrypoint.sh") {
-		t.Errorf("stdout = %q, want the usage", stdout.String())
-	}
-	after, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
-	if err != nil || !bytes.Equal(after, data) {
-		t.Errorf("config.yaml changed under a read-only mount (err %v)", err)
+	// The script line that writes the file: 45 in flink-dist 1.20's config-parser-utils.sh,
+	// 42 in 2.2's.
+	for v, line := range map[string]int{"1.20": 45, "2.2": 42} {
+		t.Run(v, func(t *testing.T) {
+			image := simImage(t, v)
+			s := newScope()
+			dir := t.TempDir()
+			data, err := os.ReadFile(filepath.Join("image", "conf", v, "config.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "config.yaml"), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "docker", "run", "--rm", "--network", "none", "--label", testLabel+"="+s.id,
+				"-v", dir+":/opt/flink/conf:ro", image, "help")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("help with a read-only conf/: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+			}
+			if want := fmt.Sprintf("/opt/flink/bin/config-parser-utils.sh: line %d: /opt/flink/conf/config.yaml: Read-only file system", line); !strings.Contains(stderr.String(), want) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), want)
+			}
+			if !strings.Contains(stdout.String(), "Usage: docker-entrypoint.sh") {
+				t.Errorf("stdout = %q, want the usage", stdout.String())
+			}
+			after, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+			if err != nil || !bytes.Equal(after, data) {
+				t.Errorf("config.yaml changed under a read-only mount (err %v)", err)
+			}
+		})
 	}
 }

@@ -20,6 +20,17 @@ func main() {
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
 		Signals: sigs,
+		// gosu flink: supplementary groups cleared, then gid and uid 9999 (Go applies
+		// setuid to every thread of the process).
+		DropPrivileges: func() error {
+			if err := syscall.Setgroups([]int{9999}); err != nil {
+				return err
+			}
+			if err := syscall.Setgid(9999); err != nil {
+				return err
+			}
+			return syscall.Setuid(9999)
+		},
 	}
 	os.Exit(e.Run(context.Background()))
 }

@@ -1,13 +1,11 @@
 package sim
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,19 +47,32 @@ func (v Version) AtLeast(major, minor int) bool {
 
 func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
 
-// conf is a Flink configuration that remembers the order in which keys were first set.
+// conf is a Flink configuration (Configuration.confData) that remembers the order in which
+// keys were first set. Values are kept as text; typed marks the values that a YAML file gave
+// as a non-string scalar (an int, float or boolean of YAML 1.2's core schema, as
+// snakeyaml-engine's CoreSchema resolves them), which Flink keeps as Integer/Boolean/Double
+// objects and writes back unquoted; every other value is a Java String.
 type conf struct {
-	keys []string
-	vals map[string]string
+	keys  []string
+	vals  map[string]string
+	typed map[string]bool
 }
 
-func newConf() *conf { return &conf{vals: map[string]string{}} }
+func newConf() *conf { return &conf{vals: map[string]string{}, typed: map[string]bool{}} }
 
-func (c *conf) set(k, v string) {
+// set stores a String value (what -D dynamic properties and the legacy reader give).
+func (c *conf) set(k, v string) { c.put(k, v, false) }
+
+func (c *conf) put(k, v string, typed bool) {
 	if _, ok := c.vals[k]; !ok {
 		c.keys = append(c.keys, k)
 	}
 	c.vals[k] = v
+	if typed {
+		c.typed[k] = true
+	} else {
+		delete(c.typed, k)
+	}
 }
 
 func (c *conf) get(k string) (string, bool) {
@@ -81,7 +92,7 @@ func (c *conf) Map() map[string]string {
 func (c *conf) clone() *conf {
 	n := newConf()
 	for _, k := range c.keys {
-		n.set(k, c.vals[k])
+		n.put(k, c.vals[k], c.typed[k])
 	}
 	return n
 }
@@ -93,25 +104,31 @@ func (e errIllegalConfig) Error() string {
 	return "org.apache.flink.configuration.IllegalConfigurationException: " + e.msg
 }
 
-// configFile says which file in confDir Flink version v reads, and warns about a file it
-// ignores: flink-conf.yaml before 1.19; flink-conf.yaml if present, else config.yaml, on
-// 1.19 and 1.20; only config.yaml from 2.0 on.
-func configFile(confDir string, v Version) (path string, legacy bool, warning string) {
+// errYAML is what GlobalConfiguration.loadYAMLResource throws on a file snakeyaml-engine
+// cannot parse: a RuntimeException caused by a YamlEngineException. The cause's text is
+// go-yaml's, not snakeyaml's.
+type errYAML struct{ cause string }
+
+func (e errYAML) Error() string {
+	return "java.lang.RuntimeException: Error parsing YAML configuration.\n" +
+		"Caused by: org.snakeyaml.engine.v2.exceptions.YamlEngineException: " + e.cause
+}
+
+// configFile says which file in confDir Flink version v reads, as GlobalConfiguration
+// .loadConfiguration of that version does (flink-core GlobalConfiguration.java):
+// before 1.19 only flink-conf.yaml; on 1.19 and 1.20 flink-conf.yaml when it exists (the
+// legacy reader, standardYaml=false), else config.yaml; from 2.0 on only config.yaml, and a
+// flink-conf.yaml beside it is ignored without a word.
+func configFile(confDir string, v Version) (path string, legacy bool) {
 	legacyPath := filepath.Join(confDir, LegacyConfigYAML)
 	stdPath := filepath.Join(confDir, ConfigYAML)
 	switch {
 	case !v.AtLeast(1, 19):
-		return legacyPath, true, ""
-	case v.Major == 1:
-		if exists(legacyPath) {
-			return legacyPath, true, ""
-		}
-		return stdPath, false, ""
+		return legacyPath, true
+	case v.Major == 1 && exists(legacyPath):
+		return legacyPath, true
 	default:
-		if exists(legacyPath) {
-			warning = fmt.Sprintf("The configuration file %s is ignored: Flink %s reads only %s.", legacyPath, v, ConfigYAML)
-		}
-		return stdPath, false, warning
+		return stdPath, false
 	}
 }
 
@@ -120,34 +137,58 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// loadConfig reads the configuration of confDir as Flink version v's GlobalConfiguration
-// does. warn receives the warnings Flink logs (unparsable legacy lines, ignored files).
-func loadConfig(confDir string, v Version, warn func(string)) (*conf, string, error) {
-	path, legacy, warning := configFile(confDir, v)
-	if warning != "" {
-		warn(warning)
+// loaded is a configuration as GlobalConfiguration.loadConfiguration read it, with the
+// lines its logger wrote (the BashJavaUtils console format "INFO  [] - ...", values of
+// sensitive keys hidden).
+type loaded struct {
+	conf   *conf
+	path   string
+	legacy bool
+	log    []string
+}
+
+// loadConfig reads the configuration of confDir as Flink version v's
+// GlobalConfiguration.loadConfiguration does. warn receives the warnings Flink logs
+// (unparsable legacy lines).
+func loadConfig(confDir string, v Version, warn func(string)) (loaded, error) {
+	path, legacy := configFile(confDir, v)
+	l := loaded{path: path, legacy: legacy}
+	if !exists(path) {
+		abs, _ := filepath.Abs(path)
+		return l, errIllegalConfig{fmt.Sprintf("The Flink config file '%s' (%s) does not exist.", path, abs)}
+	}
+	abs, _ := filepath.Abs(path)
+	if legacy {
+		if v.AtLeast(1, 19) {
+			l.log = append(l.log, fmt.Sprintf("INFO  [] - Using legacy YAML parser to load flink configuration file from %s.", abs))
+		}
+	} else {
+		l.log = append(l.log, fmt.Sprintf("INFO  [] - Using standard YAML parser to load flink configuration file from %s.", abs))
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			abs, _ := filepath.Abs(path)
-			return nil, path, errIllegalConfig{fmt.Sprintf("The Flink config file '%s' (%s) does not exist.", path, abs)}
-		}
-		return nil, path, fmt.Errorf("read %s: %w", path, err)
+		return l, fmt.Errorf("java.lang.RuntimeException: Error parsing YAML configuration.\nCaused by: java.io.FileNotFoundException: %s (%s)", path, errnoText(err))
 	}
 	if legacy {
-		return parseLegacyConfig(data, path, warn), path, nil
+		l.conf = parseLegacyConfig(data, path, warn)
+	} else {
+		c, err := parseStandardYAML(data)
+		if err != nil {
+			l.log = append(l.log, "ERROR [] - Failed to parse YAML configuration")
+			return l, err
+		}
+		l.conf = c
 	}
-	c, err := parseStandardYAML(data)
-	if err != nil {
-		return nil, path, fmt.Errorf("load %s: %w", path, err)
+	for _, k := range javaHashOrder(l.conf.keys) {
+		l.log = append(l.log, fmt.Sprintf("INFO  [] - Loading configuration property: %s, %s", k, masked(v, k, l.conf.vals[k])))
 	}
-	return c, path, nil
+	return l, nil
 }
 
-// parseLegacyConfig is Flink's legacy flink-conf.yaml reader: everything after the first
-// '#' is a comment, key and value are split at the first ": ", both trimmed, nothing is
-// unquoted; lines without a valid pair are skipped with a warning.
+// parseLegacyConfig is Flink's legacy flink-conf.yaml reader (GlobalConfiguration
+// .loadYAMLResource before 1.19, loadLegacyYAMLResource in 1.19 and 1.20): everything after
+// the first '#' of a line is a comment, key and value are split at the first ": ", both
+// trimmed, nothing is unquoted; lines without a valid pair are skipped with a warning.
 func parseLegacyConfig(data []byte, path string, warn func(string)) *conf {
 	c := newConf()
 	for i, line := range strings.Split(string(data), "\n") {
@@ -171,14 +212,18 @@ func parseLegacyConfig(data []byte, path string, warn func(string)) *conf {
 	return c
 }
 
-// parseStandardYAML reads config.yaml as standard YAML: nested mappings are flattened with
-// dots, scalars are taken as written (quotes removed), lists become "a;b" as Flink renders
-// list values, nulls are skipped, and duplicate keys are an error.
+// parseStandardYAML reads config.yaml as GlobalConfiguration.loadYAMLResource does
+// (YamlParserUtils.loadYamlFile with snakeyaml-engine's CoreSchema, then flatten): nested
+// mappings are flattened with dots in document order, a later value for the same flattened
+// key wins ("a: {b: 1}" and "a.b: 2" is no error), a key twice in one mapping is
+// snakeyaml's "found duplicate key", a list becomes its flow-style YAML text
+// (YamlParserUtils.toYAMLString: "[a, b]"), nulls are skipped, and scalars keep whether they
+// were a string or a typed value.
 func parseStandardYAML(data []byte) (*conf, error) {
 	c := newConf()
 	var doc goyaml.Node
 	if err := goyaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
+		return nil, errYAML{err.Error()}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return c, nil
@@ -188,7 +233,7 @@ func parseStandardYAML(data []byte) (*conf, error) {
 		return c, nil
 	}
 	if root.Kind != goyaml.MappingNode {
-		return nil, fmt.Errorf("line %d: the configuration is not a YAML mapping", root.Line)
+		return nil, errYAML{fmt.Sprintf("line %d: the document is not a mapping", root.Line)}
 	}
 	if err := flatten(c, "", root); err != nil {
 		return nil, err
@@ -202,7 +247,8 @@ func flatten(c *conf, prefix string, n *goyaml.Node) error {
 		kn, vn := n.Content[i], n.Content[i+1]
 		key := kn.Value
 		if seen[key] {
-			return fmt.Errorf("line %d: found duplicate key %s", kn.Line, key)
+			return errYAML{fmt.Sprintf("while constructing a mapping\n in reader, line %d, column %d\nfound duplicate key %s\n in reader, line %d, column %d",
+				n.Line, n.Column, key, kn.Line, kn.Column)}
 		}
 		seen[key] = true
 		full := key
@@ -218,71 +264,48 @@ func flatten(c *conf, prefix string, n *goyaml.Node) error {
 				return err
 			}
 		case goyaml.SequenceNode:
-			items := make([]string, 0, len(vn.Content))
-			for _, it := range vn.Content {
-				items = append(items, nodeString(it))
-			}
-			c.set(full, strings.Join(items, ";"))
+			c.put(full, flowYAML(vn), false)
 		default:
 			if vn.Tag == "!!null" {
 				continue
 			}
-			if _, dup := c.get(full); dup {
-				return fmt.Errorf("line %d: found duplicate key %s", kn.Line, full)
-			}
-			c.set(full, vn.Value)
+			c.put(full, vn.Value, vn.Style&(goyaml.SingleQuotedStyle|goyaml.DoubleQuotedStyle) == 0 && coreSchemaTyped(vn.Value))
 		}
 	}
 	return nil
 }
 
-func nodeString(n *goyaml.Node) string {
-	if n.Kind == goyaml.ScalarNode {
-		return n.Value
+// flowYAML renders a YAML value in flow style, as YamlParserUtils.toYAMLString does.
+func flowYAML(n *goyaml.Node) string {
+	for n.Kind == goyaml.AliasNode {
+		n = n.Alias
 	}
-	out, err := goyaml.Marshal(n)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
-}
-
-var plainYAMLKey = regexp.MustCompile(`^[A-Za-z0-9_$][A-Za-z0-9_.$-]*$`)
-
-// renderStandardYAML writes c as standard YAML with flat keys, sorted, every value a
-// double-quoted string so that Flink reads back exactly what was set.
-func renderStandardYAML(c *conf) []byte {
-	keys := slices.Clone(c.keys)
-	slices.Sort(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		key := k
-		if !plainYAMLKey.MatchString(k) {
-			key = jsonString(k)
+	switch n.Kind {
+	case goyaml.SequenceNode:
+		items := make([]string, 0, len(n.Content))
+		for _, it := range n.Content {
+			items = append(items, flowYAML(it))
 		}
-		fmt.Fprintf(&b, "%s: %s\n", key, jsonString(c.vals[k]))
+		return "[" + strings.Join(items, ", ") + "]"
+	case goyaml.MappingNode:
+		items := make([]string, 0, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			items = append(items, flowYAML(n.Content[i])+": "+flowYAML(n.Content[i+1]))
+		}
+		return "{" + strings.Join(items, ", ") + "}"
 	}
-	return []byte(b.String())
-}
-
-// renderLegacy writes c in the flat "key: value" form Flink's legacy reader takes.
-func renderLegacy(c *conf) []byte {
-	var b strings.Builder
-	for _, k := range c.keys {
-		fmt.Fprintf(&b, "%s: %s\n", k, c.vals[k])
+	if n.Tag == "!!null" {
+		return "null"
 	}
-	return []byte(b.String())
-}
-
-func jsonString(s string) string {
-	out, _ := json.Marshal(s)
-	return string(out)
+	quoted := n.Style&(goyaml.SingleQuotedStyle|goyaml.DoubleQuotedStyle) != 0
+	return yamlScalar(n.Value, !quoted && coreSchemaTyped(n.Value), true)
 }
 
 var envRef = regexp.MustCompile(`\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))`)
 
-// envsubst replaces $NAME and ${NAME} with their values in env, as GNU envsubst does
-// without a SHELL-FORMAT: unset variables become empty.
+// envsubst replaces $NAME and ${NAME} with their values in env, as GNU envsubst (gettext)
+// does without a SHELL-FORMAT argument: every reference is replaced, an unset variable by
+// nothing; "$$", "$1" and "${1}" are no references and stay.
 func envsubst(s string, env map[string]string) string {
 	return envRef.ReplaceAllStringFunc(s, func(m string) string {
 		sub := envRef.FindStringSubmatch(m)
@@ -297,24 +320,21 @@ func envsubst(s string, env map[string]string) string {
 // option is one key/value pair the entrypoint sets.
 type option struct{ key, value string }
 
-// flinkPropertiesOptions parses FLINK_PROPERTIES the way the entrypoint of Flink version v
-// does from 1.19 on: one option per non-empty line; before 2.2 every whitespace character
-// of the line is deleted (so "a: b c" becomes a=bc), from 2.2 on the line and value are
-// only trimmed; key and value are split at the first ':' (bash's read, which also drops a
-// single trailing ':'), and the value goes through envsubst.
-func flinkPropertiesOptions(props string, v Version, env map[string]string) []option {
+// flinkPropertiesOptions parses FLINK_PROPERTIES the way the image's docker-entrypoint.sh
+// (apache/flink-docker, process_flink_properties, the same in 1.19, 1.20, 2.0, 2.1 and 2.2)
+// does: one option per line; "tr -d '[:space:]'" deletes every whitespace character of the
+// line (so "a: b c" becomes a=bc), empty lines are skipped; bash's `IFS=':' read -r key
+// value` splits at the first ':' (and drops one trailing ':' when the rest has no other);
+// the value goes through envsubst.
+func flinkPropertiesOptions(props string, env map[string]string) []option {
 	var out []option
 	for _, line := range strings.Split(props, "\n") {
-		if v.AtLeast(2, 2) {
-			line = strings.TrimSpace(line)
-		} else {
-			line = strings.Map(func(r rune) rune {
-				if r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f' {
-					return -1
-				}
-				return r
-			}, line)
-		}
+		line = strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f' {
+				return -1
+			}
+			return r
+		}, line)
 		if line == "" {
 			continue
 		}
@@ -322,11 +342,7 @@ func flinkPropertiesOptions(props string, v Version, env map[string]string) []op
 		if strings.HasSuffix(value, ":") && !strings.Contains(value[:len(value)-1], ":") {
 			value = value[:len(value)-1]
 		}
-		value = envsubst(value, env)
-		if v.AtLeast(2, 2) {
-			value = strings.TrimSpace(value)
-		}
-		out = append(out, option{key, value})
+		out = append(out, option{key, envsubst(value, env)})
 	}
 	return out
 }

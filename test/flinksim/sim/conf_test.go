@@ -16,7 +16,7 @@ func TestFlinkPropertiesLoseAllWhitespaceBeforeFlink22(t *testing.T) {
 		"\tstate.checkpoints.dir: s3://bucket/ck\n" +
 		"kubernetes.jobmanager.annotations: a:b,c:d\n" +
 		"trailing.colon: x:\n"
-	got := flinkPropertiesOptions(props, Version{1, 20}, nil)
+	got := flinkPropertiesOptions(props, nil)
 	want := []option{
 		{"env.java.opts.all", "-Xmx1g-Dfoo=bar"},
 		{"restart-strategy.fixed-delay.delay", "10s"},
@@ -29,17 +29,9 @@ func TestFlinkPropertiesLoseAllWhitespaceBeforeFlink22(t *testing.T) {
 	}
 }
 
-func TestFlinkPropertiesAreOnlyTrimmedFromFlink22(t *testing.T) {
-	got := flinkPropertiesOptions("  env.java.opts.all: -Xmx1g -Dfoo=bar  \nrestart-strategy.fixed-delay.delay: 10 s", Version{2, 2}, nil)
-	want := []option{{"env.java.opts.all", "-Xmx1g -Dfoo=bar"}, {"restart-strategy.fixed-delay.delay", "10 s"}}
-	if diff := cmp.Diff(want, got, cmp.AllowUnexported(option{})); diff != "" {
-		t.Errorf("options (-want +got):\n%s", diff)
-	}
-}
-
 func TestFlinkPropertiesValuesGoThroughEnvsubst(t *testing.T) {
 	env := map[string]string{"BUCKET": "prod", "POD_IP": "10.0.0.7"}
-	got := flinkPropertiesOptions("state.checkpoints.dir: s3://$BUCKET/${BUCKET}-ck\njobmanager.rpc.address: ${POD_IP}\nsecret: $UNSET_VAR\nliteral: $$ and $1", Version{1, 20}, env)
+	got := flinkPropertiesOptions("state.checkpoints.dir: s3://$BUCKET/${BUCKET}-ck\njobmanager.rpc.address: ${POD_IP}\nsecret: $UNSET_VAR\nliteral: $$ and $1", env)
 	want := []option{
 		{"state.checkpoints.dir", "s3://prod/prod-ck"},
 		{"jobmanager.rpc.address", "10.0.0.7"},
@@ -58,13 +50,13 @@ func TestConfigFileDependsOnFlinkVersion(t *testing.T) {
 		v          Version
 		wantFile   string
 		wantLegacy bool
-		wantWarn   bool
 	}{
-		{"1.18 reads flink-conf.yaml", []string{ConfigYAML}, Version{1, 18}, LegacyConfigYAML, true, false},
-		{"1.20 prefers a present flink-conf.yaml", []string{ConfigYAML, LegacyConfigYAML}, Version{1, 20}, LegacyConfigYAML, true, false},
-		{"1.20 reads config.yaml otherwise", []string{ConfigYAML}, Version{1, 20}, ConfigYAML, false, false},
-		{"2.1 reads only config.yaml and warns", []string{ConfigYAML, LegacyConfigYAML}, Version{2, 1}, ConfigYAML, false, true},
-		{"2.0 without flink-conf.yaml does not warn", []string{ConfigYAML}, Version{2, 0}, ConfigYAML, false, false},
+		{"1.18 reads flink-conf.yaml", []string{ConfigYAML}, Version{1, 18}, LegacyConfigYAML, true},
+		{"1.19 prefers a present flink-conf.yaml", []string{ConfigYAML, LegacyConfigYAML}, Version{1, 19}, LegacyConfigYAML, true},
+		{"1.20 prefers a present flink-conf.yaml", []string{ConfigYAML, LegacyConfigYAML}, Version{1, 20}, LegacyConfigYAML, true},
+		{"1.20 reads config.yaml otherwise", []string{ConfigYAML}, Version{1, 20}, ConfigYAML, false},
+		{"2.2 reads only config.yaml", []string{ConfigYAML, LegacyConfigYAML}, Version{2, 2}, ConfigYAML, false},
+		{"2.0 reads only config.yaml", []string{ConfigYAML}, Version{2, 0}, ConfigYAML, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -73,9 +65,9 @@ func TestConfigFileDependsOnFlinkVersion(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			path, legacy, warning := configFile(dir, tc.v)
-			if filepath.Base(path) != tc.wantFile || legacy != tc.wantLegacy || (warning != "") != tc.wantWarn {
-				t.Errorf("configFile = %s, legacy %v, warning %q; want %s, %v, warning %v", filepath.Base(path), legacy, warning, tc.wantFile, tc.wantLegacy, tc.wantWarn)
+			path, legacy := configFile(dir, tc.v)
+			if filepath.Base(path) != tc.wantFile || legacy != tc.wantLegacy {
+				t.Errorf("configFile = %s, legacy %v; want %s, %v", filepath.Base(path), legacy, tc.wantFile, tc.wantLegacy)
 			}
 		})
 	}
@@ -86,7 +78,7 @@ func TestLoadConfigFailsWhenTheVersionsFileIsMissing(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ConfigYAML), []byte("a: b\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := loadConfig(dir, Version{1, 18}, func(string) {})
+	_, err := loadConfig(dir, Version{1, 18}, func(string) {})
 	if err == nil || !strings.Contains(err.Error(), "flink-conf.yaml") || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("loadConfig for 1.18 with only config.yaml: err = %v, want flink-conf.yaml does not exist", err)
 	}
@@ -135,7 +127,7 @@ empty:
 		"jobmanager.memory.process.size": "1600m",
 		"taskmanager.numberOfTaskSlots":  "4",
 		"env.java.opts.all":              "-Xmx1g -Dfoo=bar",
-		"pipeline.classpaths":            "a.jar;b.jar",
+		"pipeline.classpaths":            "[a.jar, b.jar]", // YamlParserUtils.toYAMLString
 		"flag":                           "on",
 	}
 	if diff := cmp.Diff(want, c.Map()); diff != "" {
@@ -143,28 +135,110 @@ empty:
 	}
 }
 
-func TestStandardYAMLRejectsDuplicateKeys(t *testing.T) {
-	for _, data := range []string{
-		"a: 1\na: 2\n",
-		"a:\n  b: 1\na.b: 2\n",
-	} {
-		if _, err := parseStandardYAML([]byte(data)); err == nil || !strings.Contains(err.Error(), "duplicate key") {
-			t.Errorf("parseStandardYAML(%q) err = %v, want a duplicate key error", data, err)
+func TestStandardYAMLRejectsDuplicateKeysInOneMappingOnly(t *testing.T) {
+	if _, err := parseStandardYAML([]byte("a: 1\na: 2\n")); err == nil || !strings.Contains(err.Error(), "found duplicate key a") {
+		t.Errorf("a key twice in one mapping: err = %v, want snakeyaml's duplicate key error", err)
+	}
+	// Nested and flat spellings of one key flatten into one HashMap entry: the later wins.
+	c, err := parseStandardYAML([]byte("a:\n  b: 1\na.b: 2\n"))
+	if err != nil || c.vals["a.b"] != "2" {
+		t.Errorf("a.b nested then flat: %v, err %v; want 2 and no error", c.Map(), err)
+	}
+}
+
+func TestNestedDumpReadsBackExactly(t *testing.T) {
+	c := newConf()
+	for k, v := range map[string]string{"a.x": "32", "a.y": "true", "c": "-Xmx1g -Dfoo=bar", "d": "x: y # z", "e": "", "f": "'q'", "g": "[a, b]", "h.i.j": "line1\nline2", "k": "~", "l": "on"} {
+		c.set(k, v)
+	}
+	c.put("m", "6123", true)
+	data, err := dumpNested(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := parseStandardYAML(data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if diff := cmp.Diff(c.Map(), back.Map()); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s\n%s", diff, data)
+	}
+	if diff := cmp.Diff(c.typed, back.typed); diff != "" {
+		t.Errorf("types after the round trip (-want +got):\n%s", diff)
+	}
+	for _, want := range []string{"a:\n", "  x: '32'\n", "  y: 'true'\n", "m: 6123\n", "c: -Xmx1g -Dfoo=bar\n", "l: on\n"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("dump lacks %q:\n%s", want, data)
 		}
 	}
 }
 
-func TestRenderedStandardYAMLReadsBackExactly(t *testing.T) {
+// The image's own config.yaml is what flink-dist 2.2.1's config-parser-utils.sh wrote at
+// build time; reading it and dumping it again must give the same bytes (HashMap order,
+// nesting, quoting), as the real rewrite does at every start.
+func TestNestedDumpOfTheImagesConfigIsTheImagesConfig(t *testing.T) {
+	for _, v := range []string{"1.20", "2.2"} {
+		data, err := os.ReadFile(filepath.Join("..", "image", "conf", v, ConfigYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := parseStandardYAML(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := dumpNested(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(data), string(out)); diff != "" {
+			t.Errorf("%s: dump of the image's config.yaml (-image +dump):\n%s", v, diff)
+		}
+	}
+}
+
+func TestJavaHashOrderIsJavaHashMapOrder(t *testing.T) {
+	// Seen from flink-dist 2.2.1's dump of these dynamic properties on an empty file.
+	got := javaHashOrder([]string{"jobmanager.rpc.address", "blob.server.port", "query.server.port", "state.backend"})
+	want := []string{"blob.server.port", "jobmanager.rpc.address", "state.backend", "query.server.port"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+	if h := javaStringHash("state.backend"); h != javaHashOf("state.backend") {
+		t.Errorf("hash %d", h)
+	}
+}
+
+// javaHashOf is String.hashCode written out the long way, for the test above.
+func javaHashOf(s string) int32 {
+	var h int64
+	for _, r := range s {
+		h = (h*31 + int64(r)) & 0xffffffff
+	}
+	return int32(uint32(h))
+}
+
+func TestNestedDumpFailsOnEveryPrefixPair(t *testing.T) {
+	for _, pair := range [][2]string{
+		{"state.backend", "state.backend.incremental"},
+		{"state.backend", "state.backend.rocksdb.localdir"},
+		{"restart-strategy", "restart-strategy.fixed-delay.attempts"},
+		{"high-availability", "high-availability.storageDir"},
+		{"env.java.opts", "env.java.opts.taskmanager"},
+	} {
+		for _, order := range [][2]string{pair, {pair[1], pair[0]}} {
+			c := newConf()
+			c.set(order[0], "x")
+			c.set(order[1], "y")
+			if _, err := dumpNested(c); err == nil || !strings.Contains(err.Error(), "java.lang.ClassCastException: class java.lang.String cannot be cast to class java.util.Map") {
+				t.Errorf("%v: err = %v, want the ClassCastException", order, err)
+			}
+		}
+	}
 	c := newConf()
-	for k, v := range map[string]string{"a": "32", "b": "true", "c": "-Xmx1g -Dfoo=bar", "d": "x: y # z", "e": "", "weird key": "v"} {
-		c.set(k, v)
-	}
-	back, err := parseStandardYAML(renderStandardYAML(c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(c.Map(), back.Map()); diff != "" {
-		t.Errorf("round trip (-want +got):\n%s", diff)
+	c.set("state.backend.type", "rocksdb")
+	c.set("state.backend.incremental", "true")
+	if _, err := dumpNested(c); err != nil {
+		t.Errorf("successor keys: %v", err)
 	}
 }
 
@@ -206,9 +280,12 @@ func TestTaskManagerMemoryFromTheDefaultProcessSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What BashJavaUtils GET_TM_RESOURCE_PARAMS of flink-dist 1.20.4 and 2.2.1 prints for
+	// it: the fractions are Floats (0.4f, 0.1f), so managed and network are a few bytes above
+	// 512 and 128 MiB.
 	want := TaskManagerMemory{
-		FrameworkHeap: 128 * mib, TaskHeap: 384 * mib, FrameworkOffHeap: 128 * mib, TaskOffHeap: 0,
-		NetworkMemory: 128 * mib, ManagedMemory: 512 * mib, JVMMetaspace: 256 * mib, JVMOverhead: 192 * mib,
+		FrameworkHeap: 128 * mib, TaskHeap: 402653174, FrameworkOffHeap: 128 * mib, TaskOffHeap: 0,
+		NetworkMemory: 134217730, ManagedMemory: 536870920, JVMMetaspace: 256 * mib, JVMOverhead: 192 * mib,
 		TotalFlinkMemory: 1280 * mib, TotalProcess: 1728 * mib,
 	}
 	if diff := cmp.Diff(want, m); diff != "" {
@@ -222,7 +299,7 @@ func TestTaskManagerMemoryFailsAsFlinkDoes(t *testing.T) {
 		want string
 	}{
 		"nothing configured":    {map[string]string{}, "need to be configured explicitly"},
-		"kubernetes suffix":     {map[string]string{"taskmanager.memory.process.size": "2Gi"}, "does not match any of the recognized units"},
+		"kubernetes suffix":     {map[string]string{"taskmanager.memory.process.size": "2Gi"}, "Memory size unit 'gi' does not match any of the recognized units"},
 		"fraction":              {map[string]string{"taskmanager.memory.process.size": "1.5g"}, "taskmanager.memory.process.size"},
 		"below metaspace":       {map[string]string{"taskmanager.memory.process.size": "400m"}, "exceed configured Total Process Memory"},
 		"components over total": {map[string]string{"taskmanager.memory.process.size": "800m"}, "exceed configured Total Flink Memory"},
@@ -236,6 +313,68 @@ func TestTaskManagerMemoryFailsAsFlinkDoes(t *testing.T) {
 	}
 	if _, err := DeriveTaskManagerMemory(map[string]string{"taskmanager.memory.process.size": "1g"}); err != nil {
 		t.Errorf("1g (the VVP minimum) should fit: %v", err)
+	}
+}
+
+// Figures measured with BashJavaUtils of flink-dist 1.20.4 and 2.2.1 (the same in both):
+// the dynamic configuration it prints for each TaskManager configuration.
+func TestTaskManagerMemoryMatchesFlink(t *testing.T) {
+	for _, tc := range []struct {
+		conf                                 string
+		taskHeap, network, managed, overhead int64
+	}{
+		{"taskmanager.memory.process.size: 1g", 26843542, 67108864, 241591914, 201326592},
+		{"taskmanager.memory.process.size: 2g", 563714445, 166429984, 665719939, 214748368},
+		{"taskmanager.memory.process.size: 32g", 16240344842, 3301756158, 13207024632, 1073741824},
+		{"taskmanager.memory.process.size: 3000000000b", 947346797, 243156457, 972625830, 300000004},
+		{"taskmanager.memory.flink.size: 1g", 268435448, 107374184, 429496736, 201326592},
+		{"taskmanager.memory.task.heap.size: 512m;taskmanager.memory.managed.size: 256m", 512 * mib, 119304649, 256 * mib, 201326592},
+		{"taskmanager.memory.process.size: 2g;taskmanager.memory.network.fraction: 0.2", 397284460, 332859969, 665719939, 214748368},
+		{"taskmanager.memory.process.size: 2g;taskmanager.memory.jvm-overhead.fraction: 0.2", 456340262, 144955147, 579820591, 429496736},
+		{"taskmanager.memory.process.size: 4g;taskmanager.memory.task.heap.size: 1g", gib, 816043761, 1438814063, 429496736},
+	} {
+		conf := map[string]string{}
+		for _, kv := range strings.Split(tc.conf, ";") {
+			k, v, _ := strings.Cut(kv, ": ")
+			conf[k] = v
+		}
+		m, err := DeriveTaskManagerMemory(conf)
+		if err != nil {
+			t.Errorf("%s: %v", tc.conf, err)
+			continue
+		}
+		if m.TaskHeap != tc.taskHeap || m.NetworkMemory != tc.network || m.ManagedMemory != tc.managed || m.JVMOverhead != tc.overhead {
+			t.Errorf("%s: task heap %d, network %d, managed %d, overhead %d; Flink: %d, %d, %d, %d", tc.conf,
+				m.TaskHeap, m.NetworkMemory, m.ManagedMemory, m.JVMOverhead, tc.taskHeap, tc.network, tc.managed, tc.overhead)
+		}
+	}
+}
+
+// What flinkd writes for a spec's "1g" (10^9 bytes) is too small for a TaskManager: Flink's
+// exact message, from BashJavaUtils of 1.20.4 and 2.2.1.
+func TestTaskManagerOfOneDecimalGigabyteFailsWithFlinksMessage(t *testing.T) {
+	_, err := DeriveTaskManagerMemory(map[string]string{"taskmanager.memory.process.size": "1000000000b"})
+	want := "org.apache.flink.configuration.IllegalConfigurationException: TaskManager memory configuration failed: " +
+		"Sum of configured Framework Heap Memory (128.000mb (134217728 bytes)), Framework Off-Heap Memory (128.000mb (134217728 bytes)), " +
+		"Task Off-Heap Memory (0 bytes), Managed Memory (202.270mb (212095183 bytes)) and Network Memory (64.000mb (67108864 bytes)) " +
+		"exceed configured Total Flink Memory (505.674mb (530237952 bytes))."
+	if err == nil || !strings.HasPrefix(err.Error(), want+"\nCaused by: org.apache.flink.configuration.IllegalConfigurationException: Sum of configured") {
+		t.Errorf("err = %v\nwant %s", err, want)
+	}
+	m, err := DeriveJobManagerMemory(map[string]string{"jobmanager.memory.process.size": "1000000000b"})
+	if err != nil || m.Heap != 396020224 || m.OffHeap != 128*mib || m.Overhead != 192*mib {
+		t.Errorf("JobManager of 10^9 bytes: %+v, %v; Flink: heap 396020224, off-heap 128 MiB, overhead 192 MiB", m, err)
+	}
+}
+
+func TestJobManagerMemoryErrorsAreWrappedBefore2(t *testing.T) {
+	_, err := DeriveJobManagerMemory(map[string]string{"jobmanager.memory.process.size": "500m"})
+	msg := "The configured Total Flink Memory (52.000mb (54525952 bytes)) is less than the configured Off-heap Memory (128.000mb (134217728 bytes))."
+	if got := JobManagerMemoryError(Version{2, 2}, err); got == nil || got.Error() != illegalConfig+msg {
+		t.Errorf("2.2: %v", got)
+	}
+	if got := JobManagerMemoryError(Version{1, 20}, err); got == nil || !strings.HasPrefix(got.Error(), illegalConfig+"JobManager memory configuration failed: "+msg) {
+		t.Errorf("1.20: %v", got)
 	}
 }
 

@@ -3,12 +3,39 @@
 // It is a test fixture, kept apart from flinkd's code (it imports nothing from internal/).
 //
 // The stand-in honours the image's contract, quirks included, so that a mistake that would
-// break the real image breaks it too. It is used two ways:
+// break the real image breaks it too. Every behaviour names, where it is written, the
+// upstream file and function it follows (apache/flink-docker's docker-entrypoint.sh and
+// Dockerfile per version; flink-dist's bin/config-parser-utils.sh, bin/bash-java-utils.sh,
+// bin/config.sh; flink-core's GlobalConfiguration, YamlParserUtils, ConfigurationUtils,
+// MemorySize; flink-runtime's BashJavaUtils, FlinkConfigLoader, ConfigurationParserUtils,
+// ProcessMemoryUtils, TaskExecutorFlinkMemoryUtils, JobManagerFlinkMemoryUtils). Where the
+// real behaviour was measured rather than read (flink-dist 1.20.4 and 2.2.1 run with a
+// JVM), the tests say so. It is used two ways:
 //
-//   - As the image localhost/flink-sim:<version> (hack/sim-image.sh; the program is
-//     test/flinksim, a thin wrapper over Entrypoint).
+//   - As the images localhost/flink-sim:1.18, :1.20 and :2.2 (hack/sim-image.sh; the
+//     program is test/flinksim, a thin wrapper over Entrypoint).
 //   - In process: StartJobManager and StartTaskManager give tests a JobManager with the real
 //     REST API and TaskManagers that register with it over the network.
+//
+// # Images
+//
+// Each image follows its version's official one (apache/flink-docker Dockerfile):
+//
+//   - 1.18: conf/flink-conf.yaml (flink-dist 1.18.1's, after the Dockerfile's sed edits:
+//     bind hosts and rest.address 0.0.0.0, taskmanager.host removed; comments left out),
+//     runs as root and steps down to flink (9999) before jobmanager/taskmanager (gosu),
+//     Java 11.
+//   - 1.20: conf/config.yaml as the image has it after its build-time config-parser-utils.sh
+//     run: nested, in HashMap order, env.java.opts.all with the Java 17 module flags, no
+//     rest.bind-address (commented out in flink-dist's file). Root, stepping down to flink;
+//     Java 11 (flink:1.20 is java11).
+//   - 2.2: the same from flink-dist 2.2.1 (module flags without sun.net.util), USER flink
+//     from the start (no gosu; as root the entrypoint only warns), Java 17.
+//
+// $JAVA_VERSION (as eclipse-temurin sets it) gives the Java version (JavaMajor). /opt/flink
+// belongs to flink. The entrypoint's file writes happen as the container's user: root on
+// 1.x (so a file's mode does not stop the rewrite, only a read-only mount does), flink on
+// 2.2.
 //
 // # Entrypoint (docker-entrypoint.sh)
 //
@@ -16,43 +43,66 @@
 // "flink-sim: command X is not emulated" and exits 127. $FLINK_HOME (image: /opt/flink)
 // holds conf/; $FLINK_VERSION (image: the tag's major.minor) picks the behaviour.
 //
-// Before any command, even help, the configuration is prepared as the real script does:
-// jobmanager.rpc.address = $JOB_MANAGER_RPC_ADDRESS, or the container's host name when unset
-// (so a TaskManager without it points at itself and never registers); blob.server.port
-// 6124; query.server.port 6125; taskmanager.numberOfTaskSlots =
-// $TASK_MANAGER_NUMBER_OF_TASK_SLOTS when set; then each FLINK_PROPERTIES line. The result
-// is written back into conf/:
+// Before any command, even help, the configuration is prepared as the real script does
+// (prepare_configuration): jobmanager.rpc.address = $JOB_MANAGER_RPC_ADDRESS, or the
+// container's host name when unset (so a TaskManager without it points at itself and never
+// registers); blob.server.port 6124; query.server.port 6125; taskmanager.numberOfTaskSlots
+// = $TASK_MANAGER_NUMBER_OF_TASK_SLOTS when set; then each FLINK_PROPERTIES line.
 //
-//   - 1.19 to 2.1 (bin/config-parser-utils.sh): FLINK_PROPERTIES lines lose ALL
-//     whitespace ("a: -Xmx1g -Dx=y" sets a to "-Xmx1g-Dx=y"), are split at the first ':',
-//     and the value goes through envsubst. The whole configuration is written over
-//     flink-conf.yaml when that file exists (even on 2.x, which never reads it), else over
-//     config.yaml.
-//   - 2.2 on: the same, but lines are only trimmed.
+//   - 1.19 on (bin/config-parser-utils.sh, run twice: the fixed options, then
+//     FLINK_PROPERTIES): FLINK_PROPERTIES lines lose ALL whitespace ("a: -Xmx1g -Dx=y" sets a
+//     to "-Xmx1g-Dx=y", in every version up to 2.2), are split at the first ':', and the
+//     value goes through envsubst. Flink loads the file, applies the options and writes the
+//     whole configuration back: NESTED (YamlParserUtils.convertAndDumpYamlFromFlatMap: every
+//     key split on '.', in Java HashMap order, strings quoted as snakeyaml quotes them) over
+//     config.yaml; on 1.19/1.20 a present flink-conf.yaml is written instead, flat. 2.2
+//     writes config.yaml only.
+//   - A key that is a strict dotted prefix of another (state.backend and
+//     state.backend.incremental, restart-strategy and restart-strategy.fixed-delay.attempts,
+//     high-availability and high-availability.storageDir, env.java.opts and
+//     env.java.opts.taskmanager): real Flink throws ClassCastException or silently drops the
+//     longer keys, depending on HashMap order; the stand-in always fails. bash-java-utils.sh
+//     swallows the failure and its text ("[ERROR] Could not parse configurations
+//     properly.", the raw BashJavaUtils output, the exception) becomes config.yaml; the
+//     process then fails at start on the YAML parse error, and so does every restart. A file
+//     Flink cannot load (missing, broken) ends the same way.
 //   - 1.18 and before: sed edits of flink-conf.yaml (comments kept), FLINK_PROPERTIES
-//     appended verbatim, then the whole file goes through envsubst.
+//     appended verbatim, then the whole file goes through envsubst: every $NAME and ${NAME}
+//     becomes the variable's value or nothing ("pa$$word" becomes "pa$").
 //
 // The script has no "set -e": when conf/ or the file is not writable it prints the shell's
 // error ("/opt/flink/bin/config-parser-utils.sh: line 45: /opt/flink/conf/config.yaml:
-// Read-only file system", "Permission denied", "sed: couldn't open temporary file ...")
-// and starts the command anyway with the file as it was, so the edits are lost. This is
-// what the real image does (a Kubernetes ConfigMap mounted on conf/ shows exactly these
-// lines and the cluster still starts).
+// Read-only file system", line 42 on 2.2; "Permission denied"; "sed: couldn't open
+// temporary file ...") and starts the command anyway with the file as it was, so the edits
+// are lost.
 //
-// The configuration is then read as that Flink version does: before 1.19 only
-// flink-conf.yaml (missing: startup fails); on 1.19 and 1.20 flink-conf.yaml when present,
-// else config.yaml; from 2.0 only config.yaml (a present flink-conf.yaml is logged as
-// ignored). flink-conf.yaml uses Flink's legacy line reader ("key: value" split at the
-// first ": ", everything after '#' dropped, no unquoting); config.yaml is standard YAML
-// (nested keys flattened with dots, quotes removed, duplicate keys rejected). Arguments
-// "-D key=value" and "-Dkey=value" override the file without being written back; for the
+// The configuration is then read as that Flink version's GlobalConfiguration does: before
+// 1.19 only flink-conf.yaml; on 1.19 and 1.20 flink-conf.yaml when present, else
+// config.yaml; from 2.0 only config.yaml. flink-conf.yaml uses Flink's legacy line reader
+// ("key: value" split at the first ": ", everything after '#' dropped, no unquoting);
+// config.yaml is standard YAML (nested keys flattened with dots, quotes removed, a key
+// twice in one mapping rejected, a list kept as its flow text "[a, b]"). Arguments "-D
+// key=value" and "-Dkey=value" override the file without being written back; for the
 // jobmanager a first plain argument is the host (jobmanager.rpc.address) and a second the
 // REST port, as in bin/jobmanager.sh.
 //
-// Memory is checked as Flink's BashJavaUtils does before the JVM starts: a process without
-// a process size, Flink size or fine-grained sizes, with a size Flink cannot parse
-// ("1.5g", "2Gi"), or with components that exceed the total, prints "[ERROR] Could not get
-// JVM parameters and dynamic configurations properly." and exits 1.
+// Memory is derived as BashJavaUtils does before the JVM starts (DeriveTaskManagerMemory,
+// DeriveJobManagerMemory: Float fractions, BigDecimal products, Flink's messages); a
+// configuration Flink rejects prints "[ERROR] Could not get JVM parameters and dynamic
+// configurations properly.", the raw output and the exception, and exits 1. A TaskManager
+// with taskmanager.memory.process.size 1000000000b fails with Flink's "Sum of configured
+// Framework Heap Memory (128.000mb ...) ... exceed configured Total Flink Memory (505.674mb
+// (530237952 bytes))".
+//
+// The JVM options are those bin/config.sh and flink-console.sh put on the java command line
+// (env.java.default-opts.all, env.java.opts.all or the deprecated env.java.opts, then the
+// jobmanager/taskmanager ones; $FLINK_ENV_JAVA_OPTS, $JVM_ARGS, $JDK_JAVA_OPTIONS); they are
+// logged at start under " JVM Options:". On Java 17 and later, a JobManager whose options
+// lack --add-opens=java.base/java.util=ALL-UNNAMED cannot run a jar: POST /jars/:id/run
+// answers 400 with the InaccessibleObjectException Flink's DataStream V2 environment hits
+// (then, on every later run, NoClassDefFoundError), and no job is created; the
+// TaskManagers' options do not matter. This is what flink-dist 2.2.1 (and 1.20.5) on Java
+// 17 do with the WindowJoin example (seen on the real-jar image, localhost/flink-real).
 //
 // # Logging
 //
@@ -62,7 +112,7 @@
 // monitorInterval seconds when it changes. A missing or unparsable file gives Log4j's
 // default: root ERROR. Every effective configuration entry is logged at start by
 // org.apache.flink.configuration.GlobalConfiguration as "Loading configuration property:
-// <key>, <value>" (values of keys containing password, secret, key or token as "******").
+// <key>, <value>", values of sensitive keys as "******" (Sensitive).
 //
 // Probe lines: at start, and again after each reload of the Log4j file, every process logs
 // for each logger of ProbeLoggers()
@@ -116,14 +166,22 @@
 // (202); DELETE /jars/:jarid, /cluster. Paths may carry the /v1 prefix. Like Flink's
 // router, an unknown path and a wrong method are both 404 {"errors":["Not found: <uri>"]}.
 // The jar endpoints exist only while web.submit.enable is true (the default).
+// /jobmanager/config hides the values of sensitive keys as "******"
+// (GlobalConfiguration.SENSITIVE_KEYS of the version: password, secret,
+// fs.azure.account.key, apikey, auth-params, service-key, token, basic-auth, jaas.config;
+// http-headers from 1.19; api-key from 2.0; "key" alone is not one).
 //
 // Any uploaded *.jar becomes a job when run: one vertex of the requested parallelism
 // (default parallelism.default) that takes that many slots, one per TaskManager in turn.
-// Without enough free slots it waits in CREATED. When a TaskManager holding its slots
-// deregisters or stops heartbeating, the job records an exceptionHistory entry, goes
-// RESTARTING and, after the restart delay, runs again on free slots (with
-// restart-strategy none it FAILS). Cancel goes CANCELLING then CANCELED; stop-with-savepoint
-// needs a targetDirectory or a configured savepoint directory (else 400, as Flink), answers
-// 202 {"request-id"}, reports IN_PROGRESS then COMPLETED with the savepoint location, and
-// the job FINISHES.
+// Without enough free slots it waits in CREATED. When a task fails (its TaskManager
+// deregisters or stops heartbeating), the job records an
+// exceptionHistory entry and follows its restart strategy as Flink picks it
+// (restart-strategy.type; unset: none without checkpointing, exponential-delay with
+// execution.checkpointing.interval; fixed-delay gives up after its attempts): RESTARTING
+// and, after the delay, running again on free slots, or FAILED. Cancel goes CANCELLING then
+// CANCELED; stop-with-savepoint needs a targetDirectory or a configured savepoint directory
+// (else 400, as Flink), answers 202 {"request-id"}, reports IN_PROGRESS then COMPLETED with
+// the savepoint location, and the job FINISHES. /jobs/:id/exceptions is
+// JobExceptionsInfoWithHistory: 1.x also has the deprecated root-exception, timestamp,
+// all-exceptions, truncated and each entry's location, 2.x only exceptionHistory.
 package sim

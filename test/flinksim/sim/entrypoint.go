@@ -27,6 +27,11 @@ type Entrypoint struct {
 	// Signals delivers SIGTERM or SIGINT: the process shuts down gracefully and returns
 	// 128+signal, as the JVM does. Nil means none.
 	Signals <-chan os.Signal
+	// DropPrivileges switches the process to the flink user (uid/gid 9999), as the 1.x
+	// entrypoint's `exec gosu flink` does before jobmanager.sh or taskmanager.sh when it
+	// runs as root (drop_privs_cmd); the image's program sets it, tests leave it nil (no
+	// switch). 2.2 images have no gosu: they run as flink from the start (USER flink).
+	DropPrivileges func() error
 }
 
 // Exit codes.
@@ -98,6 +103,10 @@ func (e *Entrypoint) Run(ctx context.Context) int {
 	}
 	host := e.hostname()
 
+	if v.AtLeast(2, 2) && os.Geteuid() == 0 {
+		// check_priv_user of the 2.2 entrypoint.
+		fmt.Fprintln(e.Stdout, "WARNING: Running as root user is not recommended. Please use a non-root user to run Flink.")
+	}
 	prepareConfiguration(home, v, env, host, e.Stdout, e.Stderr)
 
 	cmd := "help"
@@ -114,16 +123,35 @@ func (e *Entrypoint) Run(ctx context.Context) int {
 		return ExitOK
 	case "jobmanager":
 		fmt.Fprintln(e.Stdout, "Starting Job Manager")
+		if !e.dropPrivileges(v) {
+			return ExitStartupFailure
+		}
 		fmt.Fprintf(e.Stdout, "Starting standalonesession as a console application on host %s.\n", host)
 		return e.runProcess(ctx, home, v, host, args, true)
 	case "taskmanager":
 		fmt.Fprintln(e.Stdout, "Starting Task Manager")
+		if !e.dropPrivileges(v) {
+			return ExitStartupFailure
+		}
 		fmt.Fprintf(e.Stdout, "Starting taskexecutor as a console application on host %s.\n", host)
 		return e.runProcess(ctx, home, v, host, args, false)
 	default:
 		fmt.Fprintf(e.Stderr, "flink-sim: command %s is not emulated\n", cmd)
 		return ExitNotEmulated
 	}
+}
+
+// dropPrivileges is the 1.x entrypoint's `exec $(drop_privs_cmd) ...`: as root, gosu
+// switches to flink; its failure ends the container.
+func (e *Entrypoint) dropPrivileges(v Version) bool {
+	if v.AtLeast(2, 2) || os.Geteuid() != 0 || e.DropPrivileges == nil {
+		return true
+	}
+	if err := e.DropPrivileges(); err != nil {
+		fmt.Fprintf(e.Stderr, "error: failed switching to \"flink\": %v\n", err)
+		return false
+	}
+	return true
 }
 
 // loadLog4j reads conf/log4j-console.properties; on any problem Log4j prints a status
@@ -186,11 +214,12 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 		return ExitStartupFailure
 	}
 	gc := log.Logger(logGlobalConf)
-	c, _, err := loadConfig(confDir, v, func(w string) { gc.Warnf("%s", w) })
+	l, err := loadConfig(confDir, v, func(w string) { gc.Warnf("%s", w) })
 	if err != nil {
-		fmt.Fprintf(e.Stdout, "[ERROR] Could not get JVM parameters and dynamic configurations properly.\n[ERROR] Raw output from BashJavaUtils:\nException in thread \"main\" %v\n", err)
+		e.bashJavaUtilsFailed(l.log, err)
 		return ExitStartupFailure
 	}
+	c := l.conf
 	eff := c.clone()
 	for _, o := range dyn {
 		eff.set(o.key, o.value)
@@ -203,19 +232,31 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 		}
 	}
 
-	// bin/config.sh computes the JVM memory through BashJavaUtils first; a configuration
-	// Flink rejects stops the process before any Log4j line.
+	// bin/jobmanager.sh and bin/taskmanager.sh compute the JVM memory through BashJavaUtils
+	// (bin/config.sh parseJmArgsAndExportLogs, parseTmArgsAndExportLogs) first; a
+	// configuration Flink rejects stops the process before the JVM starts.
 	var jmMem JobManagerMemory
+	var memFlags []string
 	if jm {
 		jmMem, err = DeriveJobManagerMemory(eff.vals)
+		err = JobManagerMemoryError(v, err)
+		direct := jmMem.OffHeap
+		memFlags = jvmMemoryFlags(jmMem.Heap, direct, jmMem.Metaspace, boolConf(eff.vals, "jobmanager.memory.enable-jvm-direct-memory-limit", false))
 	} else {
-		_, err = DeriveTaskManagerMemory(eff.vals)
+		var m TaskManagerMemory
+		m, err = DeriveTaskManagerMemory(eff.vals)
+		memFlags = jvmMemoryFlags(m.FrameworkHeap+m.TaskHeap, m.FrameworkOffHeap+m.TaskOffHeap+m.NetworkMemory, m.JVMMetaspace, true)
 	}
 	if err != nil {
-		fmt.Fprintf(e.Stdout, "[ERROR] Could not get JVM parameters and dynamic configurations properly.\n[ERROR] Raw output from BashJavaUtils:\nException in thread \"main\" %v\n", err)
+		lines := l.log
+		for _, k := range javaHashOrder(optionKeys(dyn)) {
+			lines = append(lines, fmt.Sprintf("INFO  [] - Loading dynamic configuration property: %s, %s", k, masked(v, k, eff.vals[k])))
+		}
+		e.bashJavaUtilsFailed(lines, err)
 		return ExitStartupFailure
 	}
-
+	env := e.env()
+	jvm := javaOptions(c, l.legacy, v, env, jm, memFlags)
 	name := "StandaloneSessionClusterEntrypoint"
 	banner := log.Logger(logEntrypoint)
 	if !jm {
@@ -225,14 +266,27 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 	banner.Infof("--------------------------------------------------------------------------------")
 	banner.Infof(" Starting %s (Version: %s.0, Scala: 2.12, Rev:%s, Date:1970-01-01T00:00:00+00:00)", name, v, FlinkCommit)
 	banner.Infof(" OS current user: %s", currentUser())
-	banner.Infof(" JVM: flink-sim (a Go stand-in for the Flink image)")
-	banner.Infof(" Program Arguments: %s", strings.Join(maskedArgs(args), " "))
-	banner.Infof("--------------------------------------------------------------------------------")
-	for _, k := range c.keys {
-		gc.Infof("Loading configuration property: %s, %s", k, masked(k, c.vals[k]))
+	// EnvironmentInformation.logEnvironmentInfo: one line per JVM option and per argument,
+	// an argument GlobalConfiguration.isSensitive finds sensitive hidden.
+	banner.Infof(" JVM: flink-sim (a Go stand-in for the Flink image) - Java %d", max(JavaMajor(env), 11))
+	banner.Infof(" JVM Options:")
+	for _, o := range jvm {
+		banner.Infof("    %s", o)
 	}
-	for _, o := range dyn {
-		gc.Infof("Loading dynamic configuration property: %s, %s", o.key, masked(o.key, o.value))
+	if len(args) == 0 {
+		banner.Infof(" Program Arguments: (none)")
+	} else {
+		banner.Infof(" Program Arguments:")
+		for _, a := range maskedArgs(v, args) {
+			banner.Infof("    %s", a)
+		}
+	}
+	banner.Infof("--------------------------------------------------------------------------------")
+	for _, k := range javaHashOrder(c.keys) {
+		gc.Infof("Loading configuration property: %s, %s", k, masked(v, k, c.vals[k]))
+	}
+	for _, k := range javaHashOrder(optionKeys(dyn)) {
+		gc.Infof("Loading dynamic configuration property: %s, %s", k, masked(v, k, eff.vals[k]))
 	}
 	logProbes(log)
 
@@ -252,31 +306,48 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 		if jmMem.Warning != "" {
 			log.Logger("org.apache.flink.runtime.util.config.memory.jobmanager.JobManagerFlinkMemoryUtils").Warnf("%s", jmMem.Warning)
 		}
-		return e.runJobManager(runCtx, v, eff, jmMem, log)
+		return e.runJobManager(runCtx, v, eff, jmMem, log, JavaMajor(env), jvm)
 	}
 	return e.runTaskManager(runCtx, v, eff, log)
+}
+
+// bashJavaUtilsFailed prints what bin/config.sh's parseResourceParamsAndExportLogs prints
+// when BashJavaUtils fails (extractExecutionResults' line on stderr, the rest on stdout)
+// before jobmanager.sh or taskmanager.sh exits 1.
+func (e *Entrypoint) bashJavaUtilsFailed(log []string, err error) {
+	fmt.Fprintln(e.Stderr, "[ERROR] The execution result is empty.")
+	fmt.Fprintf(e.Stdout, "[ERROR] Could not get JVM parameters and dynamic configurations properly.\n[ERROR] Raw output from BashJavaUtils:\n")
+	for _, line := range log {
+		fmt.Fprintln(e.Stdout, line)
+	}
+	fmt.Fprintf(e.Stdout, "Exception in thread \"main\" %v\n", err)
 }
 
 // maskedArgs hides the arguments that carry a sensitive option, as Flink's
 // EnvironmentInformation.logEnvironmentInfo does (GlobalConfiguration.isSensitive on each
 // argument): "-Dsecurity.ssl.rest.keystore-password=x" is logged as "****** (sensitive
 // information)".
-func maskedArgs(args []string) []string {
+func maskedArgs(v Version, args []string) []string {
 	out := make([]string, len(args))
 	for i, a := range args {
 		out[i] = a
-		if sensitive(a) {
+		if Sensitive(v, a) {
 			out[i] = HiddenContent + " (sensitive information)"
 		}
 	}
 	return out
 }
 
-func masked(k, v string) string {
-	if sensitive(k) {
-		return HiddenContent
+func optionKeys(opts []option) []string {
+	var keys []string
+	seen := map[string]bool{}
+	for _, o := range opts {
+		if !seen[o.key] {
+			seen[o.key] = true
+			keys = append(keys, o.key)
+		}
 	}
-	return v
+	return keys
 }
 
 func currentUser() string {
@@ -309,17 +380,16 @@ func signalCode(sig os.Signal) int {
 	return 128 + int(syscall.SIGTERM)
 }
 
-func (e *Entrypoint) runJobManager(ctx context.Context, v Version, eff *conf, mem JobManagerMemory, log *Log) int {
+func (e *Entrypoint) runJobManager(ctx context.Context, v Version, eff *conf, mem JobManagerMemory, log *Log, java int, jvm []string) int {
 	c := eff.Map()
 	// The memory settings bin/config.sh passes to the JVM as dynamic properties show up in
 	// the effective configuration.
 	for k, val := range map[string]string{
-		"jobmanager.memory.heap.size":                      fmt.Sprintf("%db", mem.Heap),
-		"jobmanager.memory.off-heap.size":                  fmt.Sprintf("%db", mem.OffHeap),
-		"jobmanager.memory.jvm-metaspace.size":             fmt.Sprintf("%db", mem.Metaspace),
-		"jobmanager.memory.jvm-overhead.min":               fmt.Sprintf("%db", mem.Overhead),
-		"jobmanager.memory.jvm-overhead.max":               fmt.Sprintf("%db", mem.Overhead),
-		"jobmanager.memory.enable-jvm-direct-memory-limit": "false",
+		"jobmanager.memory.heap.size":          fmt.Sprintf("%db", mem.Heap),
+		"jobmanager.memory.off-heap.size":      fmt.Sprintf("%db", mem.OffHeap),
+		"jobmanager.memory.jvm-metaspace.size": fmt.Sprintf("%db", mem.Metaspace),
+		"jobmanager.memory.jvm-overhead.min":   fmt.Sprintf("%db", mem.Overhead),
+		"jobmanager.memory.jvm-overhead.max":   fmt.Sprintf("%db", mem.Overhead),
 	} {
 		if _, set := c[k]; !set {
 			c[k] = val
@@ -338,6 +408,7 @@ func (e *Entrypoint) runJobManager(ctx context.Context, v Version, eff *conf, me
 	ep.Infof("Starting StandaloneSessionClusterEntrypoint.")
 	jm, err := StartJobManager(ctx, JobManagerConfig{
 		Config: c, RPCAddr: rpcAddr, RESTAddr: restAddr, Version: v.String(), Logger: log,
+		JavaVersion: java, JVMOptions: jvm,
 	})
 	if err != nil {
 		ep.Errorf("Could not start cluster entrypoint StandaloneSessionClusterEntrypoint.\norg.apache.flink.runtime.entrypoint.ClusterEntrypointException: Failed to initialize the cluster entrypoint StandaloneSessionClusterEntrypoint.\nCaused by: %v", err)

@@ -35,12 +35,11 @@ func flinkHome(t *testing.T, v Version) string {
 	if err := os.MkdirAll(conf, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src := filepath.Join("..", "image", "rootfs", "opt", "flink", "conf")
-	files := map[string]string{"log4j-console.properties": filepath.Join(src, "log4j-console.properties")}
+	files := map[string]string{"log4j-console.properties": filepath.Join("..", "image", "rootfs", "opt", "flink", "conf", "log4j-console.properties")}
 	if v.AtLeast(1, 19) {
-		files[ConfigYAML] = filepath.Join(src, ConfigYAML)
+		files[ConfigYAML] = filepath.Join("..", "image", "conf", v.String(), ConfigYAML)
 	} else {
-		files[LegacyConfigYAML] = filepath.Join("..", "image", LegacyConfigYAML)
+		files[LegacyConfigYAML] = filepath.Join("..", "image", "conf", v.String(), LegacyConfigYAML)
 	}
 	for name, from := range files {
 		data, err := os.ReadFile(from)
@@ -107,7 +106,6 @@ func TestHelpPreparesTheConfigurationLikeTheImageAndExitsZero(t *testing.T) {
 		"taskmanager.numberOfTaskSlots":          "8", // FLINK_PROPERTIES come after the fixed options
 		"parallelism.default":                    "1",
 		"rest.address":                           "0.0.0.0",
-		"rest.bind-address":                      "0.0.0.0",
 		"blob.server.port":                       "6124",
 		"query.server.port":                      "6125",
 		"env.java.opts.all":                      "-Xmx1g-Dfoo=bar",
@@ -154,25 +152,45 @@ func TestLegacyEntrypointEditsFlinkConfInPlaceAndEnvsubstsTheWholeFile(t *testin
 	}
 }
 
-func TestFlink2WritesTheEditsIntoAFlinkConfYAMLItNeverReads(t *testing.T) {
-	home := flinkHome(t, Version{2, 1})
+// 2.2's config-parser-utils.sh writes config.yaml only; 2.x never reads flink-conf.yaml.
+func TestFlink22RewritesConfigYAMLAndLeavesFlinkConfYAMLAlone(t *testing.T) {
+	home := flinkHome(t, Version{2, 2})
 	writeConf(t, home, LegacyConfigYAML, "jobmanager.rpc.address: localhost\n")
-	if r := runEntrypoint(t, []string{"help"}, "FLINK_HOME="+home, "FLINK_VERSION=2.1", "JOB_MANAGER_RPC_ADDRESS=jm"); r.code != ExitOK {
+	if r := runEntrypoint(t, []string{"help"}, "FLINK_HOME="+home, "FLINK_VERSION=2.2", "JOB_MANAGER_RPC_ADDRESS=jm"); r.code != ExitOK {
 		t.Fatalf("exit %d", r.code)
 	}
-	if !strings.Contains(readConf(t, home, LegacyConfigYAML), `jobmanager.rpc.address: "jm"`) {
-		t.Errorf("flink-conf.yaml does not hold the edit:\n%s", readConf(t, home, LegacyConfigYAML))
+	if got := readConf(t, home, LegacyConfigYAML); got != "jobmanager.rpc.address: localhost\n" {
+		t.Errorf("flink-conf.yaml changed:\n%s", got)
 	}
-	var warnings []string
-	c, _, err := loadConfig(filepath.Join(home, "conf"), Version{2, 1}, func(w string) { warnings = append(warnings, w) })
+	l, err := loadConfig(filepath.Join(home, "conf"), Version{2, 2}, func(string) {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.vals["jobmanager.rpc.address"]; got != "localhost" {
-		t.Errorf("Flink 2.1 reads jobmanager.rpc.address = %q from config.yaml, want the untouched localhost", got)
+	if got := l.conf.vals["jobmanager.rpc.address"]; got != "jm" {
+		t.Errorf("Flink 2.2 reads jobmanager.rpc.address = %q from config.yaml, want jm", got)
 	}
-	if len(warnings) != 1 {
-		t.Errorf("warnings = %q, want one about the ignored flink-conf.yaml", warnings)
+}
+
+// 1.20's config-parser-utils.sh writes a present flink-conf.yaml, flat, as the legacy
+// configuration Flink read from it; config.yaml is left as it was.
+func TestFlink120RewritesAPresentFlinkConfYAMLFlat(t *testing.T) {
+	home := flinkHome(t, Version{1, 20})
+	before := readConf(t, home, ConfigYAML)
+	writeConf(t, home, LegacyConfigYAML, "# mine\nstate.backend: rocksdb\nstate.backend.incremental: true\ns3.secret-key: abc#def\n")
+	if r := runEntrypoint(t, []string{"help"}, "FLINK_HOME="+home, "FLINK_VERSION=1.20", "JOB_MANAGER_RPC_ADDRESS=jm"); r.code != ExitOK {
+		t.Fatalf("exit %d", r.code)
+	}
+	if got := readConf(t, home, ConfigYAML); got != before {
+		t.Errorf("config.yaml changed:\n%s", got)
+	}
+	l, err := loadConfig(filepath.Join(home, "conf"), Version{1, 20}, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"state.backend": "rocksdb", "state.backend.incremental": "true", "s3.secret-key": "abc",
+		"jobmanager.rpc.address": "jm", "blob.server.port": "6124", "query.server.port": "6125"}
+	if diff := cmp.Diff(want, l.conf.Map()); diff != "" || !l.legacy {
+		t.Errorf("flink-conf.yaml after the rewrite (legacy %v, -want +got):\n%s\n%s", l.legacy, diff, readConf(t, home, LegacyConfigYAML))
 	}
 }
 
@@ -181,13 +199,16 @@ func TestMissingConfigFileLetsHelpRunButFailsJobManagerStartup(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(home, "conf"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// config-parser-utils.sh writes BashJavaUtils' error into a new config.yaml.
 	r := runEntrypoint(t, []string{"help"}, "FLINK_HOME="+home, "FLINK_VERSION=1.20")
-	if r.code != ExitOK || !strings.Contains(r.stdout, "[ERROR] Could not get configurations properly") {
-		t.Errorf("help: exit %d, stdout %q; want 0 and the parser's error", r.code, r.stdout)
+	if got := readConf(t, home, ConfigYAML); r.code != ExitOK || !strings.HasPrefix(got, "[ERROR] Could not parse configurations properly.\n[ERROR] Raw output from BashJavaUtils:\n") ||
+		!strings.Contains(got, "Exception in thread \"main\" org.apache.flink.configuration.IllegalConfigurationException: The Flink config file '"+filepath.Join(home, "conf", ConfigYAML)) {
+		t.Errorf("help: exit %d; config.yaml:\n%s", r.code, got)
 	}
 	r = runEntrypoint(t, []string{"jobmanager"}, "FLINK_HOME="+home, "FLINK_VERSION=1.20")
-	if r.code != ExitStartupFailure || !strings.Contains(r.stdout, "does not exist") {
-		t.Errorf("jobmanager: exit %d, stdout %q; want 1 and a missing file error", r.code, r.stdout)
+	if r.code != ExitStartupFailure || !strings.Contains(r.stdout, "Exception in thread \"main\" java.lang.RuntimeException: Error parsing YAML configuration.") ||
+		!strings.Contains(r.stderr, "[ERROR] The execution result is empty.") {
+		t.Errorf("jobmanager: exit %d, stdout %q, stderr %q; want 1 and the YAML error", r.code, r.stdout, r.stderr)
 	}
 }
 
@@ -279,7 +300,8 @@ func TestTaskManagerWithAMemorySizeFlinkCannotParseFailsStartup(t *testing.T) {
 		"FLINK_PROPERTIES=taskmanager.memory.process.size: 2Gi")
 	if r.code != ExitStartupFailure ||
 		!strings.Contains(r.stdout, "[ERROR] Could not get JVM parameters and dynamic configurations properly.") ||
-		!strings.Contains(r.stdout, "does not match any of the recognized units") {
+		!strings.Contains(r.stdout, "Exception in thread \"main\" org.apache.flink.configuration.IllegalConfigurationException: TaskManager memory configuration failed: Cannot read memory size from config option 'taskmanager.memory.process.size'.") ||
+		!strings.Contains(r.stdout, "Memory size unit 'gi' does not match any of the recognized units") {
 		t.Errorf("exit %d, stdout %q", r.code, r.stdout)
 	}
 }
@@ -435,5 +457,129 @@ func TestJobManagerHostArgumentOverridesTheRPCAddress(t *testing.T) {
 	}
 	if readConf(t, home, ConfigYAML) == "" || strings.Contains(readConf(t, home, ConfigYAML), "10.1.2.3") {
 		t.Error("the host argument must not be written back into config.yaml")
+	}
+}
+
+// The 1.19+ rewrite at every start writes config.yaml nested, as
+// YamlParserUtils.convertAndDumpYamlFromFlatMap does.
+func TestRewriteWritesConfigYAMLNested(t *testing.T) {
+	home := flinkHome(t, Version{2, 2})
+	writeConf(t, home, ConfigYAML, "state.backend.type: rocksdb\nstate.backend.incremental: true\nrestart-strategy.type: fixed-delay\n")
+	r := runEntrypoint(t, []string{"help"}, "FLINK_HOME="+home, "FLINK_VERSION=2.2", "JOB_MANAGER_RPC_ADDRESS=jm",
+		"FLINK_PROPERTIES=restart-strategy.fixed-delay.attempts: 3")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d", r.code)
+	}
+	// Byte for byte what flink-dist 2.2.1's config-parser-utils.sh writes for the same runs.
+	want := "blob:\n  server:\n    port: '6124'\n" +
+		"restart-strategy:\n  type: fixed-delay\n  fixed-delay:\n    attempts: '3'\n" +
+		"jobmanager:\n  rpc:\n    address: jm\n" +
+		"state:\n  backend:\n    incremental: true\n    type: rocksdb\n" +
+		"query:\n  server:\n    port: '6125'\n"
+	if diff := cmp.Diff(want, readConf(t, home, ConfigYAML)); diff != "" {
+		t.Errorf("config.yaml (-want +got):\n%s", diff)
+	}
+}
+
+// A key that is a strict dotted prefix of another makes the dump throw; bash-java-utils.sh
+// swallows it and the error text becomes config.yaml; the process then fails on it.
+func TestPrefixPairPutsTheErrorIntoConfigYAMLAndTheStartFails(t *testing.T) {
+	for _, v := range []Version{{1, 20}, {2, 2}} {
+		t.Run(v.String(), func(t *testing.T) {
+			home := flinkHome(t, v)
+			writeConf(t, home, ConfigYAML, "state.backend: rocksdb\nstate.backend.incremental: true\ns3.secret-key: hush\n")
+			env := []string{"FLINK_HOME=" + home, "FLINK_VERSION=" + v.String(), "JOB_MANAGER_RPC_ADDRESS=jm"}
+			if r := runEntrypoint(t, []string{"help"}, env...); r.code != ExitOK {
+				t.Fatalf("help: exit %d", r.code)
+			}
+			got := readConf(t, home, ConfigYAML)
+			// The first run (fixed options) writes the ClassCastException; the second
+			// (none here: no FLINK_PROPERTIES) would write the YAML error over it.
+			for _, want := range []string{
+				"[ERROR] Could not parse configurations properly.\n[ERROR] Raw output from BashJavaUtils:\n",
+				"INFO  [] - Loading configuration property: s3.secret-key, ******\n",
+				"Exception in thread \"main\" java.lang.ClassCastException: class java.lang.String cannot be cast to class java.util.Map",
+			} {
+				if !strings.Contains(got, want) {
+					t.Errorf("config.yaml lacks %q:\n%s", want, got)
+				}
+			}
+			if strings.Contains(got, "hush") {
+				t.Error("a secret went into the error text")
+			}
+			r := runEntrypoint(t, []string{"jobmanager"}, env...)
+			if r.code != ExitStartupFailure || !strings.Contains(r.stdout, "Exception in thread \"main\" java.lang.RuntimeException: Error parsing YAML configuration.") {
+				t.Errorf("jobmanager: exit %d, stdout:\n%s", r.code, r.stdout)
+			}
+		})
+	}
+}
+
+func TestFirstRewriteOfAPrefixPairLeavesTheClassCastException(t *testing.T) {
+	home := flinkHome(t, Version{2, 2})
+	writeConf(t, home, ConfigYAML, "env.java.opts: -Dx=1\n")
+	// The fixed options go in first: the pair comes in with FLINK_PROPERTIES, whose run then
+	// finds the first run's good file and writes the exception.
+	runEntrypoint(t, []string{"help"}, "FLINK_HOME="+home, "FLINK_VERSION=2.2", "FLINK_PROPERTIES=env.java.opts.taskmanager: -Dy=2")
+	got := readConf(t, home, ConfigYAML)
+	want := "Exception in thread \"main\" java.lang.ClassCastException: class java.lang.String cannot be cast to class java.util.Map"
+	if !strings.Contains(got, want) || !strings.Contains(got, "INFO  [] - Loading dynamic configuration property: env.java.opts.taskmanager, -Dy=2") {
+		t.Errorf("config.yaml:\n%s", got)
+	}
+}
+
+func TestOneEighteenEnvsubstsTheWholeFileAndCutsValuesAtHash(t *testing.T) {
+	home := flinkHome(t, Version{1, 18})
+	writeConf(t, home, LegacyConfigYAML, readConf(t, home, LegacyConfigYAML)+
+		"security.ssl.rest.keystore-password: pa$$word\ns3.endpoint: http://minio:9000/#bucket\nstate.checkpoints.dir: s3://$BUCKET/ck\n")
+	jm := startEntrypoint(t, []string{"jobmanager"}, "FLINK_HOME="+home, "FLINK_VERSION=1.18", "BUCKET=prod", localJobManagerProps)
+	rest := "http://127.0.0.1:" + strconv.Itoa(portFrom(t, jm.out, restPortLine))
+	got := map[string]string{}
+	for _, e := range arr(t, getJSON(t, rest+"/jobmanager/config", 200)) {
+		kv := obj(t, e)
+		got[kv["key"].(string)] = kv["value"].(string)
+	}
+	// "$$" is no reference but "$word" is: envsubst leaves "pa$" (the value is masked anyway).
+	file := readConf(t, home, LegacyConfigYAML)
+	if !strings.Contains(file, "security.ssl.rest.keystore-password: pa$\n") || !strings.Contains(file, "state.checkpoints.dir: s3://prod/ck\n") {
+		t.Errorf("flink-conf.yaml after envsubst:\n%s", file)
+	}
+	if got["s3.endpoint"] != "http://minio:9000/" || got["state.checkpoints.dir"] != "s3://prod/ck" || got["security.ssl.rest.keystore-password"] != HiddenContent {
+		t.Errorf("/jobmanager/config: s3.endpoint %q, state.checkpoints.dir %q, password %q", got["s3.endpoint"], got["state.checkpoints.dir"], got["security.ssl.rest.keystore-password"])
+	}
+}
+
+func TestOneEighteenUnsetVariablesBecomeEmpty(t *testing.T) {
+	home := flinkHome(t, Version{1, 18})
+	writeConf(t, home, LegacyConfigYAML, "a: x$UNSET_VAR/y\nb: ${ALSO_UNSET}\nc: cost $5\n")
+	runEntrypoint(t, []string{"help"}, "FLINK_HOME="+home, "FLINK_VERSION=1.18", "JOB_MANAGER_RPC_ADDRESS=jm")
+	if got := readConf(t, home, LegacyConfigYAML); !strings.HasPrefix(got, "a: x/y\nb: \nc: cost $5\n") {
+		t.Errorf("flink-conf.yaml:\n%s", got)
+	}
+}
+
+func TestOneXImagesDropToFlinkBeforeTheProcessAndTwoTwoWarnsAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root: it checks what the entrypoint does when it runs as root")
+	}
+	for _, tc := range []struct {
+		v        Version
+		drop     bool
+		warnRoot bool
+	}{{Version{1, 20}, true, false}, {Version{1, 18}, true, false}, {Version{2, 2}, false, true}} {
+		home := flinkHome(t, tc.v)
+		dropped := false
+		var out, errb syncBuffer
+		// A TaskManager too small to start ends at once where it is not stopped by the drop.
+		e := &Entrypoint{Args: []string{"taskmanager"}, Env: []string{"FLINK_HOME=" + home, "FLINK_VERSION=" + tc.v.String(),
+			"FLINK_PROPERTIES=taskmanager.memory.process.size: 1000000000b"}, Hostname: "sim-host", Stdout: &out, Stderr: &errb,
+			DropPrivileges: func() error { dropped = true; return os.ErrPermission }}
+		code := e.Run(t.Context())
+		if dropped != tc.drop || tc.drop && (code != ExitStartupFailure || !strings.Contains(errb.String(), `error: failed switching to "flink"`)) {
+			t.Errorf("%s: dropped %v, exit %d, stderr %q", tc.v, dropped, code, errb.String())
+		}
+		if warned := strings.Contains(out.String(), "WARNING: Running as root user is not recommended."); warned != tc.warnRoot {
+			t.Errorf("%s: root warning %v, want %v", tc.v, warned, tc.warnRoot)
+		}
 	}
 }

@@ -33,6 +33,13 @@ type JobManagerConfig struct {
 	// Logger, when not nil, is used instead of a new one from Log and Levels (the
 	// entrypoint shares its logger so that Log4j reloads apply).
 	Logger *Log
+	// JavaVersion is the feature version of the JVM the JobManager pretends to run on (the
+	// image's, see JavaMajor); 0 means Java 11. From 17 on, JVMOptions must open
+	// java.base/java.util (OpensJavaUtil), or running a jar fails as on a real Java 17
+	// JobManager (see postJarRun).
+	JavaVersion int
+	// JVMOptions are the options on the JobManager's java command line.
+	JVMOptions []string
 }
 
 // Timings of the emulated asynchronous operations.
@@ -72,6 +79,10 @@ type JobManager struct {
 	uploadDir    string
 	webSubmit    bool
 	webCancel    bool
+	// utilClosed: Java 17+ without java.util opened; clinitFailed: a jar run has already
+	// failed the class initialisation it needs (see postJarRun).
+	utilClosed   bool
+	clinitFailed bool
 	rmID         string
 	rpcLn        net.Listener
 	restLn       net.Listener
@@ -114,9 +125,21 @@ func (t *tmEntry) used() int {
 	return n
 }
 
+// restartPolicy is the job's restart strategy as RestartBackoffTimeStrategyFactoryLoader
+// picks it (flink-runtime; RestartStrategyOptions of 1.20 and 2.2): restart-strategy.type
+// (deprecated key restart-strategy); unset, "none" when checkpointing is disabled and
+// exponential-delay when execution.checkpointing.interval is set. fixed-delay gives up after
+// restart-strategy.fixed-delay.attempts (default 1) restarts, failure-rate after more than
+// max-failures-per-interval (default 1) failures in failure-rate-interval (1 min);
+// exponential-delay backs off from initial-backoff (1 s) by backoff-multiplier (1.5) to
+// max-backoff (1 min) and never gives up.
 type restartPolicy struct {
-	none  bool
-	delay time.Duration
+	kind       string // none | fixed-delay | failure-rate | exponential-delay
+	delay      time.Duration
+	attempts   int
+	interval   time.Duration
+	maxBackoff time.Duration
+	multiplier float64
 }
 
 func restartPolicyOf(c map[string]string) restartPolicy {
@@ -125,24 +148,66 @@ func restartPolicyOf(c map[string]string) restartPolicy {
 		typ = c["restart-strategy"]
 	}
 	typ = strings.ToLower(strings.TrimSpace(typ))
-	p := restartPolicy{delay: time.Second}
-	key := ""
-	switch typ {
-	case "none", "off", "disable":
-		p.none = true
-	case "fixed-delay", "fixeddelay":
-		key = "restart-strategy.fixed-delay.delay"
-	case "exponential-delay", "exponentialdelay":
-		key = "restart-strategy.exponential-delay.initial-backoff"
-	case "failure-rate", "failurerate":
-		key = "restart-strategy.failure-rate.delay"
-	}
-	if v, ok := c[key]; ok && key != "" {
-		if d, err := ParseDuration(v); err == nil {
-			p.delay = d
+	if typ == "" {
+		typ = "none"
+		if d, err := ParseDuration(c["execution.checkpointing.interval"]); err == nil && d > 0 {
+			typ = "exponential-delay"
 		}
 	}
-	return p
+	dur := func(key string, def time.Duration) time.Duration {
+		if d, err := ParseDuration(c[key]); err == nil {
+			return d
+		}
+		return def
+	}
+	num := func(key string, def int) int {
+		if n, err := strconv.Atoi(strings.TrimSpace(c[key])); err == nil {
+			return n
+		}
+		return def
+	}
+	switch typ {
+	case "fixed-delay", "fixeddelay":
+		return restartPolicy{kind: "fixed-delay", delay: dur("restart-strategy.fixed-delay.delay", time.Second),
+			attempts: num("restart-strategy.fixed-delay.attempts", 1)}
+	case "failure-rate", "failurerate":
+		return restartPolicy{kind: "failure-rate", delay: dur("restart-strategy.failure-rate.delay", time.Second),
+			attempts: num("restart-strategy.failure-rate.max-failures-per-interval", 1),
+			interval: dur("restart-strategy.failure-rate.failure-rate-interval", time.Minute)}
+	case "exponential-delay", "exponentialdelay":
+		m := 1.5
+		if f, err := strconv.ParseFloat(strings.TrimSpace(c["restart-strategy.exponential-delay.backoff-multiplier"]), 64); err == nil {
+			m = f
+		}
+		return restartPolicy{kind: "exponential-delay", delay: dur("restart-strategy.exponential-delay.initial-backoff", time.Second),
+			maxBackoff: dur("restart-strategy.exponential-delay.max-backoff", time.Minute), multiplier: m}
+	}
+	return restartPolicy{kind: "none"}
+}
+
+// next says whether a job that has failed (failures, oldest first, the last one now) may
+// restart, and after how long.
+func (p restartPolicy) next(failures []time.Time) (time.Duration, bool) {
+	n := len(failures)
+	switch p.kind {
+	case "fixed-delay":
+		return p.delay, n <= p.attempts
+	case "failure-rate":
+		recent := 0
+		for _, t := range failures {
+			if !t.Before(failures[n-1].Add(-p.interval)) {
+				recent++
+			}
+		}
+		return p.delay, recent <= p.attempts
+	case "exponential-delay":
+		d := float64(p.delay)
+		for i := 1; i < n; i++ {
+			d *= p.multiplier
+		}
+		return min(time.Duration(d), p.maxBackoff), true
+	}
+	return 0, false
 }
 
 // StartJobManager starts a JobManager listening on cfg.RPCAddr and cfg.RESTAddr. It runs
@@ -169,6 +234,7 @@ func StartJobManager(ctx context.Context, cfg JobManagerConfig) (*JobManager, er
 		restart:      restartPolicyOf(eff),
 		webSubmit:    boolConf(eff, "web.submit.enable", true),
 		webCancel:    boolConf(eff, "web.cancel.enable", true),
+		utilClosed:   cfg.JavaVersion >= 17 && !OpensJavaUtil(cfg.JVMOptions),
 		rmID:         newID(16),
 		tms:          map[string]*tmEntry{},
 		jobs:         map[string]*job{},

@@ -43,6 +43,7 @@ type job struct {
 	stateTimes      map[string]time.Time
 	deadline        time.Time // end of CANCELLING, end of the restart delay
 	attempt         int
+	failures        []time.Time
 	waitLogged      bool
 	exceptions      []exceptionEntry // oldest first
 }
@@ -138,11 +139,11 @@ func (j *JobManager) stepJobs(now time.Time) time.Time {
 				continue
 			}
 			if j.allocate(jb) {
-				j.setState(jb, StateRunning, now)
+				j.deploy(jb, now)
 			}
 		case StateCreated:
 			if j.allocate(jb) {
-				j.setState(jb, StateRunning, now)
+				j.deploy(jb, now)
 			} else if !jb.waitLogged {
 				jb.waitLogged = true
 				j.log.Logger(logSlotPool).Infof("Requesting new slots for job %s: %d slots needed, %d free.", jb.id, jb.parallelism, j.freeSlots())
@@ -152,29 +153,42 @@ func (j *JobManager) stepJobs(now time.Time) time.Time {
 	return next
 }
 
-// failover restarts jb after losing tm (or fails it when restarts are off). j.mu is held.
+// deploy runs jb on the slots it was given. j.mu is held.
+func (j *JobManager) deploy(jb *job, now time.Time) {
+	j.setState(jb, StateRunning, now)
+}
+
+// failover restarts jb after losing tm. j.mu is held.
 func (j *JobManager) failover(jb *job, now time.Time, exName, msg string, tm *tmEntry) {
+	j.failTask(jb, now, exceptionEntry{name: exName, message: msg}, tm)
+}
+
+// failTask records a task failure of jb on tm in its exception history and restarts the
+// job or fails it, as its restart strategy says. j.mu is held.
+func (j *JobManager) failTask(jb *job, now time.Time, e exceptionEntry, tm *tmEntry) {
 	if terminal(jb.state) {
 		return
 	}
 	task := "Source: sim -> Sink: sim"
-	jb.exceptions = append(jb.exceptions, exceptionEntry{
-		name: exName, message: msg,
-		taskName: fmt.Sprintf("%s (1/%d)#%d", task, jb.parallelism, jb.attempt),
-		location: tm.host, tmID: tm.id, at: now,
-	})
+	e.taskName = fmt.Sprintf("%s (1/%d)#%d", task, jb.parallelism, jb.attempt)
+	e.location, e.tmID, e.at = tm.host, tm.id, now
+	jb.exceptions = append(jb.exceptions, e)
 	j.release(jb)
-	if j.restart.none {
-		j.log.Logger(logJobMaster).Infof("Recovery is suppressed by NoRestartBackoffTimeStrategy")
+	if jb.state == StateCancelling {
+		return
+	}
+	jb.failures = append(jb.failures, now)
+	delay, ok := j.restart.next(jb.failures)
+	if !ok {
+		if j.restart.kind == "none" {
+			j.log.Logger(logJobMaster).Infof("Recovery is suppressed by NoRestartBackoffTimeStrategy")
+		}
 		j.setState(jb, StateFailing, now)
 		j.setState(jb, StateFailed, now)
 		return
 	}
-	if jb.state == StateCancelling {
-		return
-	}
 	jb.attempt++
-	jb.deadline = now.Add(j.restart.delay)
+	jb.deadline = now.Add(delay)
 	j.setState(jb, StateRestarting, now)
 }
 
@@ -217,4 +231,9 @@ func savepointLocation(target, jobID string) string {
 		target = "file:" + target
 	}
 	return fmt.Sprintf("%s/savepoint-%s-%s", target, jobID[:6], newID(6))
+}
+
+// stacktrace is the exception as ErrorInfo.getExceptionAsString prints it.
+func (e exceptionEntry) stacktrace() string {
+	return e.name + ": " + e.message + "\n\tat flink-sim (sim)\n"
 }

@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -16,25 +19,26 @@ const (
 	tib = int64(1) << 40
 )
 
-// ParseMemorySize parses a size the way Flink's MemorySize.parse does: an integer number of
-// bytes followed by an optional unit (b|bytes, k|kb|kibibytes, m|mb|mebibytes,
-// g|gb|gibibytes, t|tb|tebibytes, case-insensitive, all powers of two). Fractions ("1.5g")
-// and Kubernetes suffixes ("1Gi") are errors, as in Flink.
+// ParseMemorySize parses a size the way Flink's MemorySize.parseBytes does (flink-core-api
+// MemorySize): an integer number of bytes followed by an optional unit (b|bytes,
+// k|kb|kibibytes, m|mb|mebibytes, g|gb|gibibytes, t|tb|tebibytes, case-insensitive, all
+// powers of two). Fractions ("1.5g") and Kubernetes suffixes ("1Gi") are errors, as in
+// Flink, with Flink's exception text.
 func ParseMemorySize(text string) (int64, error) {
 	t := strings.TrimSpace(text)
 	if t == "" {
-		return 0, fmt.Errorf("argument is an empty- or whitespace-only string")
+		return 0, fmt.Errorf("java.lang.IllegalArgumentException: argument is an empty- or whitespace-only string")
 	}
 	i := 0
 	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
 		i++
 	}
 	if i == 0 {
-		return 0, fmt.Errorf("text does not start with a number: %q", text)
+		return 0, fmt.Errorf("java.lang.NumberFormatException: text does not start with a number")
 	}
 	n, err := strconv.ParseInt(t[:i], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("the value %q cannot be represented as 64bit number (numeric overflow)", t[:i])
+		return 0, fmt.Errorf("java.lang.IllegalArgumentException: The value '%s' cannot be re represented as 64bit number (numeric overflow).", t[:i])
 	}
 	unit := strings.ToLower(strings.TrimSpace(t[i:]))
 	var mult int64
@@ -50,30 +54,49 @@ func ParseMemorySize(text string) (int64, error) {
 	case "t", "tb", "tebibytes":
 		mult = tib
 	default:
-		return 0, fmt.Errorf("memory size unit %q does not match any of the recognized units: "+
+		return 0, fmt.Errorf("java.lang.IllegalArgumentException: Memory size unit '%s' does not match any of the recognized units: "+
 			"(b | bytes) / (k | kb | kibibytes) / (m | mb | mebibytes) / (g | gb | gibibytes) / (t | tb | tebibytes)", unit)
 	}
-	if n > (1<<63-1)/mult {
-		return 0, fmt.Errorf("the value %q cannot be represented as 64bit number of bytes (numeric overflow)", text)
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("java.lang.IllegalArgumentException: The value '%s' cannot be re represented as 64bit number of bytes (numeric overflow).", text)
 	}
 	return n * mult, nil
 }
 
-// humanSize renders bytes like Flink's MemorySize.toHumanReadableString: "192.000mb (201326592 bytes)".
+// humanSize renders bytes like MemorySize.toHumanReadableString: the highest unit the size
+// is strictly greater than, "%.3f<unit> (<n> bytes)", or "<n> bytes" ("1024.000mb
+// (1073741824 bytes)" for exactly 1 GiB).
 func humanSize(b int64) string {
-	switch {
-	case b >= gib:
-		return fmt.Sprintf("%.3fgb (%d bytes)", float64(b)/float64(gib), b)
-	case b >= mib:
-		return fmt.Sprintf("%.3fmb (%d bytes)", float64(b)/float64(mib), b)
-	case b >= kib:
-		return fmt.Sprintf("%.3fkb (%d bytes)", float64(b)/float64(kib), b)
+	units := []struct {
+		name string
+		mult int64
+	}{{"tb", tib}, {"gb", gib}, {"mb", mib}, {"kb", kib}}
+	for _, u := range units {
+		if b > u.mult {
+			return fmt.Sprintf("%.3f%s (%d bytes)", float64(b)/float64(u.mult), u.name, b)
+		}
 	}
 	return fmt.Sprintf("%d bytes", b)
 }
 
+// multiply is MemorySize.multiply: the exact decimal product of the bytes and
+// BigDecimal.valueOf(multiplier) (the decimal text of the double), truncated.
+func multiply(bytes int64, multiplier float64) int64 {
+	m, ok := new(big.Rat).SetString(strconv.FormatFloat(multiplier, 'g', -1, 64))
+	if !ok {
+		return 0
+	}
+	p := new(big.Rat).Mul(new(big.Rat).SetInt64(bytes), m)
+	q := new(big.Int).Quo(p.Num(), p.Denom())
+	if !q.IsInt64() {
+		return math.MaxInt64
+	}
+	return q.Int64()
+}
+
 // TaskManagerMemory is the TaskManager memory model Flink derives from its configuration
-// (TaskExecutorProcessUtils), in bytes.
+// (TaskExecutorProcessUtils.processSpecFromConfig), in bytes; its JSON is the
+// memoryConfiguration of /taskmanagers/:id.
 type TaskManagerMemory struct {
 	FrameworkHeap    int64 `json:"frameworkHeap"`
 	TaskHeap         int64 `json:"taskHeap"`
@@ -87,232 +110,492 @@ type TaskManagerMemory struct {
 	TotalProcess     int64 `json:"totalProcessMemory"`
 }
 
-type memConf map[string]string
+// memErr is a Java exception with its causes, outermost first ("class: message").
+type memErr struct{ chain []string }
 
-func (c memConf) size(key string, def int64) (int64, bool, error) {
+func (e memErr) Error() string { return strings.Join(e.chain, "\nCaused by: ") }
+
+const illegalConfig = "org.apache.flink.configuration.IllegalConfigurationException: "
+
+func illegal(format string, args ...any) memErr {
+	return memErr{[]string{illegalConfig + fmt.Sprintf(format, args...)}}
+}
+
+// wrapIllegal wraps an IllegalConfigurationException as Flink's catch blocks do
+// ("TaskManager memory configuration failed: " + e.getMessage(), e); other exceptions pass.
+func wrapIllegal(prefix string, err error) error {
+	var me memErr
+	if !errors.As(err, &me) || !strings.HasPrefix(me.chain[0], illegalConfig) {
+		return err
+	}
+	top := illegalConfig + prefix + strings.TrimPrefix(me.chain[0], illegalConfig)
+	return memErr{append([]string{top}, me.chain...)}
+}
+
+// memOptions reads memory options as Configuration.get with the options' defaults does.
+type memOptions map[string]string
+
+func (c memOptions) contains(key string) bool {
+	_, ok := c[key]
+	return ok
+}
+
+// size is ProcessMemoryUtils.getMemorySizeFromConfig.
+func (c memOptions) size(key string, def int64) (int64, error) {
 	v, ok := c[key]
-	if !ok || strings.TrimSpace(v) == "" {
-		return def, false, nil
+	if !ok {
+		return def, nil
 	}
 	n, err := ParseMemorySize(v)
 	if err != nil {
-		return 0, false, fmt.Errorf("could not parse value '%s' for key '%s': %w", v, key, err)
+		return 0, memErr{[]string{
+			illegalConfig + fmt.Sprintf("Cannot read memory size from config option '%s'.", key),
+			fmt.Sprintf("java.lang.IllegalArgumentException: Could not parse value '%s' for key '%s'.", v, key),
+			err.Error(),
+		}}
 	}
-	return n, true, nil
+	return n, nil
 }
 
-func (c memConf) fraction(key string, def float64) (float64, error) {
+// fraction reads a float option (Float in Flink, so 0.1 is 0.10000000149011612 once
+// widened to the double the memory utilities compute with).
+func (c memOptions) fraction(key string, def float32) (float64, error) {
 	v, ok := c[key]
-	if !ok || strings.TrimSpace(v) == "" {
-		return def, nil
+	if !ok {
+		return float64(def), nil
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 32)
 	if err != nil {
-		return 0, fmt.Errorf("could not parse value '%s' for key '%s'", v, key)
+		return 0, memErr{[]string{
+			fmt.Sprintf("java.lang.IllegalArgumentException: Could not parse value '%s' for key '%s'.", v, key),
+			fmt.Sprintf("java.lang.NumberFormatException: For input string: \"%s\"", v),
+		}}
 	}
-	return f, nil
+	return float64(float32(f)), nil
 }
 
-// rangeFraction is Flink's "fraction of a total, capped to [min, max]" rule.
-func (c memConf) rangeFraction(prefix string, total int64, defMin, defMax int64, defFrac float64) (int64, error) {
-	lo, _, err := c.size(prefix+".min", defMin)
-	if err != nil {
-		return 0, err
-	}
-	hi, _, err := c.size(prefix+".max", defMax)
-	if err != nil {
-		return 0, err
-	}
-	f, err := c.fraction(prefix+".fraction", defFrac)
-	if err != nil {
-		return 0, err
-	}
-	v := int64(float64(total) * f)
-	if v < lo {
-		v = lo
-	}
-	if v > hi {
-		v = hi
-	}
-	return v, nil
+type rangeFraction struct {
+	min, max int64
+	fraction float64
 }
 
-// errMemory is what Flink's configuration checks throw (IllegalConfigurationException).
-type errMemory struct{ msg string }
-
-func (e errMemory) Error() string {
-	return "org.apache.flink.configuration.IllegalConfigurationException: " + e.msg
+// rangeFraction is ProcessMemoryUtils.getRangeFraction over <prefix>.min, .max, .fraction.
+func (c memOptions) rangeFraction(prefix string, defMin, defMax int64, defFrac float32) (rangeFraction, error) {
+	lo, err := c.size(prefix+".min", defMin)
+	if err != nil {
+		return rangeFraction{}, err
+	}
+	hi, err := c.size(prefix+".max", defMax)
+	if err != nil {
+		return rangeFraction{}, err
+	}
+	return c.fractionRange(prefix+".fraction", lo, hi, defFrac)
 }
 
-// DeriveTaskManagerMemory derives the TaskManager memory model from conf as Flink does, and
-// fails as Flink fails: none of process size, Flink size or fine-grained sizes configured,
-// an unparsable size, or components exceeding the total.
-func DeriveTaskManagerMemory(conf map[string]string) (TaskManagerMemory, error) {
-	c := memConf(conf)
-	var m TaskManagerMemory
-	var err error
-	if m.FrameworkHeap, _, err = c.size("taskmanager.memory.framework.heap.size", 128*mib); err != nil {
-		return m, errMemory{err.Error()}
-	}
-	if m.FrameworkOffHeap, _, err = c.size("taskmanager.memory.framework.off-heap.size", 128*mib); err != nil {
-		return m, errMemory{err.Error()}
-	}
-	if m.TaskOffHeap, _, err = c.size("taskmanager.memory.task.off-heap.size", 0); err != nil {
-		return m, errMemory{err.Error()}
-	}
-	if m.JVMMetaspace, _, err = c.size("taskmanager.memory.jvm-metaspace.size", 256*mib); err != nil {
-		return m, errMemory{err.Error()}
-	}
-	taskHeap, hasTaskHeap, err := c.size("taskmanager.memory.task.heap.size", 0)
+func (c memOptions) fractionRange(key string, lo, hi int64, defFrac float32) (rangeFraction, error) {
+	f, err := c.fraction(key, defFrac)
 	if err != nil {
-		return m, errMemory{err.Error()}
+		return rangeFraction{}, err
 	}
-	managed, hasManaged, err := c.size("taskmanager.memory.managed.size", 0)
-	if err != nil {
-		return m, errMemory{err.Error()}
+	if lo > hi || f < 0 || f >= 1 {
+		cause := "java.lang.IllegalArgumentException: fraction must be in range [0, 1)"
+		if lo > hi {
+			cause = "java.lang.IllegalArgumentException: min value must be less or equal to max value"
+		}
+		return rangeFraction{}, memErr{[]string{
+			illegalConfig + fmt.Sprintf("Inconsistently configured Key: '%s' , default: %s (fallback keys: []) (%s) and its min (%s), max (%s) value",
+				key, strconv.FormatFloat(float64(defFrac), 'g', -1, 32), strconv.FormatFloat(f, 'g', -1, 64), humanSize(lo), humanSize(hi)),
+			cause,
+		}}
 	}
-	flink, hasFlink, err := c.size("taskmanager.memory.flink.size", 0)
-	if err != nil {
-		return m, errMemory{err.Error()}
-	}
-	process, hasProcess, err := c.size("taskmanager.memory.process.size", 0)
-	if err != nil {
-		return m, errMemory{err.Error()}
-	}
+	return rangeFraction{lo, hi, f}, nil
+}
 
-	switch {
-	case hasTaskHeap && hasManaged:
-		sum := m.FrameworkHeap + taskHeap + m.FrameworkOffHeap + m.TaskOffHeap + managed
-		netFrac, err := c.fraction("taskmanager.memory.network.fraction", 0.1)
+// withFraction is ProcessMemoryUtils.deriveWithFraction: base × fraction, capped to [min, max].
+func withFraction(base int64, r rangeFraction) int64 {
+	return capToMinMax(multiply(base, r.fraction), r)
+}
+
+// withInverseFraction is ProcessMemoryUtils.deriveWithInverseFraction: base × f/(1-f),
+// capped: the part that makes base the rest of a total it is the fraction of.
+func withInverseFraction(base int64, r rangeFraction) int64 {
+	return capToMinMax(multiply(base, r.fraction/(1-r.fraction)), r)
+}
+
+func capToMinMax(v int64, r rangeFraction) int64 {
+	return min(max(v, r.min), r.max)
+}
+
+// jvmMetaspaceAndOverhead is ProcessMemoryUtils' derivation of metaspace and overhead for
+// the options under prefix ("taskmanager.memory" or "jobmanager.memory").
+type processSizes struct {
+	metaspace, overhead int64
+}
+
+// fromProcess is deriveJvmMetaspaceAndOverheadWithTotalProcessMemory.
+func (c memOptions) fromProcess(prefix string, process int64) (processSizes, error) {
+	meta, err := c.size(prefix+".jvm-metaspace.size", 256*mib)
+	if err != nil {
+		return processSizes{}, err
+	}
+	r, err := c.rangeFraction(prefix+".jvm-overhead", 192*mib, gib, 0.1)
+	if err != nil {
+		return processSizes{}, err
+	}
+	s := processSizes{meta, withFraction(process, r)}
+	if s.metaspace+s.overhead > process {
+		return s, illegal("Sum of configured JVM Metaspace (%s) and JVM Overhead (%s) exceed configured Total Process Memory (%s).",
+			humanSize(s.metaspace), humanSize(s.overhead), humanSize(process))
+	}
+	return s, nil
+}
+
+// fromFlink is deriveJvmMetaspaceAndOverheadFromTotalFlinkMemory.
+func (c memOptions) fromFlink(prefix string, flink int64) (processSizes, error) {
+	meta, err := c.size(prefix+".jvm-metaspace.size", 256*mib)
+	if err != nil {
+		return processSizes{}, err
+	}
+	r, err := c.rangeFraction(prefix+".jvm-overhead", 192*mib, gib, 0.1)
+	if err != nil {
+		return processSizes{}, err
+	}
+	if c.contains(prefix + ".process.size") {
+		process, err := c.size(prefix+".process.size", 0)
 		if err != nil {
-			return m, errMemory{err.Error()}
+			return processSizes{}, err
 		}
-		total := int64(float64(sum) / (1 - netFrac))
-		if m.NetworkMemory, err = c.rangeFraction("taskmanager.memory.network", total, 64*mib, gib, netFrac); err != nil {
-			return m, errMemory{err.Error()}
+		if process < flink+meta {
+			return processSizes{}, illegal("The configured Total Process Memory size (%s) is less than the sum of the derived "+
+				"Total Flink Memory size (%s) and the configured or default JVM Metaspace size  (%s).",
+				humanSize(process), humanSize(flink), humanSize(meta))
 		}
-		m.TaskHeap, m.ManagedMemory = taskHeap, managed
-		m.TotalFlinkMemory = sum + m.NetworkMemory
-	case hasFlink || hasProcess:
-		if !hasFlink {
-			if m.JVMOverhead, err = c.rangeFraction("taskmanager.memory.jvm-overhead", process, 192*mib, gib, 0.1); err != nil {
-				return m, errMemory{err.Error()}
-			}
-			flink = process - m.JVMMetaspace - m.JVMOverhead
-			if flink <= 0 {
-				return m, errMemory{fmt.Sprintf("Sum of configured JVM Metaspace (%s) and JVM Overhead (%s) exceed configured Total Process Memory (%s).",
-					humanSize(m.JVMMetaspace), humanSize(m.JVMOverhead), humanSize(process))}
-			}
+		overhead := process - flink - meta
+		if overhead > r.max || overhead < r.min {
+			return processSizes{}, illegal("Derived JVM Overhead size (%s) is not in configured JVM Overhead range [%s, %s].",
+				humanSize(overhead), humanSize(r.min), humanSize(r.max))
 		}
-		m.TotalFlinkMemory = flink
-		if hasManaged {
-			m.ManagedMemory = managed
-		} else {
-			f, err := c.fraction("taskmanager.memory.managed.fraction", 0.4)
-			if err != nil {
-				return m, errMemory{err.Error()}
-			}
-			m.ManagedMemory = int64(float64(flink) * f)
+		return processSizes{meta, overhead}, nil
+	}
+	return processSizes{meta, withInverseFraction(flink+meta, r)}, nil
+}
+
+// DeriveTaskManagerMemory derives the TaskManager memory model from conf as
+// BashJavaUtils GET_TM_RESOURCE_PARAMS does before bin/taskmanager.sh starts the JVM
+// (TaskExecutorProcessUtils.processSpecFromConfig, ProcessMemoryUtils
+// .memoryProcessSpecFromConfig, TaskExecutorFlinkMemoryUtils; the same in 1.20 and 2.2 but
+// for 1.x's legacy taskmanager.heap.size and network-buffer options, which are not
+// modelled): fine-grained task heap + managed first, else the Total Flink size, else the
+// Total Process size. It fails as Flink does, with Flink's messages wrapped in "TaskManager
+// memory configuration failed: ".
+func DeriveTaskManagerMemory(conf map[string]string) (TaskManagerMemory, error) {
+	m, err := deriveTaskManagerMemory(memOptions(conf))
+	if err != nil {
+		return m, wrapIllegal("TaskManager memory configuration failed: ", err)
+	}
+	return m, nil
+}
+
+func deriveTaskManagerMemory(c memOptions) (TaskManagerMemory, error) {
+	const p = "taskmanager.memory"
+	var m TaskManagerMemory
+	switch {
+	case c.contains(p+".task.heap.size") && c.contains(p+".managed.size"):
+		if err := c.tmFineGrained(&m); err != nil {
+			return m, err
 		}
-		if m.NetworkMemory, err = c.rangeFraction("taskmanager.memory.network", flink, 64*mib, gib, 0.1); err != nil {
-			return m, errMemory{err.Error()}
+		s, err := c.fromFlink(p, m.TotalFlinkMemory)
+		if err != nil {
+			return m, err
 		}
-		if hasTaskHeap {
-			m.TaskHeap = taskHeap
-		} else {
-			m.TaskHeap = flink - m.FrameworkHeap - m.FrameworkOffHeap - m.TaskOffHeap - m.ManagedMemory - m.NetworkMemory
+		m.JVMMetaspace, m.JVMOverhead = s.metaspace, s.overhead
+	case c.contains(p + ".flink.size"):
+		flink, err := c.size(p+".flink.size", 0)
+		if err != nil {
+			return m, err
 		}
-		if m.TaskHeap < 0 || m.FrameworkHeap+m.TaskHeap+m.FrameworkOffHeap+m.TaskOffHeap+m.ManagedMemory+m.NetworkMemory > flink {
-			return m, errMemory{fmt.Sprintf("Sum of configured Framework Heap Memory (%s), Framework Off-Heap Memory (%s), Task Off-Heap Memory (%s), "+
-				"Managed Memory (%s) and Network Memory (%s) exceed configured Total Flink Memory (%s).",
-				humanSize(m.FrameworkHeap), humanSize(m.FrameworkOffHeap), humanSize(m.TaskOffHeap),
-				humanSize(m.ManagedMemory), humanSize(m.NetworkMemory), humanSize(flink))}
+		if err := c.tmFromFlink(&m, flink); err != nil {
+			return m, err
+		}
+		s, err := c.fromFlink(p, flink)
+		if err != nil {
+			return m, err
+		}
+		m.JVMMetaspace, m.JVMOverhead = s.metaspace, s.overhead
+	case c.contains(p + ".process.size"):
+		process, err := c.size(p+".process.size", 0)
+		if err != nil {
+			return m, err
+		}
+		s, err := c.fromProcess(p, process)
+		if err != nil {
+			return m, err
+		}
+		m.JVMMetaspace, m.JVMOverhead = s.metaspace, s.overhead
+		if err := c.tmFromFlink(&m, process-s.metaspace-s.overhead); err != nil {
+			return m, err
 		}
 	default:
-		return m, errMemory{"Either required fine-grained memory (taskmanager.memory.task.heap.size and taskmanager.memory.managed.size), " +
+		return m, illegal("Either required fine-grained memory (taskmanager.memory.task.heap.size and taskmanager.memory.managed.size), " +
 			"or Total Flink Memory size (Key: 'taskmanager.memory.flink.size' , default: null (fallback keys: [])), " +
-			"or Total Process Memory size (Key: 'taskmanager.memory.process.size' , default: null (fallback keys: [])) need to be configured explicitly."}
-	}
-	if m.JVMOverhead == 0 {
-		// Overhead is a fraction of the process size it completes.
-		p := float64(m.TotalFlinkMemory+m.JVMMetaspace) / 0.9
-		if m.JVMOverhead, err = c.rangeFraction("taskmanager.memory.jvm-overhead", int64(p), 192*mib, gib, 0.1); err != nil {
-			return m, errMemory{err.Error()}
-		}
+			"or Total Process Memory size (Key: 'taskmanager.memory.process.size' , default: null (fallback keys: [])) need to be configured explicitly.")
 	}
 	m.TotalProcess = m.TotalFlinkMemory + m.JVMMetaspace + m.JVMOverhead
 	return m, nil
 }
 
+func (c memOptions) tmFixed(m *TaskManagerMemory) error {
+	const p = "taskmanager.memory"
+	var err error
+	if m.FrameworkHeap, err = c.size(p+".framework.heap.size", 128*mib); err != nil {
+		return err
+	}
+	if m.FrameworkOffHeap, err = c.size(p+".framework.off-heap.size", 128*mib); err != nil {
+		return err
+	}
+	m.TaskOffHeap, err = c.size(p+".task.off-heap.size", 0)
+	return err
+}
+
+// tmFineGrained is TaskExecutorFlinkMemoryUtils.deriveFromRequiredFineGrainedOptions.
+func (c memOptions) tmFineGrained(m *TaskManagerMemory) error {
+	const p = "taskmanager.memory"
+	var err error
+	if m.TaskHeap, err = c.size(p+".task.heap.size", 0); err != nil {
+		return err
+	}
+	if m.ManagedMemory, err = c.size(p+".managed.size", 0); err != nil {
+		return err
+	}
+	if err := c.tmFixed(m); err != nil {
+		return err
+	}
+	rest := m.FrameworkHeap + m.FrameworkOffHeap + m.TaskHeap + m.TaskOffHeap + m.ManagedMemory
+	if c.contains(p + ".flink.size") {
+		flink, err := c.size(p+".flink.size", 0)
+		if err != nil {
+			return err
+		}
+		if rest > flink {
+			return c.excludeNetworkError(m, flink)
+		}
+		m.NetworkMemory = flink - rest
+		if err := c.checkNetwork(m.NetworkMemory); err != nil {
+			return err
+		}
+	} else {
+		r, err := c.rangeFraction(p+".network", 64*mib, math.MaxInt64, 0.1)
+		if err != nil {
+			return err
+		}
+		m.NetworkMemory = withInverseFraction(rest, r)
+	}
+	m.TotalFlinkMemory = rest + m.NetworkMemory
+	return c.checkTotalFlink(m)
+}
+
+// tmFromFlink is TaskExecutorFlinkMemoryUtils.deriveFromTotalFlinkMemory.
+func (c memOptions) tmFromFlink(m *TaskManagerMemory, flink int64) error {
+	const p = "taskmanager.memory"
+	if err := c.tmFixed(m); err != nil {
+		return err
+	}
+	managed := func() (int64, error) {
+		if c.contains(p + ".managed.size") {
+			return c.size(p+".managed.size", 0)
+		}
+		r, err := c.fractionRange(p+".managed.fraction", 0, math.MaxInt64, 0.4)
+		if err != nil {
+			return 0, err
+		}
+		return withFraction(flink, r), nil
+	}
+	var err error
+	if c.contains(p + ".task.heap.size") {
+		if m.TaskHeap, err = c.size(p+".task.heap.size", 0); err != nil {
+			return err
+		}
+		if m.ManagedMemory, err = managed(); err != nil {
+			return err
+		}
+		rest := m.FrameworkHeap + m.FrameworkOffHeap + m.TaskHeap + m.TaskOffHeap + m.ManagedMemory
+		if rest > flink {
+			return c.excludeNetworkError(m, flink)
+		}
+		m.NetworkMemory = flink - rest
+		if err := c.checkNetwork(m.NetworkMemory); err != nil {
+			return err
+		}
+	} else {
+		if m.ManagedMemory, err = managed(); err != nil {
+			return err
+		}
+		r, err := c.rangeFraction(p+".network", 64*mib, math.MaxInt64, 0.1)
+		if err != nil {
+			return err
+		}
+		m.NetworkMemory = withFraction(flink, r)
+		rest := m.FrameworkHeap + m.FrameworkOffHeap + m.TaskOffHeap + m.ManagedMemory + m.NetworkMemory
+		if rest > flink {
+			return illegal("Sum of configured Framework Heap Memory (%s), Framework Off-Heap Memory (%s), Task Off-Heap Memory (%s), "+
+				"Managed Memory (%s) and Network Memory (%s) exceed configured Total Flink Memory (%s).",
+				humanSize(m.FrameworkHeap), humanSize(m.FrameworkOffHeap), humanSize(m.TaskOffHeap),
+				humanSize(m.ManagedMemory), humanSize(m.NetworkMemory), humanSize(flink))
+		}
+		m.TaskHeap = flink - rest
+	}
+	m.TotalFlinkMemory = m.FrameworkHeap + m.FrameworkOffHeap + m.TaskHeap + m.TaskOffHeap + m.ManagedMemory + m.NetworkMemory
+	return c.checkTotalFlink(m)
+}
+
+func (c memOptions) excludeNetworkError(m *TaskManagerMemory, flink int64) error {
+	return illegal("Sum of configured Framework Heap Memory (%s), Framework Off-Heap Memory (%s), Task Heap Memory (%s), "+
+		"Task Off-Heap Memory (%s) and Managed Memory (%s) exceed configured Total Flink Memory (%s).",
+		humanSize(m.FrameworkHeap), humanSize(m.FrameworkOffHeap), humanSize(m.TaskHeap),
+		humanSize(m.TaskOffHeap), humanSize(m.ManagedMemory), humanSize(flink))
+}
+
+// checkNetwork is sanityCheckNetworkMemoryWithExplicitlySetTotalFlinkAndHeapMemory.
+func (c memOptions) checkNetwork(network int64) error {
+	r, err := c.rangeFraction("taskmanager.memory.network", 64*mib, math.MaxInt64, 0.1)
+	if err != nil {
+		return err
+	}
+	if network > r.max || network < r.min {
+		inner := illegalConfig + fmt.Sprintf("Derived Network Memory size (%s) is not in configured Network Memory range [%s, %s].",
+			humanSize(network), humanSize(r.min), humanSize(r.max))
+		return memErr{[]string{illegalConfig + "If Total Flink, Task Heap and (or) Managed Memory sizes are explicitly configured then " +
+			"the Network Memory size is the rest of the Total Flink memory after subtracting all other " +
+			"configured types of memory, but the derived Network Memory is inconsistent with its configuration.", inner}}
+	}
+	return nil
+}
+
+// checkTotalFlink is sanityCheckTotalFlinkMemory.
+func (c memOptions) checkTotalFlink(m *TaskManagerMemory) error {
+	if !c.contains("taskmanager.memory.flink.size") {
+		return nil
+	}
+	flink, err := c.size("taskmanager.memory.flink.size", 0)
+	if err != nil {
+		return err
+	}
+	if flink != m.TotalFlinkMemory {
+		return illegal("Configured and Derived Flink internal memory sizes (total %s) do not add up to the configured Total Flink Memory size (%s). "+
+			"Configured and Derived Flink internal memory sizes are: Framework Heap Memory (%s), Framework Off-Heap Memory (%s), "+
+			"Task Heap Memory (%s), Task Off-Heap Memory (%s), Network Memory (%s), Managed Memory (%s).",
+			humanSize(m.TotalFlinkMemory), humanSize(flink), humanSize(m.FrameworkHeap), humanSize(m.FrameworkOffHeap),
+			humanSize(m.TaskHeap), humanSize(m.TaskOffHeap), humanSize(m.NetworkMemory), humanSize(m.ManagedMemory))
+	}
+	return nil
+}
+
 // JobManagerMemory is the JobManager memory model (JobManagerProcessUtils), in bytes.
 type JobManagerMemory struct {
 	Heap, OffHeap, Metaspace, Overhead, TotalFlink, TotalProcess int64
-	// Warning is Flink's warning when the heap is below its recommended minimum.
+	// Warning is Flink's warning when the heap is below its recommended minimum (128 MiB,
+	// JobManagerOptions.MIN_JVM_HEAP_SIZE).
 	Warning string
 }
 
-// DeriveJobManagerMemory derives the JobManager memory model from conf as Flink does.
+// DeriveJobManagerMemory derives the JobManager memory model from conf as BashJavaUtils
+// GET_JM_RESOURCE_PARAMS does (JobManagerProcessUtils.processSpecFromConfig,
+// ProcessMemoryUtils, JobManagerFlinkMemoryUtils): the heap first, else the Total Flink
+// size, else the Total Process size. Errors are Flink 2.x's; 1.x wraps them in "JobManager
+// memory configuration failed: " (JobManagerProcessUtils
+// .processSpecFromConfigWithNewOptionToInterpretLegacyHeap), see JobManagerMemoryError.
 func DeriveJobManagerMemory(conf map[string]string) (JobManagerMemory, error) {
-	c := memConf(conf)
+	c := memOptions(conf)
+	const p = "jobmanager.memory"
 	var m JobManagerMemory
 	var err error
-	if m.OffHeap, _, err = c.size("jobmanager.memory.off-heap.size", 128*mib); err != nil {
-		return m, errMemory{err.Error()}
+	if m.OffHeap, err = c.size(p+".off-heap.size", 128*mib); err != nil {
+		return m, err
 	}
-	if m.Metaspace, _, err = c.size("jobmanager.memory.jvm-metaspace.size", 256*mib); err != nil {
-		return m, errMemory{err.Error()}
-	}
-	heap, hasHeap, err := c.size("jobmanager.memory.heap.size", 0)
-	if err != nil {
-		return m, errMemory{err.Error()}
-	}
-	flink, hasFlink, err := c.size("jobmanager.memory.flink.size", 0)
-	if err != nil {
-		return m, errMemory{err.Error()}
-	}
-	process, hasProcess, err := c.size("jobmanager.memory.process.size", 0)
-	if err != nil {
-		return m, errMemory{err.Error()}
-	}
+	var s processSizes
 	switch {
-	case hasHeap:
-		m.Heap = heap
-		m.TotalFlink = heap + m.OffHeap
-	case hasFlink:
-		m.TotalFlink = flink
-	case hasProcess:
-		if m.Overhead, err = c.rangeFraction("jobmanager.memory.jvm-overhead", process, 192*mib, gib, 0.1); err != nil {
-			return m, errMemory{err.Error()}
+	case c.contains(p + ".heap.size"):
+		if m.Heap, err = c.size(p+".heap.size", 0); err != nil {
+			return m, err
 		}
-		m.TotalFlink = process - m.Metaspace - m.Overhead
-		if m.TotalFlink <= 0 {
-			return m, errMemory{fmt.Sprintf("Sum of configured JVM Metaspace (%s) and JVM Overhead (%s) exceed configured Total Process Memory (%s).",
-				humanSize(m.Metaspace), humanSize(m.Overhead), humanSize(process))}
+		if c.contains(p + ".flink.size") {
+			flink, err := c.size(p+".flink.size", 0)
+			if err != nil {
+				return m, err
+			}
+			if c.contains(p + ".off-heap.size") {
+				if m.Heap+m.OffHeap != flink {
+					return m, illegal("Sum of the configured JVM Heap Memory (%s) and the configured Off-heap Memory (%s) "+
+						"does not match the configured Total Flink Memory (%s). Please, make the configuration consistent "+
+						"or configure only one option: either JVM Heap or Total Flink Memory.",
+						humanSize(m.Heap), humanSize(m.OffHeap), humanSize(flink))
+				}
+			} else {
+				if flink < m.Heap {
+					return m, illegal("The configured JVM Heap Memory (%s) exceeds the configured Total Flink Memory (%s). "+
+						"Please, make the configuration consistent or configure only one option: either JVM Heap "+
+						"or Total Flink Memory.", humanSize(m.Heap), humanSize(flink))
+				}
+				m.OffHeap = flink - m.Heap
+			}
+		}
+		m.TotalFlink = m.Heap + m.OffHeap
+		if s, err = c.fromFlink(p, m.TotalFlink); err != nil {
+			return m, err
+		}
+	case c.contains(p + ".flink.size"):
+		if m.TotalFlink, err = c.size(p+".flink.size", 0); err != nil {
+			return m, err
+		}
+		if err := m.heapFromFlink(); err != nil {
+			return m, err
+		}
+		if s, err = c.fromFlink(p, m.TotalFlink); err != nil {
+			return m, err
+		}
+	case c.contains(p + ".process.size"):
+		process, err := c.size(p+".process.size", 0)
+		if err != nil {
+			return m, err
+		}
+		if s, err = c.fromProcess(p, process); err != nil {
+			return m, err
+		}
+		m.TotalFlink = process - s.metaspace - s.overhead
+		if err := m.heapFromFlink(); err != nil {
+			return m, err
 		}
 	default:
-		return m, errMemory{"Either required fine-grained memory (jobmanager.memory.heap.size), " +
+		return m, illegal("Either required fine-grained memory (jobmanager.memory.heap.size), " +
 			"or Total Flink Memory size (Key: 'jobmanager.memory.flink.size' , default: null (fallback keys: [])), " +
-			"or Total Process Memory size (Key: 'jobmanager.memory.process.size' , default: null (fallback keys: [])) need to be configured explicitly."}
+			"or Total Process Memory size (Key: 'jobmanager.memory.process.size' , default: null (fallback keys: [])) need to be configured explicitly.")
 	}
-	if !hasHeap {
-		m.Heap = m.TotalFlink - m.OffHeap
-		if m.Heap < 0 {
-			return m, errMemory{fmt.Sprintf("The configured Total Flink Memory (%s) is less than the configured Off-heap Memory (%s).",
-				humanSize(m.TotalFlink), humanSize(m.OffHeap))}
-		}
-	}
+	m.Metaspace, m.Overhead = s.metaspace, s.overhead
 	if m.Heap < 128*mib {
 		m.Warning = fmt.Sprintf("The configured or derived JVM heap memory size (%s) is less than its recommended minimum value (%s)",
 			humanSize(m.Heap), humanSize(128*mib))
 	}
-	if m.Overhead == 0 {
-		p := float64(m.TotalFlink+m.Metaspace) / 0.9
-		if m.Overhead, err = c.rangeFraction("jobmanager.memory.jvm-overhead", int64(p), 192*mib, gib, 0.1); err != nil {
-			return m, errMemory{err.Error()}
-		}
-	}
 	m.TotalProcess = m.TotalFlink + m.Metaspace + m.Overhead
 	return m, nil
+}
+
+// heapFromFlink is JobManagerFlinkMemoryUtils.deriveFromTotalFlinkMemory.
+func (m *JobManagerMemory) heapFromFlink() error {
+	if m.TotalFlink <= m.OffHeap {
+		return illegal("The configured Total Flink Memory (%s) is less than the configured Off-heap Memory (%s).",
+			humanSize(m.TotalFlink), humanSize(m.OffHeap))
+	}
+	m.Heap = m.TotalFlink - m.OffHeap
+	return nil
+}
+
+// JobManagerMemoryError is the error Flink version v reports for a JobManager memory
+// configuration DeriveJobManagerMemory refused: 1.x wraps it.
+func JobManagerMemoryError(v Version, err error) error {
+	if v.Major < 2 {
+		return wrapIllegal("JobManager memory configuration failed: ", err)
+	}
+	return err
 }
 
 // ParseDuration parses a duration the way Flink's TimeUtils.parseDuration does: a number

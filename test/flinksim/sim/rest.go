@@ -197,15 +197,37 @@ func (j *JobManager) getOverview(w http.ResponseWriter, _ *http.Request, _ map[s
 	writeJSON(w, http.StatusOK, o)
 }
 
-// sensitive reports whether Flink hides a key's value (GlobalConfiguration.isSensitive).
-func sensitive(key string) bool {
+// sensitiveKeys is GlobalConfiguration.SENSITIVE_KEYS of Flink version v (flink-core):
+// 1.18 has the first nine, 1.19 and 1.20 add http-headers, 2.x adds api-key.
+func sensitiveKeys(v Version) []string {
+	keys := []string{"password", "secret", "fs.azure.account.key", "apikey", "auth-params", "service-key", "token", "basic-auth", "jaas.config"}
+	if v.AtLeast(1, 19) {
+		keys = append(keys, "http-headers")
+	}
+	if v.AtLeast(2, 0) {
+		keys = append(keys, "api-key")
+	}
+	return keys
+}
+
+// Sensitive reports whether Flink version v hides the value of key in its logs and in
+// /jobmanager/config (GlobalConfiguration.isSensitive: the lower-cased key contains one of
+// the sensitive words).
+func Sensitive(v Version, key string) bool {
 	k := strings.ToLower(key)
-	for _, s := range []string{"password", "secret", "key", "token", "auth-params", "jaas.config", "http-headers"} {
+	for _, s := range sensitiveKeys(v) {
 		if strings.Contains(k, s) {
 			return true
 		}
 	}
 	return false
+}
+
+func masked(v Version, k, val string) string {
+	if Sensitive(v, k) {
+		return HiddenContent
+	}
+	return val
 }
 
 // HiddenContent replaces sensitive values in logs and /jobmanager/config.
@@ -218,11 +240,8 @@ func (j *JobManager) getJobManagerConfig(w http.ResponseWriter, _ *http.Request,
 	}
 	out := []entry{}
 	for _, k := range slices.Sorted(maps.Keys(j.effective)) {
-		v := j.effective[k]
-		if sensitive(k) {
-			v = HiddenContent
-		}
-		out = append(out, entry{k, v})
+		// ClusterConfigHandler: ConfigurationInfo.from, ConfigurationUtils.hideSensitiveValues.
+		out = append(out, entry{k, masked(j.version, k, j.effective[k])})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -477,6 +496,9 @@ func (j *JobManager) getJobStatus(w http.ResponseWriter, _ *http.Request, p map[
 	}
 }
 
+// getJobExceptions is JobExceptionsHandler: JobExceptionsInfoWithHistory, newest first. 1.x
+// also fills the deprecated root-exception (the root failure's stack trace), timestamp,
+// all-exceptions, truncated and each entry's location; 2.x has only exceptionHistory.
 func (j *JobManager) getJobExceptions(w http.ResponseWriter, _ *http.Request, p map[string]string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -484,29 +506,33 @@ func (j *JobManager) getJobExceptions(w http.ResponseWriter, _ *http.Request, p 
 	if jb == nil {
 		return
 	}
+	legacy := j.version.Major < 2
 	entries := []map[string]any{}
 	for i := len(jb.exceptions) - 1; i >= 0; i-- {
 		e := jb.exceptions[i]
-		entries = append(entries, map[string]any{
+		entry := map[string]any{
 			"exceptionName":        e.name,
-			"stacktrace":           e.name + ": " + e.message + "\n\tat flink-sim (sim)\n",
+			"stacktrace":           e.stacktrace(),
 			"timestamp":            e.at.UnixMilli(),
 			"taskName":             e.taskName,
-			"location":             e.location,
 			"endpoint":             e.location,
 			"taskManagerId":        e.tmID,
 			"failureLabels":        map[string]string{},
 			"concurrentExceptions": []any{},
-		})
+		}
+		if legacy {
+			entry["location"] = e.location
+		}
+		entries = append(entries, entry)
 	}
-	body := map[string]any{
-		"root-exception": nil, "timestamp": nil, "all-exceptions": []any{}, "truncated": false,
-		"exceptionHistory": map[string]any{"entries": entries, "truncated": false},
-	}
-	if n := len(jb.exceptions); n > 0 {
-		last := jb.exceptions[n-1]
-		body["root-exception"] = last.name + ": " + last.message
-		body["timestamp"] = last.at.UnixMilli()
+	body := map[string]any{"exceptionHistory": map[string]any{"entries": entries, "truncated": false}}
+	if legacy {
+		body["root-exception"], body["timestamp"], body["all-exceptions"], body["truncated"] = nil, nil, []any{}, false
+		if n := len(jb.exceptions); n > 0 {
+			last := jb.exceptions[n-1]
+			body["root-exception"] = last.stacktrace()
+			body["timestamp"] = last.at.UnixMilli()
+		}
 	}
 	writeJSON(w, http.StatusOK, body)
 }
@@ -773,6 +799,25 @@ func (j *JobManager) postJarRun(w http.ResponseWriter, r *http.Request, p map[st
 		writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Jar file %s/%s does not exist", j.uploadDir, p["jarid"]))
 		return
 	}
+	if j.utilClosed {
+		// The job's main() runs in the JobManager (JarRunHandler, DetachedApplicationRunner,
+		// ClientUtils.executeProgram). On Java 17 without java.util opened, the static
+		// initializer of the DataStream V2 ExecutionEnvironmentImpl fails
+		// (DataStreamV2SinkTransformationTranslator reflects into
+		// Collections$UnmodifiableMap): the first run answers that, every later one in the
+		// same JVM the class that could not be initialized. No job is created. Seen with
+		// the WindowJoin example on flink-dist 2.2.1 (and 1.20.5) on Java 17; a JobManager
+		// whose options open java.util runs it, whatever the TaskManagers' options.
+		trace := jarRunInaccessible
+		if j.clinitFailed {
+			trace = jarRunNoClassDef
+		}
+		j.clinitFailed = true
+		j.mu.Unlock()
+		j.log.Logger(logJarRun).Warnf("Could not execute application.\n%s", trace)
+		writeErrors(w, http.StatusBadRequest, trace)
+		return
+	}
 	id := newID(16)
 	if body.JobID != "" {
 		if !hex32.MatchString(body.JobID) {
@@ -801,6 +846,34 @@ func (j *JobManager) postJarRun(w http.ResponseWriter, r *http.Request, p map[st
 	j.kick()
 	writeJSON(w, http.StatusOK, map[string]string{"jobid": id})
 }
+
+const logJarRun = "org.apache.flink.runtime.webmonitor.handlers.JarRunHandler"
+
+// The errors of POST /jars/:jarid/run on a Java 17 JobManager that does not open java.util
+// (frames shortened), as flink-dist 2.2.1 answers them.
+const (
+	jarRunHead = "org.apache.flink.runtime.rest.handler.RestHandlerException: Could not execute application.\n" +
+		"\tat org.apache.flink.runtime.webmonitor.handlers.JarRunHandler.lambda$handleRequest$1(JarRunHandler.java:114)\n" +
+		"\tat java.base/java.lang.Thread.run(Thread.java:840)\n"
+	jarRunRunner = "\tat org.apache.flink.client.ClientUtils.executeProgram(ClientUtils.java:101)\n" +
+		"\tat org.apache.flink.client.deployment.application.DetachedApplicationRunner.run(DetachedApplicationRunner.java:70)\n" +
+		"\t... 1 more\n"
+	jarRunInaccessible = jarRunHead +
+		"Caused by: java.util.concurrent.CompletionException: java.lang.ExceptionInInitializerError\n\t... 1 more\n" +
+		"Caused by: java.lang.ExceptionInInitializerError\n" + jarRunRunner +
+		"Caused by: java.lang.RuntimeException: Can not register process function transformation translator.\n" +
+		"\tat org.apache.flink.datastream.impl.ExecutionEnvironmentImpl.<clinit>(ExecutionEnvironmentImpl.java:98)\n\t... 6 more\n" +
+		"Caused by: java.lang.reflect.InaccessibleObjectException: Unable to make field private final java.util.Map java.util.Collections$UnmodifiableMap.m accessible: " +
+		"module java.base does not \"opens java.util\" to unnamed module @7056917e\n" +
+		"\tat java.base/java.lang.reflect.AccessibleObject.checkCanSetAccessible(AccessibleObject.java:354)\n" +
+		"\tat java.base/java.lang.reflect.Field.setAccessible(Field.java:172)\n" +
+		"\tat org.apache.flink.streaming.runtime.translators.DataStreamV2SinkTransformationTranslator.registerSinkTransformationTranslator(DataStreamV2SinkTransformationTranslator.java:106)\n" +
+		"\tat org.apache.flink.datastream.impl.ExecutionEnvironmentImpl.<clinit>(ExecutionEnvironmentImpl.java:96)\n\t... 6 more\n"
+	jarRunNoClassDef = jarRunHead +
+		"Caused by: java.util.concurrent.CompletionException: java.lang.NoClassDefFoundError: Could not initialize class org.apache.flink.datastream.impl.ExecutionContextEnvironment\n\t... 1 more\n" +
+		"Caused by: java.lang.NoClassDefFoundError: Could not initialize class org.apache.flink.datastream.impl.ExecutionContextEnvironment\n" + jarRunRunner +
+		"Caused by: java.lang.ExceptionInInitializerError: Exception java.lang.ExceptionInInitializerError [in thread \"flink-jar-runner-thread-1\"]\n\t... 6 more\n"
+)
 
 // jobName is the name a job gets: the value of a --name or --job-name program argument,
 // else Flink's default for StreamExecutionEnvironment.execute().

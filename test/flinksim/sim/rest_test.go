@@ -45,7 +45,9 @@ func TestOverviewAndConfigUseFlinksWireNames(t *testing.T) {
 }
 
 func TestJobManagerConfigReportsTheEffectiveConfigurationWithSecretsHidden(t *testing.T) {
-	c := startJobManager(t, testConf(map[string]string{"s3.secret-key": "hush", "fs.s3a.access.key": "AKIA", "pipeline.name": "x"}))
+	c := startJobManager(t, testConf(map[string]string{"s3.secret-key": "hush", "fs.s3a.access.key": "AKIA", "pipeline.name": "x",
+		"metrics.reporter.x.http-headers": "a", "custom.api-key": "k", "fs.azure.account.key.acct.blob.core.windows.net": "z",
+		"s3.access.token": "t", "security.ssl.keystore-password": "p", "datadog.apikey": "d"}))
 	got := map[string]string{}
 	for _, e := range arr(t, getJSON(t, c.rest+"/jobmanager/config", 200)) {
 		kv := obj(t, e)
@@ -53,7 +55,10 @@ func TestJobManagerConfigReportsTheEffectiveConfigurationWithSecretsHidden(t *te
 		got[kv["key"].(string)] = kv["value"].(string)
 	}
 	for k, want := range map[string]string{
-		"jobmanager.rpc.address": "jm.test", "pipeline.name": "x", "s3.secret-key": "******", "fs.s3a.access.key": "******",
+		// GlobalConfiguration.SENSITIVE_KEYS of 1.20: "key" alone is not one (api-key is 2.x's).
+		"jobmanager.rpc.address": "jm.test", "pipeline.name": "x", "s3.secret-key": "******", "fs.s3a.access.key": "AKIA",
+		"metrics.reporter.x.http-headers": "******", "custom.api-key": "k", "fs.azure.account.key.acct.blob.core.windows.net": "******",
+		"s3.access.token": "******", "security.ssl.keystore-password": "******", "datadog.apikey": "******",
 	} {
 		if got[k] != want {
 			t.Errorf("%s = %q, want %q", k, got[k], want)
@@ -61,6 +66,29 @@ func TestJobManagerConfigReportsTheEffectiveConfigurationWithSecretsHidden(t *te
 	}
 	if !strings.HasPrefix(got["web.tmpdir"], "/tmp/flink-web-") {
 		t.Errorf("web.tmpdir = %q, want the JobManager's default", got["web.tmpdir"])
+	}
+}
+
+func TestSensitiveKeysFollowTheVersion(t *testing.T) {
+	for _, tc := range []struct {
+		v    Version
+		key  string
+		want bool
+	}{
+		{Version{1, 18}, "metrics.reporter.x.http-headers", false},
+		{Version{1, 20}, "metrics.reporter.x.http-headers", true},
+		{Version{1, 20}, "custom.api-key", false},
+		{Version{2, 2}, "custom.api-key", true},
+		{Version{2, 2}, "fs.s3a.access.key", false},
+		{Version{2, 2}, "S3.SECRET-KEY", true},
+		{Version{1, 18}, "security.kerberos.login.jaas.config", true},
+		{Version{1, 18}, "rest.basic-auth.x", true},
+		{Version{1, 18}, "gcs.service-key", true},
+		{Version{1, 18}, "pulsar.auth-params", true},
+	} {
+		if got := Sensitive(tc.v, tc.key); got != tc.want {
+			t.Errorf("Sensitive(%s, %q) = %v, want %v", tc.v, tc.key, got, tc.want)
+		}
 	}
 }
 
