@@ -38,6 +38,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/flinkd/flinkd/internal/runtime/docker"
+	"github.com/flinkd/flinkd/internal/spec"
 )
 
 // Config is flinkd's configuration.
@@ -75,8 +76,8 @@ type Kubernetes struct {
 	InCluster  bool   `json:"inCluster,omitempty"`  // use the pod's service account
 }
 
-// DefaultTarget is the target of specs that name none.
-const DefaultTarget = "default"
+// DefaultTarget is the target of specs that name none (spec's default, the one home of it).
+const DefaultTarget = spec.DefaultDeploymentTargetName
 
 // Default is the configuration without a file: the local Docker engine as "default".
 func Default() *Config {

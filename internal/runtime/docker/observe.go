@@ -60,6 +60,7 @@ type observedContainer struct {
 	OOMKilled     bool
 	EngineRestart int // restarts done by the engine itself (none under flinkd's policy)
 	StartedAt     time.Time
+	FinishedAt    time.Time
 	Error         string
 }
 
@@ -155,9 +156,8 @@ func (r *Runtime) collectWith(ctx context.Context, filter filters.Args, inspect 
 				c.ExitCode = st.ExitCode
 				c.OOMKilled = st.OOMKilled
 				c.Error = st.Error
-				if t, err := time.Parse(time.RFC3339Nano, st.StartedAt); err == nil && t.Year() > 1 {
-					c.StartedAt = t
-				}
+				c.StartedAt = engineTime(st.StartedAt)
+				c.FinishedAt = engineTime(st.FinishedAt)
 			}
 			if c.State == container.StateRunning && !c.StartedAt.IsZero() {
 				r.rememberStart(c.ID, c.StartedAt)
@@ -229,6 +229,15 @@ func (r *Runtime) listAll(ctx context.Context) error {
 	return err
 }
 
+// engineTime parses a time the engine reports; its zero time ("0001-01-01T00:00:00Z") and
+// anything unreadable are the zero time.
+func engineTime(s string) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.Year() > 1 {
+		return t
+	}
+	return time.Time{}
+}
+
 func summaryName(names []string) string {
 	if len(names) == 0 {
 		return ""
@@ -263,6 +272,9 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 			Restarts:  c.Restarts + c.EngineRestart,
 			StartedAt: c.StartedAt,
 		}
+		if inst.State == runtime.StateExited {
+			inst.FinishedAt = c.FinishedAt
+		}
 		switch inst.State {
 		case runtime.StateExited, runtime.StateRestarting:
 			inst.Message = c.exitText()
@@ -291,7 +303,7 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 		}
 	}
 	slices.SortFunc(obs.TaskManagers, func(a, b runtime.Instance) int {
-		return cmp.Or(compareInstances(a.ID, b.ID), cmp.Compare(a.RuntimeID, b.RuntimeID))
+		return cmp.Or(runtime.CompareInstanceIDs(a.ID, b.ID), cmp.Compare(a.RuntimeID, b.RuntimeID))
 	})
 	return obs, nil
 }

@@ -114,25 +114,29 @@ func (c *Compose) project(name string, taskManagers int) ([]byte, error) {
 	b := c.b
 	services := map[string]any{}
 	configs := map[string]any{}
-	log4jKey := "log4j"
-	configs[log4jKey] = map[string]any{"content": escapeCompose(b.log4j)}
+	var renderErr error
 	service := func(id string) map[string]any {
 		component, proc, alias := componentTM, b.tm, id
 		if id == jobManagerID {
 			component, proc, alias = componentJM, b.jm, jobManagerAlias
 		}
-		confName, conf := flinkconf.Render(b.cfg.Spec.Spec.FlinkVersion, b.instanceConfig(id, component))
-		confKey := "conf-" + id
-		configs[confKey] = map[string]any{"content": escapeCompose(string(conf))}
-		env := make([]string, len(b.env))
-		for i, e := range b.env {
-			env[i] = escapeCompose(e)
+		files, err := b.instanceFiles(id, component)
+		if err != nil {
+			renderErr = err
+			return nil
 		}
-		file := func(source, target string) map[string]any {
+		var mounts []any
+		for i, f := range files {
+			key := fmt.Sprintf("%s-%d", id, i)
+			configs[key] = map[string]any{"content": escapeCompose(string(f.Data))}
 			// Not uid/gid: with them compose asks the engine to chown to the container's
 			// user, and Docker 20.10 cannot resolve the image's "9999:9999" that way. The
 			// files are root's, writable by all, so that the entrypoint can rewrite them.
-			return map[string]any{"source": source, "target": target, "mode": 0o666}
+			mounts = append(mounts, map[string]any{"source": key, "target": flinkconf.Dir + "/" + f.Name, "mode": 0o666})
+		}
+		env := make([]string, len(b.env))
+		for i, e := range b.env {
+			env[i] = escapeCompose(e)
 		}
 		s := map[string]any{
 			"image":          b.image,
@@ -143,8 +147,7 @@ func (c *Compose) project(name string, taskManagers int) ([]byte, error) {
 			"restart":        "no",
 			"labels":         b.labels(name, id),
 			"networks":       map[string]any{"default": map[string]any{"aliases": []string{alias}}},
-			"configs": []any{file(confKey, flinkconf.Dir+"/"+confName),
-				file(log4jKey, flinkconf.Dir+"/"+flinkconf.Log4jConsoleFile)},
+			"configs":        mounts,
 		}
 		if proc.memoryBytes > 0 {
 			s["mem_limit"] = proc.memoryBytes
@@ -164,6 +167,9 @@ func (c *Compose) project(name string, taskManagers int) ([]byte, error) {
 	services[jobManagerID] = service(jobManagerID)
 	for n := 1; n <= taskManagers; n++ {
 		services[taskManagerID(n)] = service(taskManagerID(n))
+	}
+	if renderErr != nil {
+		return nil, renderErr
 	}
 	doc := map[string]any{
 		"services": services,
