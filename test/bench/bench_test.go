@@ -81,7 +81,9 @@ func decode(tb testing.TB, yaml string) *spec.SessionCluster {
 // newBaseline returns a baseline for s whose resources are labelled run, removed at cleanup.
 func newBaseline(tb testing.TB, cli *dockerclient.Client, run string, s benchSpec) *baseline.Baseline {
 	tb.Helper()
-	bl, err := baseline.New(baseline.Config{Client: cli, Spec: decode(tb, s.yaml()), Run: run})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bl, err := baseline.New(ctx, baseline.Config{Client: cli, Spec: decode(tb, s.yaml()), Run: run})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -43,8 +43,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,6 +123,14 @@ type Baseline struct {
 	jm    process
 	tm    process
 	http  *http.Client
+	// imageConf is what the image has in /opt/flink/conf (read once, by New, as flinkd
+	// reads it once per image): the base of the configuration file and its owner.
+	imageConf imageConf
+}
+
+type imageConf struct {
+	uid, gid         int
+	standard, legacy *flinkconf.Base
 }
 
 type process struct {
@@ -127,8 +138,9 @@ type process struct {
 	memoryBytes int64
 }
 
-// New prepares a baseline for cfg.Spec, rendering what flinkd renders for it.
-func New(cfg Config) (*Baseline, error) {
+// New prepares a baseline for cfg.Spec, rendering what flinkd renders for it; it reads the
+// image's conf folder once, from a container it creates and removes.
+func New(ctx context.Context, cfg Config) (*Baseline, error) {
 	if cfg.Client == nil || cfg.Spec == nil || cfg.Run == "" {
 		return nil, errors.New("baseline: Client, Spec and Run are required")
 	}
@@ -154,7 +166,7 @@ func New(cfg Config) (*Baseline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	return &Baseline{
+	b := &Baseline{
 		cfg:   cfg,
 		image: cfg.Spec.Image(),
 		conf:  conf,
@@ -163,7 +175,63 @@ func New(cfg Config) (*Baseline, error) {
 		jm:    process{cpuMillis: jm.CPUMillis(), memoryBytes: jm.MemoryBytes()},
 		tm:    process{cpuMillis: tm.CPUMillis(), memoryBytes: tm.MemoryBytes()},
 		http:  &http.Client{Timeout: restTimeout},
-	}, nil
+	}
+	if b.imageConf, err = b.readImageConf(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// readImageConf reads the image's /opt/flink/conf as flinkd's runtime does (its
+// config.yaml and flink-conf.yaml, and the folder's owner unless root), from a created,
+// never started container.
+func (b *Baseline) readImageConf(ctx context.Context) (imageConf, error) {
+	ic := imageConf{uid: flinkconf.ImageUID, gid: flinkconf.ImageUID}
+	cctx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
+	defer cancel()
+	resp, err := b.cfg.Client.ContainerCreate(cctx, &container.Config{Image: b.image, Labels: b.labels("image-conf", "")}, nil, nil, nil, "")
+	if err != nil {
+		return ic, fmt.Errorf("baseline: read the image's conf folder: %w", err)
+	}
+	defer func() {
+		_ = b.cfg.Client.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true})
+	}()
+	rc, _, err := b.cfg.Client.CopyFromContainer(cctx, resp.ID, flinkconf.Dir)
+	if err != nil {
+		return ic, fmt.Errorf("baseline: read the image's conf folder: %w", err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	dir := path.Base(flinkconf.Dir)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return ic, nil
+		}
+		if err != nil {
+			return ic, fmt.Errorf("baseline: read the image's conf folder: %w", err)
+		}
+		name := strings.TrimSuffix(hdr.Name, "/")
+		switch {
+		case name == dir && hdr.Typeflag == tar.TypeDir && hdr.Uid != 0:
+			ic.uid, ic.gid = hdr.Uid, hdr.Gid
+		case hdr.Typeflag != tar.TypeReg:
+		case name == dir+"/"+flinkconf.LegacyConfigYAML:
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				return ic, err
+			}
+			ic.legacy = flinkconf.ParseLegacy(data)
+		case name == dir+"/"+flinkconf.ConfigYAML:
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				return ic, err
+			}
+			if ic.standard, err = flinkconf.ParseStandard(data); err != nil {
+				return ic, fmt.Errorf("baseline: the image's %s: %w", flinkconf.ConfigYAML, err)
+			}
+		}
+	}
 }
 
 // Cluster is one cluster the baseline created.
@@ -433,8 +501,12 @@ func (b *Baseline) instanceFiles(id, component string) ([]flinkconf.File, error)
 		in.TaskManagerHost, in.ResourceID = id, id
 	}
 	v := flinkconf.VersionOf(b.cfg.Spec.Spec.FlinkVersion)
-	name, legacy := flinkconf.FileName(v, false)
-	f, err := flinkconf.Render(flinkconf.Layers{Version: v, Legacy: legacy, Cluster: b.conf, Runtime: flinkconf.RuntimeOptions(in)})
+	name, legacy := flinkconf.FileName(v, b.imageConf.legacy != nil)
+	base := b.imageConf.standard
+	if legacy {
+		base = b.imageConf.legacy
+	}
+	f, err := flinkconf.Render(flinkconf.Layers{Version: v, Legacy: legacy, Base: base, Cluster: b.conf, Runtime: flinkconf.RuntimeOptions(in)})
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
@@ -451,8 +523,8 @@ func (b *Baseline) configArchive(id, component string) ([]byte, error) {
 	tw := tar.NewWriter(&buf)
 	now := time.Now()
 	for _, f := range files {
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.Name, Mode: 0o664, Uid: flinkconf.ImageUID,
-			Gid: flinkconf.ImageUID, Size: int64(len(f.Data)), ModTime: now}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.Name, Mode: 0o664, Uid: b.imageConf.uid,
+			Gid: b.imageConf.gid, Size: int64(len(f.Data)), ModTime: now}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, fmt.Errorf("archive %s: %w", f.Name, err)
 		}
