@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -67,9 +68,9 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	// The plan is staged: container removals, network operations, then the bring-ups.
 	// Network operations run one by one; removals and bring-ups run concurrently (bounded),
 	// so that scaling to 20 TaskManagers costs about one container's start, not 20. The
-	// TaskManagers' containers are created while the JobManager's is created and started,
-	// but start only once it has: a TaskManager that starts before its JobManager's name
-	// resolves waits Flink's registration error delay (10 s) to retry.
+	// TaskManagers' containers are created once the JobManager's exists, while it is
+	// configured and started, and start only once it has: a TaskManager that starts before
+	// its JobManager's name resolves waits Flink's registration error delay (10 s) to retry.
 	for len(p) > 0 {
 		n := 1
 		if parallel(p[0]) {
@@ -93,13 +94,16 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			}
 			continue
 		}
-		// jmUp is closed once the JobManager of this group is up (at once if it has none);
-		// the JobManager's bring-up runs beside maxParallelOps others.
-		jmUp := make(chan struct{})
+		// The JobManager's bring-up runs beside maxParallelOps others.
+		gate := newBringUpGate()
 		limit := maxParallelOps + 1
-		if !slices.ContainsFunc(group, func(op operation) bool { return bringUp(op) && op.InstanceID == jobManagerID }) {
-			close(jmUp)
+		jm := slices.IndexFunc(group, func(op operation) bool { return bringUp(op) && op.InstanceID == jobManagerID })
+		switch {
+		case jm < 0:
+			gate.up()
 			limit = maxParallelOps
+		case group[jm].Kind == opStartContainer:
+			gate.created() // it exists, created by an earlier pass
 		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(limit)
@@ -107,16 +111,12 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			if op.Kind == opCreateContainer && op.NetworkID == "" {
 				op.NetworkID = netID
 			}
-			var after <-chan struct{}
-			if bringUp(op) && op.InstanceID != jobManagerID {
-				after = jmUp
-			}
 			g.Go(func() error {
-				if _, err := r.execute(gctx, own, c, img, op, after, progress); err != nil {
+				if _, err := r.execute(gctx, own, c, img, op, gate, progress); err != nil {
 					return fmt.Errorf("%s %s: %w", op.Kind, op.Name, err)
 				}
 				if bringUp(op) && op.InstanceID == jobManagerID {
-					close(jmUp)
+					gate.up()
 				}
 				return nil
 			})
@@ -151,13 +151,36 @@ func parallel(op operation) bool { return stage(op) != 1 }
 // bringUp says whether op creates or starts a container.
 func bringUp(op operation) bool { return op.Kind == opCreateContainer || op.Kind == opStartContainer }
 
-// waitUntil returns once after is closed (at once for nil), or with ctx's error.
-func waitUntil(ctx context.Context, after <-chan struct{}) error {
-	if after == nil {
+// bringUpGate orders one stage of bring-ups: a TaskManager's container is created once the
+// JobManager's exists, and started once the JobManager has started. A nil gate holds nothing.
+type bringUpGate struct {
+	jmCreated, jmUp     chan struct{}
+	createdOnce, upOnce sync.Once
+}
+
+func newBringUpGate() *bringUpGate {
+	return &bringUpGate{jmCreated: make(chan struct{}), jmUp: make(chan struct{})}
+}
+
+func (g *bringUpGate) created() { g.createdOnce.Do(func() { close(g.jmCreated) }) }
+func (g *bringUpGate) up() {
+	g.created() // an adopted, running JobManager was never created here
+	g.upOnce.Do(func() { close(g.jmUp) })
+}
+
+// wait returns once the JobManager has reached what op needs before its next step (start:
+// false, before the create; true, before the start), at once for the JobManager itself, or
+// with ctx's error.
+func (g *bringUpGate) wait(ctx context.Context, op operation, start bool) error {
+	if g == nil || op.InstanceID == jobManagerID {
 		return nil
 	}
+	ch := g.jmCreated
+	if start {
+		ch = g.jmUp
+	}
 	select {
-	case <-after:
+	case <-ch:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -165,9 +188,8 @@ func waitUntil(ctx context.Context, after <-chan struct{}) error {
 }
 
 // execute runs one operation and returns the engine ID of what it created, if anything. own
-// labels what it creates. A container it brings up starts only once after is closed (nil:
-// at once).
-func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, after <-chan struct{}, progress runtime.Progress) (string, error) {
+// labels what it creates; gate orders a bring-up after the JobManager's (nil: at once).
+func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, gate *bringUpGate, progress runtime.Progress) (string, error) {
 	log := r.log.With("cluster", c.Key.String())
 	switch op.Kind {
 	case opRemoveContainer:
@@ -192,7 +214,7 @@ func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.
 		emit(progress, op.Reason, "network "+op.Name+" created")
 		return id, nil
 	case opStartContainer:
-		if err := waitUntil(ctx, after); err != nil {
+		if err := gate.wait(ctx, op, true); err != nil {
 			return "", err
 		}
 		if err := r.configureAndStart(ctx, c, op.EngineID, op.InstanceID, op.Component); err != nil {
@@ -207,7 +229,7 @@ func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.
 		log.Info("container started", "container", op.Name, "container_id", op.EngineID, "cause", op.Cause)
 		emit(progress, op.Reason, fmt.Sprintf("%s started: %s", op.InstanceID, op.Cause))
 	case opCreateContainer:
-		id, err := r.createContainer(ctx, own, c, img, op, after)
+		id, err := r.createContainer(ctx, own, c, img, op, gate)
 		if err != nil {
 			return "", err
 		}
@@ -301,11 +323,15 @@ func (r *Runtime) adoptNetwork(ctx context.Context, c runtime.Cluster, name stri
 	return n.ID, nil
 }
 
-// createContainer creates one instance's container and, once after is closed, copies its
-// configuration in and starts it. A container of that name without flinkd's labels for this
+// createContainer creates one instance's container, copies its configuration in and starts
+// it, each when gate lets it (the JobManager's container is created first, a TaskManager
+// starts once the JobManager has). A container of that name without flinkd's labels for this
 // instance is not flinkd's; one with them is adopted (an earlier create whose answer was
 // lost).
-func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, after <-chan struct{}) (string, error) {
+func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, gate *bringUpGate) (string, error) {
+	if err := gate.wait(ctx, op, false); err != nil {
+		return "", err
+	}
 	cfg, hc, nc := r.containerSpec(own, c, img, op)
 	cctx, cancel := r.callCtx(ctx)
 	resp, err := r.cli.ContainerCreate(cctx, cfg, hc, nc, nil, op.Name)
@@ -328,7 +354,10 @@ func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c 
 	default:
 		return "", err
 	}
-	if err := waitUntil(ctx, after); err != nil {
+	if op.InstanceID == jobManagerID && gate != nil {
+		gate.created()
+	}
+	if err := gate.wait(ctx, op, true); err != nil {
 		return id, err
 	}
 	if err := r.configureAndStart(ctx, c, id, op.InstanceID, op.Component); err != nil {
