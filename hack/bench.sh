@@ -7,6 +7,7 @@
 #                                 # limit) and docker compose v2, side by side
 #   bash hack/bench.sh idle       # 100 RUNNING clusters: idle CPU and RSS, status -o json,
 #                                 # a restart that sees them all RUNNING again
+#   bash hack/bench.sh autoscale  # issue #12: job submitted -> every task RUNNING on an autoscaled cluster
 #
 # BENCH_RUNS (default 5) is the number of runs of each side of the Docker comparisons.
 # docker compose v2 is built from its Go module first when it is missing (hack/compose.sh).
@@ -22,9 +23,9 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 what=${1:-all}
 case $what in
-all | daemon | docker | idle) ;;
+all | daemon | docker | idle | autoscale) ;;
 *)
-	say "unknown set '$what' (want all, daemon, docker or idle)"
+	say "unknown set '$what' (want all, daemon, docker, idle or autoscale)"
 	exit 2
 	;;
 esac
@@ -61,5 +62,8 @@ if [[ $what == all || $what == docker ]]; then
 fi
 if [[ $what == all || $what == idle ]]; then
 	step go test -run '^$' -bench 'DaemonIdle100Clusters' -benchtime 1x -timeout 60m ./test/bench
+fi
+if [[ $what == all || $what == autoscale ]]; then
+	step go test -run '^$' -bench 'AutoscaleSubmitToRunning' -benchtime 10x -timeout 30m ./test/bench
 fi
 say "done; results in $out"
