@@ -53,6 +53,10 @@ done
 command -v docker >/dev/null 2>&1 || die "no docker client found; run: bash hack/ensure-docker.sh"
 docker info >/dev/null 2>&1 || die "no Docker engine answers at ${DOCKER_HOST:-unix:///var/run/docker.sock}; run: bash hack/ensure-docker.sh"
 mkdir -p "$cache"
+# One build at a time per cache: test packages run in parallel, and each one may ask for the
+# images (test/testenv RealImages); the second waits, then finds them up to date.
+exec 9>"$cache/.lock"
+flock 9
 
 sha() { sha256sum | cut -c1-64; }
 

@@ -142,6 +142,49 @@ func TestLegacyProblem(t *testing.T) {
 	}
 }
 
+// What flink-console.sh's `eval echo` does to JVM options; the real image (localhost/
+// flink-real:2.2) turned "-Dflinkd.a=pa$$word -Dflinkd.b=$HOME -Dflinkd.c=cost$5
+// -Dflinkd.d=x#y" into the JVM options -Dflinkd.a=pa1word, -Dflinkd.b=/opt/flink,
+// -Dflinkd.c=cost-D and -Dflinkd.d=x#y.
+func TestShellEvaluation(t *testing.T) {
+	for _, tt := range []struct {
+		value   string
+		problem string // a part of the problem, "" for none
+		vars    []string
+	}{
+		{"-XX:+UseG1GC -Dfoo=bar   -Dbaz=qux", "", nil},
+		{"-Dx=x#y -Dcost=5$ -Dy=a$/b -Dz=100%", "", nil},
+		{"-Xlog:gc*:file=${FLINK_LOG_PREFIX}.gc.log -Dh=$HOME/x -Dh2=$HOME", "", []string{"FLINK_LOG_PREFIX", "HOME"}},
+		{"-Dd=${X:-default}", "", []string{"X"}},
+		{"-XX:CompileCommand=exclude,java/lang/Object.* -Dm={x}", "", nil},
+		{"-Da=pa$$word", "'$$'", nil},
+		{"-Dh=$HOME -Dc=cost$5", "'$5'", []string{"HOME"}},
+		{"-Dq=$?", "'$?'", nil},
+		{`-Dx="a b"`, "quotes", nil},
+		{"-Dx='a'", "quotes", nil},
+		{`-Dx=a\b`, "backslash", nil},
+		{"-Dx=`id`", "'`'", nil},
+		{"-Dx=$(id)", "'$('", nil},
+		{"-Dx=a;b", "';'", nil},
+		{"-Dx=a>b", "'>'", nil},
+		{"-Dx=a&&b", "'&'", nil},
+		{"-Dx=(a)", "'('", nil},
+		{"-Dx={a,b}", "{a,b}", nil},
+		{"-Dx=a #rest", "'#'", nil},
+		{"~/agent.jar", "'~'", nil},
+		{"-Dx=${}", "'${'", nil},
+		{"-Dx=${1}", "'${'", nil},
+	} {
+		problem, vars := ShellEvaluation(tt.value)
+		if tt.problem == "" && problem != "" || !strings.Contains(problem, tt.problem) {
+			t.Errorf("ShellEvaluation(%q) problem = %q, want one with %q", tt.value, problem, tt.problem)
+		}
+		if !slices.Equal(vars, tt.vars) {
+			t.Errorf("ShellEvaluation(%q) vars = %q, want %q", tt.value, vars, tt.vars)
+		}
+	}
+}
+
 func TestMergeValue(t *testing.T) {
 	flags := "--add-opens=java.base/java.util=ALL-UNNAMED"
 	for _, tt := range []struct{ key, base, over, want string }{

@@ -1,7 +1,9 @@
 package flinkconf
 
 import (
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -101,4 +103,92 @@ func MergeValue(key, base, over string) string {
 		return base
 	}
 	return base + " " + over
+}
+
+// ShellEvaluation says what Flink's start script does to a JVM option value beyond splitting
+// it into words at white space. bin/flink-console.sh (apache/flink flink-dist, since
+// FLINK-23057 in 1.14) runs FLINK_ENV_JAVA_OPTS, which bin/config.sh, jobmanager.sh and
+// taskmanager.sh build from the env.java.* keys, through the shell before it starts the JVM:
+//
+//	# Evaluate user options for local variable expansion
+//	FLINK_ENV_JAVA_OPTS=$(eval echo ${FLINK_ENV_JAVA_OPTS})
+//
+// so that "-Xlog:gc*:file=${FLINK_LOG_PREFIX}.gc.log" works (Flink's documented use). vars are
+// the variables that evaluation replaces with the process's environment (unset ones with
+// nothing): $NAME and ${NAME...}, in order, once each. problem is the first construct the
+// evaluation would change in any other way, or "" when there is none: special parameters
+// ($$ is the shell's process ID, $1 an argument), quotes and backslashes (removed; a quoted
+// space splits the option all the same, as the result is split at white space again), command
+// substitution and shell operators (a command runs, output is redirected, or the evaluation
+// fails and every option is lost), brace expansion (one word becomes several), a word
+// starting with '#' (a comment: the words after it are lost) or '~' (a home folder). The
+// message never quotes the value, which may hold a secret. Pathname expansion is left out:
+// it changes only a word that matches a file in Flink's working folder, which no JVM option
+// does.
+func ShellEvaluation(value string) (problem string, vars []string) {
+	isNameStart := func(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	isName := func(c byte) bool { return isNameStart(c) || c >= '0' && c <= '9' }
+	addVar := func(name string) {
+		if !slices.Contains(vars, name) {
+			vars = append(vars, name)
+		}
+	}
+	wordStart := true
+	for i := 0; i < len(value); i++ {
+		c := value[i]
+		if c == ' ' || c == '\t' || c == '\n' {
+			wordStart = true
+			continue
+		}
+		atStart := wordStart
+		wordStart = false
+		switch {
+		case atStart && c == '#':
+			return "has a word starting with '#', where the shell's evaluation sees a comment and drops the rest of the options", vars
+		case atStart && c == '~':
+			return "has a word starting with '~', which the shell's evaluation replaces with a home folder", vars
+		case c == '\'' || c == '"':
+			return "contains quotes, which the shell's evaluation removes (and a quoted space splits the option all the same)", vars
+		case c == '\\':
+			return "contains a backslash, which the shell's evaluation removes", vars
+		case c == '`':
+			return "contains '`', with which the shell's evaluation runs a command", vars
+		case strings.IndexByte(";&|<>()", c) >= 0:
+			return fmt.Sprintf("contains '%c', a shell operator: the shell's evaluation runs or redirects a command there, or fails and loses every option", c), vars
+		case c == '{':
+			if end := strings.IndexByte(value[i:], '}'); end > 0 {
+				inner := value[i+1 : i+end]
+				if !strings.ContainsAny(inner, " \t\n") && (strings.Contains(inner, ",") || strings.Contains(inner, "..")) {
+					return "contains {a,b} or {a..b}, which the shell's evaluation expands into several words", vars
+				}
+			}
+		case c == '$' && i+1 < len(value):
+			next := value[i+1]
+			switch {
+			case next == '(':
+				return "contains '$(', with which the shell's evaluation runs a command", vars
+			case next == '{':
+				end := strings.IndexByte(value[i+2:], '}')
+				if end < 0 || end == 0 || !isNameStart(value[i+2]) {
+					return "contains a '${' that names no variable, on which the shell's evaluation fails and loses every option", vars
+				}
+				j := i + 2
+				for j < len(value) && isName(value[j]) {
+					j++
+				}
+				addVar(value[i+2 : j])
+				i += 2 + end
+			case isNameStart(next):
+				j := i + 1
+				for j < len(value) && isName(value[j]) {
+					j++
+				}
+				addVar(value[i+1 : j])
+				i = j - 1
+			case next >= '0' && next <= '9' || strings.IndexByte("$@*#?-!", next) >= 0:
+				return fmt.Sprintf("contains '$%c', a special parameter of the shell, which its evaluation replaces (with its process ID, an argument, ...)", next), vars
+			}
+		}
+	}
+	return "", vars
 }

@@ -20,10 +20,7 @@ import (
 //     spec.resources unless set: the exact bytes of the container limits ("1000000000b"),
 //     so that the process and its container agree to the byte.
 func (s *Spec) FlinkConfig() (conf map[string]string, renamed []flinkconf.Rename) {
-	vars := make(map[string]string, len(s.Kubernetes.Pods.EnvVars))
-	for _, e := range s.Kubernetes.Pods.EnvVars {
-		vars[e.Name] = e.Value
-	}
+	vars := s.specVars()
 	expanded := make(map[string]string, len(s.FlinkConfiguration)+2)
 	for k, v := range s.FlinkConfiguration {
 		expanded[k] = flinkconf.Expand(v, vars)
@@ -38,4 +35,14 @@ func (s *Spec) FlinkConfig() (conf map[string]string, renamed []flinkconf.Rename
 		}
 	}
 	return conf, renamed
+}
+
+// specVars are the spec's environment variables by name: the only ones a "${NAME}" in a
+// flinkConfiguration value refers to (flinkconf.Expand).
+func (s *Spec) specVars() map[string]string {
+	vars := make(map[string]string, len(s.Kubernetes.Pods.EnvVars))
+	for _, e := range s.Kubernetes.Pods.EnvVars {
+		vars[e.Name] = e.Value
+	}
+	return vars
 }

@@ -166,7 +166,11 @@ func (v *validator) spec(s *Spec, p *field.Path) {
 
 	confOK := v.flinkConfiguration(s.FlinkConfiguration, &s.Resources, p.Child("flinkConfiguration"))
 	if fv, ok := flinkconf.ParseVersion(s.FlinkVersion); ok && flinkVersionRE.MatchString(s.FlinkVersion) && confOK {
-		if v.configurationFile(s, fv, p) && resOK {
+		fileOK := v.configurationFile(s, fv, p)
+		if fileOK {
+			v.jvmOptions(s, p.Child("flinkConfiguration"))
+		}
+		if fileOK && resOK {
 			v.memory(s, fv, p)
 		}
 	}
@@ -361,6 +365,39 @@ func (v *validator) configurationFile(s *Spec, fv flinkconf.Version, p *field.Pa
 		}
 	}
 	return len(v.errs) == n
+}
+
+// jvmOptions checks the spec's JVM options (the env.java.* keys) against what Flink's start
+// script does to them on every Flink version flinkd runs: it evaluates them with the shell
+// before the JVM starts (flinkconf.ShellEvaluation), after flinkd has replaced the spec's
+// ${NAME} variables. What the shell would change other than a variable is refused: the JVM
+// would get other options than written, or none (quotes split an option all the same, so
+// such a value cannot be made safe by quoting it). A variable the shell replaces from the
+// process's environment is Flink's documented use (${FLINK_LOG_PREFIX}) and a warning:
+// /jobmanager/config shows the value as written, the JVM gets the variable's value.
+func (v *validator) jvmOptions(s *Spec, p *field.Path) {
+	vars := s.specVars()
+	for _, k := range sortedKeys(s.FlinkConfiguration) {
+		if !flinkconf.IsJVMOptions(k) {
+			continue
+		}
+		raw := s.FlinkConfiguration[k]
+		value := flinkconf.Expand(raw, vars)
+		after := ""
+		if value != raw {
+			after = " (with the spec's env vars in place of its ${NAME})"
+		}
+		problem, refs := flinkconf.ShellEvaluation(value)
+		switch {
+		case problem != "":
+			v.errorf(p.Key(k), field.ErrorTypeInvalid, raw,
+				"Flink's start script (bin/flink-console.sh) evaluates JVM options with the shell before the JVM starts, and this value%s %s; the JVM would not get the options as written",
+				after, problem)
+		case len(refs) > 0:
+			v.warnf(p.Key(k), "Flink's start script (bin/flink-console.sh) evaluates JVM options with the shell: the JVM gets $%s replaced with the process's environment variable (nothing when it is unset)",
+				strings.Join(refs, ", $"))
+		}
+	}
 }
 
 // memory runs Flink's memory model (flinkmem) on the configuration flinkd writes, as the

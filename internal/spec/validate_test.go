@@ -256,6 +256,21 @@ func TestValidateConfigurationFileRules(t *testing.T) {
 		version: "1.20",
 		conf:    map[string]string{"a.password": "pa$$word", "b.url": "http://h/#frag", "e.home": "$HOME"},
 	}, {
+		name:    "JVM options the start script's shell would change are refused, on every version",
+		version: "2.2",
+		conf:    map[string]string{"env.java.opts.all": "-Da=pa$$word", "env.java.opts.taskmanager": `-Dx="a b"`, "env.java.opts.jobmanager": "-Dok=x#y"},
+		wantErrs: []string{
+			"spec.flinkConfiguration[env.java.opts.all]: Flink's start script (bin/flink-console.sh) evaluates JVM options with the shell before the JVM starts, and this value contains '$$'",
+			"spec.flinkConfiguration[env.java.opts.taskmanager]: Flink's start script (bin/flink-console.sh) evaluates JVM options with the shell before the JVM starts, and this value contains quotes",
+		},
+	}, {
+		name:    "a variable in JVM options is Flink's documented use, and a warning",
+		version: "1.20",
+		conf:    map[string]string{"env.java.opts.jobmanager": "-Xlog:gc*:file=${FLINK_LOG_PREFIX}.gc.log -Dh=$HOME", "a.home": "$HOME"},
+		wantWarns: []string{
+			"spec.flinkConfiguration[env.java.opts.jobmanager]: Flink's start script (bin/flink-console.sh) evaluates JVM options with the shell: the JVM gets $FLINK_LOG_PREFIX, $HOME replaced with the process's environment variable (nothing when it is unset)",
+		},
+	}, {
 		name:     "empty key segment",
 		version:  "2.2",
 		conf:     map[string]string{"a..b": "1"},
@@ -285,6 +300,20 @@ func TestValidateConfigurationFileRules(t *testing.T) {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A JVM option is checked as flinkd writes it: with the spec's env vars in place (a secret's
+// quote is refused, without quoting the secret).
+func TestValidateJVMOptionsAfterTheSpecsVariables(t *testing.T) {
+	c := validCluster()
+	c.Spec.Kubernetes.Pods.EnvVars = []EnvVar{{Name: "TRUST_PASS", Value: `s3"cr3t`}}
+	c.Spec.FlinkConfiguration = map[string]string{"env.java.opts.all": "-Djavax.net.ssl.trustStorePassword=${TRUST_PASS}"}
+	errs, _ := Validate(c)
+	got := validationLines(errs)
+	if len(got) != 1 || !strings.Contains(got[0], "spec.flinkConfiguration[env.java.opts.all]") ||
+		!strings.Contains(got[0], "this value (with the spec's env vars in place of its ${NAME}) contains quotes") || strings.Contains(got[0], "s3") {
+		t.Errorf("errors %q, want one naming the field and the quotes, not the secret", got)
 	}
 }
 

@@ -28,7 +28,16 @@ func restDo(t *testing.T, method, url, contentType string, body []byte, out any)
 
 // tryRest is restDo returning the error: for polls that outlive a JobManager.
 func tryRest(method, url, contentType string, body []byte, out any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	return tryRestWithin(callTimeout, method, url, contentType, body, out)
+}
+
+// jobRunTimeout bounds POST /jars/:id/run: real Flink loads the jar and builds the job's
+// graph before it answers, which takes a while on a loaded machine.
+const jobRunTimeout = 2 * time.Minute
+
+// tryRestWithin is tryRest with its own time limit.
+func tryRestWithin(timeout time.Duration, method, url, contentType string, body []byte, out any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {

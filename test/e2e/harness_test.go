@@ -56,6 +56,9 @@ type flinkd struct {
 	docker  *dockerclient.Client
 	// args are added to flinkd's command line at every start (--adopt, say).
 	args []string
+	// patience bounds the waits for a cluster or an event (waitLong unless the test's
+	// images need more: flinkImages.newFlinkd).
+	patience time.Duration
 
 	cmd     *exec.Cmd
 	logFile *os.File
@@ -78,12 +81,13 @@ func newFlinkd(t *testing.T, args ...string) *flinkd {
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	f := &flinkd{
 		t: t, dir: dir,
-		specs:   filepath.Join(dir, "specs"),
-		data:    filepath.Join(dir, "data"),
-		socket:  filepath.Join(sockDir, "flinkd.sock"),
-		logPath: filepath.Join(dir, "flinkd.log"),
-		docker:  dockerClient(t),
-		args:    args,
+		specs:    filepath.Join(dir, "specs"),
+		data:     filepath.Join(dir, "data"),
+		socket:   filepath.Join(sockDir, "flinkd.sock"),
+		logPath:  filepath.Join(dir, "flinkd.log"),
+		docker:   dockerClient(t),
+		args:     args,
+		patience: waitLong,
 	}
 	if err := os.MkdirAll(f.specs, 0o755); err != nil {
 		t.Fatal(err)
@@ -400,7 +404,7 @@ func (f *flinkd) status(name string) (api.ClusterStatus, error) {
 // waitCluster polls the daemon until cond holds for cluster default/name.
 func (f *flinkd) waitCluster(name, what string, cond func(api.ClusterStatus) bool) api.ClusterStatus {
 	f.t.Helper()
-	deadline := time.Now().Add(waitLong)
+	deadline := time.Now().Add(f.patience)
 	for {
 		cs, err := f.status(name)
 		if err == nil && cond(cs) {
@@ -411,7 +415,7 @@ func (f *flinkd) waitCluster(name, what string, cond func(api.ClusterStatus) boo
 		}
 		if time.Now().After(deadline) {
 			b, _ := json.MarshalIndent(cs, "", "  ")
-			f.t.Fatalf("%s: not %s within %s; last status (err %v):\n%s", name, what, waitLong, err, b)
+			f.t.Fatalf("%s: not %s within %s; last status (err %v):\n%s", name, what, f.patience, err, b)
 		}
 		time.Sleep(pollInterval) // poll interval
 	}
@@ -453,14 +457,14 @@ func findEvent(evs []api.Event, reason, contains string) (api.Event, bool) {
 // waitEvent waits for an event with reason whose message contains contains.
 func (f *flinkd) waitEvent(name, reason, contains string) api.Event {
 	f.t.Helper()
-	deadline := time.Now().Add(waitLong)
+	deadline := time.Now().Add(f.patience)
 	for {
 		evs := f.events(name)
 		if e, ok := findEvent(evs, reason, contains); ok {
 			return e
 		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("%s: no %s event containing %q within %s; events:\n%s", name, reason, contains, waitLong, formatEvents(evs))
+			f.t.Fatalf("%s: no %s event containing %q within %s; events:\n%s", name, reason, contains, f.patience, formatEvents(evs))
 		}
 		time.Sleep(pollInterval) // poll interval
 	}

@@ -24,6 +24,8 @@ var bin struct {
 	root     string // the module root (go env GOMOD's folder)
 	flinkd   string
 	flinkctl string
+	// real hands out the real-Flink test images, each built (or found up to date) once.
+	real testenv.RealImages
 }
 
 func TestMain(m *testing.M) {
