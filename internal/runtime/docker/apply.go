@@ -460,7 +460,16 @@ func (r *Runtime) configureAndStart(ctx context.Context, c runtime.Cluster, id, 
 		return fmt.Errorf("copy configuration into %s: %w", flinkconf.Dir, err)
 	}
 	if err := r.cli.ContainerStart(cctx, id, container.StartOptions{}); err != nil {
-		return fmt.Errorf("start: %w", err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		// A container the engine refuses to start stays refused (after an engine restart,
+		// containerd may still hold its old task: "task ... already exists"): remove it, so
+		// that the next pass creates a new one instead of retrying this one forever.
+		if rerr := r.removeContainer(ctx, id); rerr != nil {
+			return fmt.Errorf("start: %w (and removing it: %v)", err, rerr)
+		}
+		return fmt.Errorf("start: %w; removed the container, the next pass creates it anew", err)
 	}
 	return nil
 }

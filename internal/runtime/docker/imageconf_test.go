@@ -100,3 +100,30 @@ func TestImageMemoryOptionsAreCheckedBeforeStart(t *testing.T) {
 		t.Fatalf("apply: %v", err)
 	}
 }
+
+// A container the engine refuses to start (here: an entrypoint the image lacks; after an
+// engine restart, containerd's stale "task ... already exists") is removed, not left created
+// to be started again at every pass: the next pass creates a new one.
+func TestContainerThatCannotStartIsRemovedForTheNextPass(t *testing.T) {
+	cli := engine(t)
+	base := testenv.SimImageOf(t, cli, "1.20")
+	image := testenv.DerivedImage(t, cli, "flinkd-test-no-entrypoint",
+		"FROM "+base+"\nENTRYPOINT [\"/no-such-entrypoint\"]\n", nil)
+	r, _ := newRuntime(t, Config{})
+	k := testKey(t, cli)
+	c := testCluster(t, k, 0, "hash-no-entrypoint-0123456")
+	c.Image = image
+	for pass := 1; pass <= 2; pass++ {
+		err := r.Apply(t.Context(), c, nil)
+		if err == nil || !strings.Contains(err.Error(), "removed the container, the next pass creates it anew") {
+			t.Fatalf("apply %d: %v; want the start's error and the removal", pass, err)
+		}
+		obs, err := r.Observe(t.Context(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if obs.JobManager != nil {
+			t.Fatalf("after apply %d the jobmanager container is still there: %+v", pass, obs.JobManager)
+		}
+	}
+}
