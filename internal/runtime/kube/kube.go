@@ -277,28 +277,14 @@ func (r *Runtime) Ping(ctx context.Context) error {
 // Foreign returns every flinkd-labelled cluster in the namespace that this runtime does not
 // own, with its owner and specs folder as its labels and annotations record them.
 func (r *Runtime) Foreign(ctx context.Context) ([]runtime.Claim, error) {
-	opts := metav1.ListOptions{LabelSelector: managedSelector(runtime.Ownership{})}
 	var claims []runtime.Claim
-	add := func(m metav1.ObjectMeta) {
+	err := r.eachManaged(ctx, managedSelector(runtime.Ownership{}), func(m metav1.ObjectMeta) {
 		if cl, ok := r.own.ForeignClaim(m.Labels, m.Annotations); ok {
 			claims = append(claims, cl)
 		}
-	}
-	cctx, cancel := r.call(ctx)
-	defer cancel()
-	cms, err := r.cs.CoreV1().ConfigMaps(r.ns).List(cctx, opts)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("list configmaps: %w", err)
-	}
-	for _, o := range cms.Items {
-		add(o.ObjectMeta)
-	}
-	deps, err := r.cs.AppsV1().Deployments(r.ns).List(cctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("list deployments: %w", err)
-	}
-	for _, o := range deps.Items {
-		add(o.ObjectMeta)
+		return nil, err
 	}
 	return runtime.SortClaims(claims), nil
 }
@@ -306,35 +292,14 @@ func (r *Runtime) Foreign(ctx context.Context) ([]runtime.Claim, error) {
 // List returns the keys of every cluster with a labelled ConfigMap, Service or Deployment in
 // the namespace, sorted.
 func (r *Runtime) List(ctx context.Context) ([]runtime.Key, error) {
-	opts := metav1.ListOptions{LabelSelector: managedSelector(r.own)}
 	seen := map[runtime.Key]bool{}
-	add := func(l map[string]string) {
-		if k, ok := r.own.KeyOf(l); ok {
+	err := r.eachManaged(ctx, managedSelector(r.own), func(m metav1.ObjectMeta) {
+		if k, ok := r.own.KeyOf(m.Labels); ok {
 			seen[k] = true
 		}
-	}
-	cctx, cancel := r.call(ctx)
-	defer cancel()
-	cms, err := r.cs.CoreV1().ConfigMaps(r.ns).List(cctx, opts)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("list configmaps: %w", err)
-	}
-	for _, o := range cms.Items {
-		add(o.Labels)
-	}
-	svcs, err := r.cs.CoreV1().Services(r.ns).List(cctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("list services: %w", err)
-	}
-	for _, o := range svcs.Items {
-		add(o.Labels)
-	}
-	deps, err := r.cs.AppsV1().Deployments(r.ns).List(cctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("list deployments: %w", err)
-	}
-	for _, o := range deps.Items {
-		add(o.Labels)
+		return nil, err
 	}
 	keys := make([]runtime.Key, 0, len(seen))
 	for k := range seen {
@@ -342,4 +307,34 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Key, error) {
 	}
 	slices.SortFunc(keys, func(a, b runtime.Key) int { return strings.Compare(a.String(), b.String()) })
 	return keys, nil
+}
+
+// eachManaged calls fn with the metadata of every ConfigMap, Service and Deployment in the
+// namespace that selector selects: the objects every cluster has.
+func (r *Runtime) eachManaged(ctx context.Context, selector string, fn func(metav1.ObjectMeta)) error {
+	opts := metav1.ListOptions{LabelSelector: selector}
+	cctx, cancel := r.call(ctx)
+	defer cancel()
+	cms, err := r.cs.CoreV1().ConfigMaps(r.ns).List(cctx, opts)
+	if err != nil {
+		return fmt.Errorf("list configmaps: %w", err)
+	}
+	for _, o := range cms.Items {
+		fn(o.ObjectMeta)
+	}
+	svcs, err := r.cs.CoreV1().Services(r.ns).List(cctx, opts)
+	if err != nil {
+		return fmt.Errorf("list services: %w", err)
+	}
+	for _, o := range svcs.Items {
+		fn(o.ObjectMeta)
+	}
+	deps, err := r.cs.AppsV1().Deployments(r.ns).List(cctx, opts)
+	if err != nil {
+		return fmt.Errorf("list deployments: %w", err)
+	}
+	for _, o := range deps.Items {
+		fn(o.ObjectMeta)
+	}
+	return nil
 }
