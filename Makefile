@@ -5,7 +5,7 @@ BIN := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short lint fmt sim-image flink-image kube-bins ensure-docker fuzz bench clean help
+.PHONY: all build run test test-short lint fmt sim-image flink-image kube-bins ensure-docker fuzz bench soak clean help
 
 all: build
 
@@ -52,6 +52,9 @@ fuzz: ## fuzz the SessionCluster decoder (FUZZTIME=1000000x, about 3 minutes on 
 
 bench: ensure-docker sim-image ## benchmarks (see docs/benchmarks.md)
 	bash hack/bench.sh
+
+soak: ensure-docker sim-image ## chaos soak: 120 SIGKILLs of flinkd while files change (FLINKD_CHAOS_KILLS, FLINKD_CHAOS_SEED), then everything as the files say
+	bash hack/soak.sh
 
 clean: ## remove build output
 	rm -rf $(BIN)

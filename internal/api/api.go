@@ -1,9 +1,14 @@
 // Package api holds the JSON wire types of flinkd's HTTP API on its unix socket, shared by the
 // daemon and its clients (flinkctl). Field names are lowerCamel and stable: scripts read
-// `flinkctl status -o json`.
+// `flinkctl status -o json`. Phases are spec.Phase, the one typed phase of daemon, database and
+// clients alike (spec is pure: it does no I/O).
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/flinkd/flinkd/internal/spec"
+)
 
 // Paths of the API (version 1). NS and NAME are path segments.
 const (
@@ -30,7 +35,7 @@ type ClusterStatus struct {
 	Namespace        string       `json:"namespace"`
 	DeploymentTarget string       `json:"deploymentTarget"`
 	DesiredState     string       `json:"desiredState"`
-	Phase            string       `json:"phase"`
+	Phase            spec.Phase   `json:"phase"`
 	TaskManagers     TaskManagers `json:"taskManagers"`
 	RESTURL          string       `json:"restURL"`
 	Message          string       `json:"message"`
@@ -76,6 +81,12 @@ type StateChange struct {
 	Changed bool `json:"changed"`
 	// Cancelled lists the jobs cancelled by a forced stop.
 	Cancelled []Job `json:"cancelled,omitempty"`
+	// Orphan is true when the stop removed an orphan: resources flinkd's labels give to a
+	// cluster that no spec file declares (File is then empty).
+	Orphan bool `json:"orphan,omitempty"`
+	// Message says what the daemon found, when there is more to say (a stop forced past a
+	// JobManager that could not say whether jobs run).
+	Message string `json:"message,omitempty"`
 }
 
 // Job is a Flink job on a cluster.

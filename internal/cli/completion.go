@@ -36,7 +36,7 @@ func (f *factory) completeClusterNames(cmd *cobra.Command, args []string, toComp
 			name = cs.Name
 		}
 		if strings.HasPrefix(name, toComplete) {
-			out = append(out, cobra.CompletionWithDesc(name, cs.Phase))
+			out = append(out, cobra.CompletionWithDesc(name, string(cs.Phase)))
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp

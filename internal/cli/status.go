@@ -233,7 +233,7 @@ func printClusterTable(w io.Writer, rows []api.ClusterStatus, now time.Time, tty
 		if cs.Name != "" {
 			tms = fmt.Sprintf("%d/%d", cs.TaskManagers.Ready, cs.TaskManagers.Desired)
 		}
-		t.row(name, cs.Namespace, cs.DeploymentTarget, cs.DesiredState, cs.Phase, tms, cs.RESTURL,
+		t.row(name, cs.Namespace, cs.DeploymentTarget, cs.DesiredState, string(cs.Phase), tms, cs.RESTURL,
 			timeCell(cs.CreatedAt, now, tty), statusMessage(cs))
 	}
 	return t.flush()

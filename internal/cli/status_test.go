@@ -316,7 +316,7 @@ func TestStatusWatchOfOneClusterPrintsItsObjectOnEveryChange(t *testing.T) {
 		if err := dec.Decode(&cs); err != nil {
 			t.Fatalf("decode: %v\n%s", err, stdout.String())
 		}
-		phases = append(phases, cs.Name+" "+cs.Phase)
+		phases = append(phases, cs.Name+" "+string(cs.Phase))
 	}
 	if diff := cmp.Diff([]string{"analytics RUNNING", "analytics STOPPING"}, phases); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)

@@ -12,16 +12,13 @@ import (
 
 	"github.com/flinkd/flinkd/internal/api"
 	"github.com/flinkd/flinkd/internal/client"
-)
-
-// Phases flinkctl waits for (the daemon's vocabulary).
-const (
-	phaseRunning = "RUNNING"
-	phaseStopped = "STOPPED"
-	phaseFailed  = "FAILED"
+	"github.com/flinkd/flinkd/internal/spec"
 )
 
 const (
+	// stopCallTimeout bounds a stop call: the daemon answers once it has decided the stop,
+	// a forced one after the cancelled jobs ended (the daemon waits up to 90 s).
+	stopCallTimeout    = 2 * time.Minute
 	defaultWaitTimeout = 5 * time.Minute
 	waitPollInterval   = 500 * time.Millisecond
 )
@@ -34,8 +31,8 @@ type waitOptions struct {
 	Interval time.Duration
 }
 
-func addWaitFlags(cmd *cobra.Command, w *waitOptions, phase string) {
-	cmd.Flags().BoolVar(&w.Wait, "wait", false, "wait until the cluster is "+phase+", showing its phases")
+func addWaitFlags(cmd *cobra.Command, w *waitOptions, phase spec.Phase) {
+	cmd.Flags().BoolVar(&w.Wait, "wait", false, "wait until the cluster is "+string(phase)+", showing its phases")
 	cmd.Flags().DurationVar(&w.Timeout, "timeout", defaultWaitTimeout, "how long --wait waits")
 }
 
@@ -90,14 +87,16 @@ With --wait, stop waits until the cluster's phase is STOPPED and shows each phas
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "cancel the cluster's running jobs first")
-	addWaitFlags(cmd, &opts.waitOptions, phaseStopped)
+	addWaitFlags(cmd, &opts.waitOptions, spec.PhaseStopped)
 	return cmd
 }
 
 func runStop(ctx context.Context, opts *stopOptions) error {
 	c := opts.Client()
 	key := opts.Namespace + "/" + opts.Name
-	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	// The daemon answers once the cluster's worker has decided the stop; a forced one waits
+	// for the cancelled jobs to end first.
+	callCtx, cancel := context.WithTimeout(ctx, stopCallTimeout)
 	defer cancel()
 	asked := time.Now()
 	ch, err := c.Stop(callCtx, opts.Namespace, opts.Name, opts.Force)
@@ -118,11 +117,18 @@ func runStop(ctx context.Context, opts *stopOptions) error {
 	if len(ch.Cancelled) > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "cancelled %d job(s) on %s: %s\n", len(ch.Cancelled), key, jobList(ch.Cancelled))
 	}
+	if ch.Message != "" && len(ch.Cancelled) == 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "%s\n", ch.Message)
+	}
+	if ch.Orphan {
+		fmt.Fprintf(opts.IO.ErrOut, "✓ %s removed: no spec file declared it\n", key)
+		return nil
+	}
 	reportStateChange(opts.IO.ErrOut, key, ch)
 	if !opts.Wait {
 		return nil
 	}
-	return waitForPhase(ctx, opts.IO.ErrOut, c, opts.Namespace, opts.Name, phaseStopped, asked, opts.waitOptions)
+	return waitForPhase(ctx, opts.IO.ErrOut, c, opts.Namespace, opts.Name, spec.PhaseStopped, asked, opts.waitOptions)
 }
 
 type startOptions struct {
@@ -160,7 +166,7 @@ With --wait, start waits until the cluster's phase is RUNNING and shows each pha
 			return runStart(cmd.Context(), opts)
 		},
 	}
-	addWaitFlags(cmd, &opts.waitOptions, phaseRunning)
+	addWaitFlags(cmd, &opts.waitOptions, spec.PhaseRunning)
 	return cmd
 }
 
@@ -184,7 +190,7 @@ func runStart(ctx context.Context, opts *startOptions) error {
 	if !opts.Wait {
 		return nil
 	}
-	return waitForPhase(ctx, opts.IO.ErrOut, c, opts.Namespace, opts.Name, phaseRunning, asked, opts.waitOptions)
+	return waitForPhase(ctx, opts.IO.ErrOut, c, opts.Namespace, opts.Name, spec.PhaseRunning, asked, opts.waitOptions)
 }
 
 // jobList renders jobs as "name (id), name (id)".
@@ -207,13 +213,13 @@ func reportStateChange(w io.Writer, key string, ch api.StateChange) {
 // waitForPhase polls the cluster until its phase is want, printing every phase it sees. A
 // FAILED phase entered after asked (the time of the request) fails the wait; an older one is
 // what the daemon had not yet acted on.
-func waitForPhase(ctx context.Context, w io.Writer, c *client.Client, ns, name, want string, asked time.Time, opts waitOptions) error {
+func waitForPhase(ctx context.Context, w io.Writer, c *client.Client, ns, name string, want spec.Phase, asked time.Time, opts waitOptions) error {
 	key := ns + "/" + name
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	ticker := time.NewTicker(opts.Interval)
 	defer ticker.Stop()
-	last := ""
+	var last spec.Phase
 	for {
 		callCtx, callCancel := context.WithTimeout(ctx, callTimeout)
 		cs, err := c.Cluster(callCtx, ns, name)
@@ -234,7 +240,7 @@ func waitForPhase(ctx context.Context, w io.Writer, c *client.Client, ns, name, 
 			fmt.Fprintf(w, "✓ %s is %s\n", key, want)
 			return nil
 		}
-		if cs.Phase == phaseFailed && (cs.PhaseSince.IsZero() || !cs.PhaseSince.Before(asked)) {
+		if cs.Phase == spec.PhaseFailed && (cs.PhaseSince.IsZero() || !cs.PhaseSince.Before(asked)) {
 			msg := cs.Message
 			if msg == "" {
 				msg = "no message"
@@ -249,16 +255,16 @@ func waitForPhase(ctx context.Context, w io.Writer, c *client.Client, ns, name, 
 	}
 }
 
-func waitEnded(ctx context.Context, key, want, last string, timeout time.Duration) error {
+func waitEnded(ctx context.Context, key string, want, last spec.Phase, timeout time.Duration) error {
 	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("timed out after %s waiting for %s to be %s (phase %s); the daemon goes on", timeout, key, want, orNone(last))
 	}
 	return fmt.Errorf("interrupted while waiting for %s to be %s (phase %s); the daemon goes on", key, want, orNone(last))
 }
 
-func orNone(s string) string {
-	if s == "" {
+func orNone(p spec.Phase) spec.Phase {
+	if p == "" {
 		return "unknown"
 	}
-	return s
+	return p
 }

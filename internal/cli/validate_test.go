@@ -110,7 +110,7 @@ spec:
   flinkVersion: "1.19"
   numberOfTaskManagers: 0
   resources:
-    taskmanager: {memory: 512Mi}
+    jobmanager: {memory: 650m}
 `)
 	bad := writeValidateSpec(t, dir, "bad.yaml", "kind: SessionCluster\napiVersion: v1\nmetadata: {name: bad}\nspec: {state: RUNNING}\n")
 	again := writeValidateSpec(t, dir, "again.yaml", "kind: SessionCluster\napiVersion: v1\nmetadata: {name: minimal}\nspec: {state: STOPPED, flinkVersion: '1.20'}\n")
@@ -128,7 +128,7 @@ spec:
 		t.Errorf("stdout (-want +got):\n%s", diff)
 	}
 	wantErr := []string{
-		small + ": warning: spec.resources.taskmanager.memory: 512Mi is below the 1g a TaskManager needs to start (Ververica's minimum); Flink may refuse to start",
+		small + ": warning: spec.resources.jobmanager.memory: 650m starts, but Flink warns: The configured or derived JVM heap memory size (43.888mb (46020224 bytes)) is less than its recommended minimum value (128.000mb (134217728 bytes)); 739m leaves the recommended heap",
 		bad + `: spec.flinkVersion: is required: the Flink minor version, quoted: "1.20"`,
 		again + ": metadata.name: default/minimal is also defined in " + validateMinimalSpec + "; each cluster needs a file of its own",
 		missing + ": read: no such file or directory",

@@ -34,6 +34,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/flinkd/flinkd/internal/spec"
 )
 
 // Config is flinkd's configuration.
@@ -65,8 +67,8 @@ type Kubernetes struct {
 	InCluster  bool   `json:"inCluster,omitempty"`  // use the pod's service account
 }
 
-// DefaultTarget is the target of specs that name none.
-const DefaultTarget = "default"
+// DefaultTarget is the target of specs that name none (spec's default, the one home of it).
+const DefaultTarget = spec.DefaultDeploymentTargetName
 
 // Default is the configuration without a file: the local Docker engine as "default".
 func Default() *Config {

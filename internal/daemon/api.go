@@ -13,7 +13,6 @@ import (
 
 	"github.com/flinkd/flinkd/internal/api"
 	"github.com/flinkd/flinkd/internal/db"
-	"github.com/flinkd/flinkd/internal/flink"
 	"github.com/flinkd/flinkd/internal/runtime"
 	"github.com/flinkd/flinkd/internal/spec"
 )
@@ -116,7 +115,7 @@ func (d *Daemon) statuses(ctx context.Context) ([]api.ClusterStatus, error) {
 		}
 		out = append(out, fileStatus(f))
 	}
-	return out, nil
+	return append(out, d.orphanStatuses()...), nil
 }
 
 func clusterStatus(c db.Cluster, f db.File) api.ClusterStatus {
@@ -191,22 +190,30 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// handleStart sets spec.state: RUNNING in the cluster's file; a stop asked for earlier no
+// longer applies.
 func (d *Daemon) handleStart(w http.ResponseWriter, r *http.Request) {
 	c, ok := d.lookup(w, r)
 	if !ok {
 		return
 	}
-	d.writeState(w, r, c, spec.StateRunning, nil)
-}
-
-// cancelWait bounds how long a forced stop waits for cancelled jobs to end.
-const cancelWait = 60 * time.Second
-
-func (d *Daemon) handleStop(w http.ResponseWriter, r *http.Request) {
-	c, ok := d.lookup(w, r)
-	if !ok {
+	if err := d.store.Update(r.Context(), func(tx *db.Tx) error { return tx.EndStopRequest(c.Namespace, c.Name) }); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error(), nil)
 		return
 	}
+	d.writeState(w, r, c, spec.StateRunning, nil, "")
+}
+
+// stopDecideWait bounds how long a stop waits for the cluster's worker to decide it (a forced
+// stop includes the wait for cancelled jobs to end).
+const stopDecideWait = cancelWait + 30*time.Second
+
+// handleStop records a stop request and waits for the cluster's worker to decide it: the
+// worker alone talks to the cluster's runtime and JobManager. Accepted (no job runs, or a
+// forced stop cancelled them, or was forced past a JobManager that cannot say), it sets
+// spec.state: STOPPED in the cluster's file; refused, it leaves the file as it is. A cluster
+// whose file is gone, or an orphan (no file declares it), is stopped without a file.
+func (d *Daemon) handleStop(w http.ResponseWriter, r *http.Request) {
 	var req api.StopRequest
 	if r.ContentLength != 0 {
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
@@ -214,88 +221,77 @@ func (d *Daemon) handleStop(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	k := runtime.Key{Namespace: c.Namespace, Name: c.Name}
-	jobs, fc, err := d.activeJobs(r.Context(), c, k)
-	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error(), nil)
+	k := runtime.Key{Namespace: r.PathValue("ns"), Name: r.PathValue("name")}
+	c, err := d.store.Cluster(r.Context(), k.Namespace, k.Name)
+	orphan := errors.Is(err, db.ErrNotFound)
+	switch {
+	case orphan && !d.isOrphan(k):
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no cluster %s (see flinkctl status)", k), nil)
+		return
+	case err != nil && !orphan:
+		writeError(w, http.StatusInternalServerError, err.Error(), nil)
 		return
 	}
-	if len(jobs) > 0 && !req.Force {
-		writeError(w, http.StatusConflict, fmt.Sprintf("refused: %s on %s; use --force to cancel them first", describeJobs(jobs), k), apiJobs(jobs))
+	var sr db.StopRequest
+	if err := d.store.Update(r.Context(), func(tx *db.Tx) (err error) {
+		sr, err = tx.NewStopRequest(k.Namespace, k.Name, req.Force)
+		return err
+	}); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error(), nil)
+		return
+	}
+	d.queue.Add(k)
+	sr, err = d.waitStopDecided(r.Context(), k, sr.ID)
+	if err != nil {
+		writeError(w, http.StatusGatewayTimeout, err.Error(), nil)
+		return
+	}
+	if sr.Outcome == db.StopRefused {
+		writeError(w, http.StatusConflict, "refused: "+sr.Message, stopJobs(sr.Jobs))
 		return
 	}
 	var cancelled []api.Job
-	if len(jobs) > 0 {
-		for _, j := range jobs {
-			if err := fc.CancelJob(r.Context(), j.ID); err != nil && !flink.IsNotFound(err) {
-				writeError(w, http.StatusBadGateway, fmt.Sprintf("cancel job %s (%s): %v", j.Name, j.ID, err), nil)
-				return
-			}
-		}
-		cancelled = apiJobs(jobs)
-		_ = d.store.Update(r.Context(), func(tx *db.Tx) error {
-			return tx.AddEvent(k.Namespace, k.Name, warning("JobsCancelled", "flinkctl stop --force cancelled "+describeJobs(jobs)))
-		})
-		if err := d.waitJobsGone(r.Context(), fc); err != nil {
-			writeError(w, http.StatusGatewayTimeout, err.Error(), cancelled)
-			return
-		}
+	if !sr.CancelledAt.IsZero() {
+		cancelled = stopJobs(sr.Jobs)
 	}
-	d.writeState(w, r, c, spec.StateStopped, cancelled)
+	if orphan || c.Deleted {
+		writeJSON(w, http.StatusOK, api.StateChange{File: c.File, DesiredState: string(spec.StateStopped),
+			Cancelled: cancelled, Orphan: orphan, Message: sr.Message})
+		return
+	}
+	d.writeState(w, r, c, spec.StateStopped, cancelled, sr.Message)
 }
 
-// activeJobs asks the cluster's JobManager for its jobs; none when no JobManager runs.
-func (d *Daemon) activeJobs(ctx context.Context, c db.Cluster, k runtime.Key) ([]flink.Job, *flink.Client, error) {
-	sc, err := decodeSpec(c.Desired)
-	if err != nil {
-		return nil, nil, err
-	}
-	targetName := sc.Spec.DeploymentTargetName
-	if c.Running != nil {
-		if rs, err := decodeSpec(c.Running); err == nil {
-			targetName = rs.Spec.DeploymentTargetName
-		}
-	}
-	t, ok := d.targets[targetName]
-	if !ok {
-		return nil, nil, nil
-	}
-	obs, err := t.Runtime.Observe(ctx, k)
-	if err != nil {
-		return nil, nil, fmt.Errorf("observe %s on target %s: %w", k, t.Name, err)
-	}
-	fv := d.askFlink(ctx, obs, flinkNeeds{Jobs: true})
-	if !fv.Asked {
-		return nil, nil, nil
-	}
-	if fv.Err != nil {
-		return nil, nil, fmt.Errorf("ask the JobManager of %s for its jobs: %w", k, fv.Err)
-	}
-	return fv.Jobs, flinkClient(obs.REST), nil
-}
-
-func (d *Daemon) waitJobsGone(ctx context.Context, fc *flink.Client) error {
-	ctx, cancel := context.WithTimeout(ctx, cancelWait)
+// waitStopDecided waits until stop request id of k is decided.
+func (d *Daemon) waitStopDecided(ctx context.Context, k runtime.Key, id int64) (db.StopRequest, error) {
+	ctx, cancel := context.WithTimeout(ctx, stopDecideWait)
 	defer cancel()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
 	for {
-		jobs, err := fc.ActiveJobs(ctx)
-		if err == nil && len(jobs) == 0 {
-			return nil
+		_, changed := d.stateVersion()
+		sr, err := d.store.StopRequest(ctx, k.Namespace, k.Name)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			return db.StopRequest{}, fmt.Errorf("read the stop request of %s: %w", k, err)
+		case err == nil && sr.ID != id:
+			return db.StopRequest{}, fmt.Errorf("a newer stop of %s was asked for meanwhile", k)
+		case err == nil && sr.Outcome != db.StopPending:
+			return sr, nil
 		}
 		select {
+		case <-changed:
 		case <-ctx.Done():
-			if err != nil {
-				return fmt.Errorf("cancelled jobs did not end within %s: %w", cancelWait, err)
-			}
-			return fmt.Errorf("cancelled jobs did not end within %s: %s", cancelWait, describeJobs(jobs))
-		case <-tick.C:
+			return db.StopRequest{}, fmt.Errorf("the stop of %s was not decided within %s (flinkd goes on; ask again to see)", k, stopDecideWait)
 		}
 	}
 }
 
-func apiJobs(jobs []flink.Job) []api.Job {
+// isOrphan reports whether k is a key the sweep found resources for without a cluster.
+func (d *Daemon) isOrphan(k runtime.Key) bool {
+	targets, _ := d.orphanTargets(k)
+	return len(targets) > 0
+}
+
+func stopJobs(jobs []db.Job) []api.Job {
 	out := make([]api.Job, 0, len(jobs))
 	for _, j := range jobs {
 		out = append(out, api.Job{ID: j.ID, Name: j.Name, State: j.State})
@@ -305,7 +301,7 @@ func apiJobs(jobs []flink.Job) []api.Job {
 
 // writeState sets spec.state in the cluster's own file (the folder stays the single source
 // of truth), then syncs the file at once rather than waiting for the watcher.
-func (d *Daemon) writeState(w http.ResponseWriter, r *http.Request, c db.Cluster, state spec.State, cancelled []api.Job) {
+func (d *Daemon) writeState(w http.ResponseWriter, r *http.Request, c db.Cluster, state spec.State, cancelled []api.Job, msg string) {
 	d.fileMu.Lock()
 	data, err := os.ReadFile(c.File)
 	if err != nil {
@@ -331,7 +327,7 @@ func (d *Daemon) writeState(w http.ResponseWriter, r *http.Request, c db.Cluster
 		writeError(w, http.StatusInternalServerError, err.Error(), nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.StateChange{File: c.File, DesiredState: string(state), Changed: changed, Cancelled: cancelled})
+	writeJSON(w, http.StatusOK, api.StateChange{File: c.File, DesiredState: string(state), Changed: changed, Cancelled: cancelled, Message: msg})
 }
 
 func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
@@ -339,14 +335,10 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sc, err := decodeSpec(c.Desired)
+	// Logs are read beside the cluster's worker: runtime.LogSource only reads.
+	t, err := d.targetOf(c)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error(), nil)
-		return
-	}
-	t, ok := d.targets[sc.Spec.DeploymentTargetName]
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown deployment target %q", sc.Spec.DeploymentTargetName), nil)
+		writeError(w, http.StatusNotFound, err.Error(), nil)
 		return
 	}
 	src, ok := t.Runtime.(runtime.LogSource)

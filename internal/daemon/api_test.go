@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/flinkd/flinkd/internal/client"
+	"github.com/flinkd/flinkd/internal/db"
+	"github.com/flinkd/flinkd/test/fake"
 )
 
 // serve serves the daemon's API on a unix socket in a temp folder and returns a client.
@@ -143,5 +146,35 @@ func TestAPIEventsAndTargetsAndLogs(t *testing.T) {
 	}
 	if _, err := c.Logs(t.Context(), "default", "wc", "taskmanager-9", false, 0); !client.IsNotFound(err) {
 		t.Errorf("logs of a missing instance: %v", err)
+	}
+}
+
+// After a refused change of target, the cluster still runs where it ran: logs come from that
+// target, not from the one the file now names (one function, targetOf, answers for every
+// caller).
+func TestLogsComeFromTheTargetThatRunsTheCluster(t *testing.T) {
+	other := fake.New()
+	t.Cleanup(other.Close)
+	h := newHarness(t, func(c *Config) {
+		c.Targets = append(c.Targets, Target{Name: "other", Kind: "memory", Detail: "in-memory", Runtime: other})
+	})
+	c := h.serve()
+	h.write("wc.yaml", clusterYAML("wc", "RUNNING", 1, ""))
+	h.waitRunning("wc", 1)
+	h.write("wc.yaml", clusterYAML("wc", "RUNNING", 1, "  deploymentTargetName: other\n"))
+	h.waitCluster("wc", "the target change refused", func(c db.Cluster) bool {
+		return strings.Contains(c.Refused, "deploymentTargetName")
+	})
+	if obs, err := other.Observe(t.Context(), key("wc")); err != nil || obs.Exists {
+		t.Fatalf("the refused target runs the cluster: %+v, %v", obs, err)
+	}
+	rc, err := c.Logs(t.Context(), "default", "wc", "jobmanager", false, 0)
+	if err != nil {
+		t.Fatalf("logs after a refused target change: %v", err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	if !strings.Contains(string(b), "INFO") {
+		t.Errorf("jobmanager logs: %q", b)
 	}
 }

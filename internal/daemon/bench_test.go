@@ -94,7 +94,7 @@ func BenchmarkStatusJSON1000(b *testing.B) {
 		for i := range 1000 {
 			name := fmt.Sprintf("cluster-%04d", i)
 			if err := tx.PutDesired(db.DesiredSpec{Namespace: "default", Name: name, File: "/specs/" + name + ".yaml",
-				SpecYAML: yaml, SpecHash: "h", Desired: []byte(`{"spec":{"flinkImageRepository":"flink","flinkImageTag":"1.20"}}`),
+				SpecYAML: yaml, FileHash: "h", Desired: []byte(`{"spec":{"flinkImageRepository":"flink","flinkImageTag":"1.20"}}`),
 				DesiredState: "RUNNING", Target: "default", Image: "flink:1.20"}, "RUNNING"); err != nil {
 				return err
 			}

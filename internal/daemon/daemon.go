@@ -48,11 +48,8 @@ type Config struct {
 	Resync time.Duration
 	// Workers bounds how many clusters are reconciled at once (default 4).
 	Workers int
-	// Debounce is the watcher's per-file debounce (default 50ms: a save is reconciled within
-	// 100ms of its last event).
+	// Debounce is the watcher's per-file debounce (zero: watch.DefaultDebounce).
 	Debounce time.Duration
-	// StopProbeGrace: see input.StopProbeGrace (default 30s).
-	StopProbeGrace time.Duration
 	// ReconcileTimeout bounds one pass over one cluster, image pulls included (default 15m).
 	ReconcileTimeout time.Duration
 	// RetryBase and RetryMax bound the per-cluster exponential backoff of failed passes
@@ -84,8 +81,8 @@ type Daemon struct {
 	notify   chan struct{} // closed and replaced on every change
 
 	orphanMu  sync.Mutex
-	orphans   map[runtime.Key]int // sweeps in a row a key was seen without a cluster
-	scanned   chan struct{}       // closed after the first full rescan
+	orphans   map[runtime.Key]*orphan // keys seen with resources but no cluster (orphan.go)
+	scanned   chan struct{}           // closed after the first full rescan
 	scannedMu sync.Once
 }
 
@@ -101,8 +98,6 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	setDefault(&cfg.Resync, 10*time.Second)
-	setDefault(&cfg.Debounce, 50*time.Millisecond)
-	setDefault(&cfg.StopProbeGrace, 30*time.Second)
 	setDefault(&cfg.ReconcileTimeout, 15*time.Minute)
 	setDefault(&cfg.RetryBase, time.Second)
 	setDefault(&cfg.RetryMax, 2*time.Minute)
@@ -132,7 +127,7 @@ func New(cfg Config) (*Daemon, error) {
 			workqueue.TypedRateLimitingQueueConfig[runtime.Key]{Name: "clusters"}),
 		now:     cfg.Now,
 		notify:  make(chan struct{}),
-		orphans: map[runtime.Key]int{},
+		orphans: map[runtime.Key]*orphan{},
 		scanned: make(chan struct{}),
 	}, nil
 }
@@ -256,68 +251,6 @@ func (d *Daemon) enqueueRuntimeKeys(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// sweep removes what a runtime runs under flinkd's labels for a cluster no spec asks for,
-// once it has been seen so twice in a row (a grace period against races with a file that is
-// being added). It honours the seed's rule: a cluster with running jobs is not torn down.
-func (d *Daemon) sweep(ctx context.Context) {
-	seen := map[runtime.Key]bool{}
-	for _, t := range d.targets {
-		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		keys, err := t.Runtime.List(lctx)
-		cancel()
-		if err != nil {
-			continue
-		}
-		for _, k := range keys {
-			if _, err := d.store.Cluster(ctx, k.Namespace, k.Name); !errors.Is(err, db.ErrNotFound) {
-				continue
-			}
-			seen[k] = true
-			d.orphanMu.Lock()
-			d.orphans[k]++
-			n := d.orphans[k]
-			d.orphanMu.Unlock()
-			if n < 2 {
-				continue
-			}
-			d.removeOrphan(ctx, t, k)
-		}
-	}
-	d.orphanMu.Lock()
-	for k := range d.orphans {
-		if !seen[k] {
-			delete(d.orphans, k)
-		}
-	}
-	d.orphanMu.Unlock()
-}
-
-func (d *Daemon) removeOrphan(ctx context.Context, t Target, k runtime.Key) {
-	log := d.log.With("cluster", k.String(), "target", t.Name)
-	obs, err := t.Runtime.Observe(ctx, k)
-	if err != nil {
-		log.Warn("observe orphan", "err", err)
-		return
-	}
-	if fv := d.askFlink(ctx, obs, flinkNeeds{Jobs: true}); fv.answered() && len(fv.Jobs) > 0 {
-		log.Warn("orphaned cluster not removed: jobs run on it", "jobs", describeJobs(fv.Jobs))
-		return
-	}
-	dctx, cancel := context.WithTimeout(ctx, d.cfg.ReconcileTimeout)
-	defer cancel()
-	if err := t.Runtime.Delete(dctx, k); err != nil {
-		log.Warn("remove orphan", "err", err)
-		return
-	}
-	log.Info("removed orphaned cluster: no spec file declares it")
-	_ = d.store.Update(ctx, func(tx *db.Tx) error {
-		return tx.AddEvent(k.Namespace, k.Name, normal("OrphanRemoved", fmt.Sprintf("no spec file declares %s; removed what target %s ran for it", k, t.Name)))
-	})
-	d.orphanMu.Lock()
-	delete(d.orphans, k)
-	d.orphanMu.Unlock()
 }
 
 func (d *Daemon) processNext(ctx context.Context) bool {

@@ -36,12 +36,14 @@ type input struct {
 	// Recorded is the status recorded on the previous pass.
 	Recorded   db.Status
 	PhaseSince time.Time
-	Obs        runtime.Observed
-	Flink      flinkView
-	Now        time.Time
-	// StopProbeGrace is how long a stop waits for a running JobManager's REST API to say
-	// whether jobs run before it goes ahead anyway.
-	StopProbeGrace time.Duration
+	// SpecChangedAt is when a save of the file last changed the desired spec: an instance
+	// that died before it is retried at once.
+	SpecChangedAt time.Time
+	// Stop is the key's latest API stop request; nil when there is none.
+	Stop  *db.StopRequest
+	Obs   runtime.Observed
+	Flink flinkView
+	Now   time.Time
 }
 
 type action int
@@ -56,7 +58,7 @@ func (a action) String() string {
 	return [...]string{"none", "apply", "delete"}[a]
 }
 
-// decision is what one pass does: record Status and Events, act, requeue.
+// decision is what one pass does: record Status and Events, cancel jobs, act, requeue.
 type decision struct {
 	Action  action
 	Cluster runtime.Cluster
@@ -69,22 +71,54 @@ type decision struct {
 	Done       db.Status
 	DoneEvents []db.Event
 	Forget     bool
+	// CancelJobs are jobs to cancel through the JobManager before the action (a forced stop).
+	CancelJobs []flink.Job
+	// Stop is the stop request as this pass leaves it, to record (nil: unchanged); EndStop
+	// ends the live request (the cluster is stopped or gone, or runs again).
+	Stop    *db.StopRequest
+	EndStop bool
 	// RequeueAfter asks for another pass (0: the periodic resync is enough).
 	RequeueAfter time.Duration
-	// Backoff asks for another pass after the worker's per-cluster exponential backoff
-	// (a FAILED cluster is retried, ever more slowly).
+	// Backoff asks for another pass after the worker's per-cluster exponential backoff (a
+	// cluster whose platform reports a failure that needs a change is retried, ever more
+	// slowly).
 	Backoff bool
 
 	// clearRunning records that nothing runs (set by execute, not by decide).
 	clearRunning bool
 }
 
+// requeue asks for another pass after d at the latest.
+func (dec *decision) requeue(d time.Duration) {
+	if dec.RequeueAfter == 0 || d < dec.RequeueAfter {
+		dec.RequeueAfter = d
+	}
+}
+
 // Tunables of decide.
 const (
-	// crashLoopRestarts is how many restarts make an instance that is down "keeps dying".
+	// crashLoopRestarts is how many restarts in a row make an instance that is down "keeps
+	// dying": the cluster is FAILED.
 	crashLoopRestarts = 3
 	requeueProgress   = time.Second
 	requeueHeld       = 5 * time.Second
+	// requeueCancel is how soon a forced stop looks again at the jobs it cancelled.
+	requeueCancel = 250 * time.Millisecond
+	// cancelWait bounds how long a forced stop waits for the jobs it cancelled to end.
+	cancelWait = 60 * time.Second
+	// stopRequestTTL: an accepted stop request applies to the stop it asked for. When the
+	// cluster is to run again this long after it was accepted, the request ends.
+	stopRequestTTL = time.Minute
+)
+
+// Crash-loop back-off, as the kubelet's CrashLoopBackOff: an instance whose process died is
+// started again at once the first time, then 10 s after it died, then 20 s, 40 s, ... at most
+// 5 min. One that had run for 10 min before it died starts over, and so does one that died
+// before the latest edit of its file (an edit retries at once).
+const (
+	crashBackoffInitial = 10 * time.Second
+	crashBackoffMax     = 5 * time.Minute
+	crashBackoffReset   = 10 * time.Minute
 )
 
 // Waiting reasons (Kubernetes) that do not clear without a change: the cluster is FAILED.
@@ -105,7 +139,7 @@ func decide(in input) decision {
 	want := in.Desired
 	var refused string
 	if running != nil {
-		if chk := spec.CheckChange(running, in.Desired, spec.Phase(in.Recorded.Phase)); !chk.Allowed {
+		if chk := spec.CheckChange(running, in.Desired, in.Recorded.Phase); !chk.Allowed {
 			want = running.DeepCopy()
 			want.Spec.State = in.Desired.Spec.State
 			n := in.Desired.TaskManagers()
@@ -121,8 +155,10 @@ func decide(in input) decision {
 		d.Events = append(d.Events, warning("ChangeRefused", refused))
 	}
 
+	jobs := jobsOf(obs, in.Flink)
+	decideStopRequest(in, jobs, &d)
 	if in.Deleted || want.Spec.State == spec.StateStopped {
-		decideStop(in, &d)
+		decideStop(in, jobs, &d)
 	} else {
 		decideRun(in, want, &d)
 	}
@@ -132,51 +168,143 @@ func decide(in input) decision {
 	return d
 }
 
-func decideStop(in input, d *decision) {
+// jobsVerdict is what is known of the jobs on what runs for a cluster: a cluster is torn down
+// only when nothing there can run a job, or its JobManager says that none runs.
+type jobsVerdict struct {
+	// Jobs run (the JobManager said so).
+	Jobs []flink.Job
+	// Unknown says why it cannot be known whether jobs run ("" when it is known): a JobManager
+	// exists that may run them (it runs, or is paused or frozen) but its REST API does not
+	// answer.
+	Unknown string
+}
+
+func (v jobsVerdict) clear() bool { return v.Unknown == "" && len(v.Jobs) == 0 }
+
+// jobsOf says what obs and fv tell of the jobs. A JobManager that is absent, never started,
+// exited or restarting runs no job (a session cluster's jobs die with its JobManager).
+func jobsOf(obs runtime.Observed, fv flinkView) jobsVerdict {
+	jm := obs.JobManager
+	if jm == nil {
+		return jobsVerdict{}
+	}
+	switch jm.State {
+	case runtime.StateRunning:
+		switch {
+		case fv.answered():
+			return jobsVerdict{Jobs: fv.Jobs}
+		case !fv.Asked:
+			return jobsVerdict{Unknown: "the JobManager runs, but its REST API cannot be reached yet"}
+		}
+		return jobsVerdict{Unknown: fmt.Sprintf("the JobManager runs, but its REST API does not answer (%s)", errText(fv.Err))}
+	case runtime.StateUnknown:
+		why := jm.Message
+		if why == "" {
+			why = "in an unknown state"
+		}
+		return jobsVerdict{Unknown: fmt.Sprintf("the JobManager's process is there but cannot answer (%s)", why)}
+	}
+	return jobsVerdict{}
+}
+
+// decideStopRequest decides a pending API stop request: accepted when no job stands in the
+// way, refused when jobs run (or it cannot be known whether they do) and the stop is not
+// forced. A forced stop cancels the jobs and looks again until they are gone.
+func decideStopRequest(in input, v jobsVerdict, d *decision) {
+	r := in.Stop
+	if r == nil || r.Outcome != db.StopPending {
+		return
+	}
+	next := *r
+	decided := func(o db.StopOutcome, msg string) {
+		next.Outcome, next.Message, next.DecidedAt = o, msg, in.Now
+		if o == db.StopRefused {
+			next.Force = false
+		}
+		d.Stop = &next
+	}
+	name := cliName(in.Key)
+	switch {
+	case v.Unknown != "" && r.Force:
+		decided(db.StopAccepted, fmt.Sprintf("cannot tell whether jobs run on %s (%s); stopping it anyway, as --force asks", in.Key, v.Unknown))
+	case v.Unknown != "":
+		decided(db.StopRefused, fmt.Sprintf("cannot tell whether jobs run on %s: %s; nothing was changed; run `flinkctl stop --force %s` to stop it anyway", in.Key, v.Unknown, name))
+	case len(v.Jobs) == 0:
+		msg := ""
+		if !r.CancelledAt.IsZero() {
+			msg = "cancelled " + describeDBJobs(r.Jobs)
+		}
+		decided(db.StopAccepted, msg)
+	case !r.Force:
+		next.Jobs = dbJobs(v.Jobs)
+		decided(db.StopRefused, fmt.Sprintf("%s on %s; use --force to cancel them first", describeJobs(v.Jobs), in.Key))
+	case !r.CancelledAt.IsZero() && in.Now.Sub(r.CancelledAt) > cancelWait:
+		next.Jobs = dbJobs(v.Jobs)
+		decided(db.StopRefused, fmt.Sprintf("cancelled jobs did not end within %s: %s", cancelWait, describeJobs(v.Jobs)))
+	default:
+		// Forced: cancel what runs (again, if need be: cancelling is idempotent) and look
+		// again shortly.
+		if next.CancelledAt.IsZero() {
+			next.CancelledAt = in.Now
+			d.Events = append(d.Events, warning("JobsCancelled", "flinkctl stop --force cancelled "+describeJobs(v.Jobs)))
+		}
+		next.Jobs = mergeJobs(next.Jobs, v.Jobs)
+		d.Stop = &next
+		d.CancelJobs = v.Jobs
+		d.requeue(requeueCancel)
+	}
+}
+
+func decideStop(in input, v jobsVerdict, d *decision) {
 	obs := in.Obs
 	stopping := spec.PhaseStopping
 	if in.Deleted {
 		stopping = spec.PhaseDeleting
 	}
+	force := in.Stop.Forced() || (d.Stop != nil && d.Stop.Forced())
 	if !obs.Exists {
 		// Nothing runs: done.
+		d.EndStop = in.Stop != nil && in.Stop.Live()
 		if in.Deleted {
 			d.Forget = true
-			d.Status.Phase = string(spec.PhaseDeleting)
+			d.Status.Phase = spec.PhaseDeleting
 			d.Events = append(d.Events, normal("Deleted", "spec file removed and nothing left running; cluster forgotten"))
 			return
 		}
-		d.Status = db.Status{Phase: string(spec.PhaseStopped), Refused: d.Status.Refused, TMDesired: d.Status.TMDesired}
+		d.Status = db.Status{Phase: spec.PhaseStopped, Refused: d.Status.Refused, TMDesired: d.Status.TMDesired}
 		d.clearRunning = true
 		return
 	}
-	d.Status.Phase = string(stopping)
+	d.Status.Phase = stopping
 	d.Status.TMReady = readyTaskManagers(obs)
-	jmUp := obs.JobManager != nil && obs.JobManager.State == runtime.StateRunning
-
-	if jmUp && in.Flink.answered() && len(in.Flink.Jobs) > 0 {
-		// The seed: all jobs must be terminated before the cluster can be stopped.
-		d.Status.Message = fmt.Sprintf("stop held: %s; cancel them, or run `flinkctl stop --force %s`",
-			describeJobs(in.Flink.Jobs), in.Key.Name)
-		if d.Status.Message != in.Recorded.Message {
-			d.Events = append(d.Events, warning("StopHeld", d.Status.Message))
+	name := cliName(in.Key)
+	hold := func(msg string) {
+		d.Status.Message = msg
+		if msg != in.Recorded.Message {
+			d.Events = append(d.Events, warning("StopHeld", msg))
 		}
-		d.RequeueAfter = requeueHeld
-		return
+		d.requeue(requeueHeld)
 	}
-	if jmUp && !in.Flink.answered() {
-		since := in.Now
-		if in.Recorded.Phase == string(stopping) {
-			since = in.PhaseSince
+	switch {
+	case len(v.Jobs) > 0 && force:
+		d.Status.Message = fmt.Sprintf("cancelling %s, as `flinkctl stop --force` asked", describeJobs(v.Jobs))
+		if d.Status.Message != in.Recorded.Message && len(d.CancelJobs) == 0 {
+			d.Events = append(d.Events, warning("JobsCancelled", "flinkctl stop --force cancelled "+describeJobs(v.Jobs)))
 		}
-		if waited := in.Now.Sub(since); waited < in.StopProbeGrace {
-			d.Status.Message = fmt.Sprintf("waiting for the JobManager's REST API to tell whether jobs run (%s)", errText(in.Flink.Err))
-			d.RequeueAfter = requeueProgress
-			return
-		}
-		d.Events = append(d.Events, warning("StopUnchecked", fmt.Sprintf(
-			"the JobManager's REST API did not answer for %s (%s); stopping without knowing whether jobs run",
-			in.StopProbeGrace, errText(in.Flink.Err))))
+		d.CancelJobs = v.Jobs
+		d.requeue(requeueCancel)
+		return
+	case len(v.Jobs) > 0:
+		// The seed: all jobs must be terminated before the cluster can be stopped.
+		hold(fmt.Sprintf("stop held: %s; cancel them, or run `flinkctl stop --force %s`", describeJobs(v.Jobs), name))
+		return
+	case v.Unknown != "" && !force:
+		// Fail closed: not knowing is not "no job runs".
+		hold(fmt.Sprintf("stop held: cannot tell whether jobs run: %s; a cluster is torn down only once its JobManager says that no job runs (or is gone); run `flinkctl stop --force %s` to tear it down anyway", v.Unknown, name))
+		return
+	case v.Unknown != "":
+		d.Events = append(d.Events, warning("StopForced", fmt.Sprintf(
+			"%s; tearing it down without knowing whether jobs run, as `flinkctl stop --force` asked", v.Unknown)))
 	}
 	d.Action = actDelete
 	d.Status.Message = "removing the JobManager and TaskManagers"
@@ -185,7 +313,7 @@ func decideStop(in input, d *decision) {
 		d.DoneEvents = []db.Event{normal("Deleted", "spec file removed; cluster torn down and forgotten")}
 		return
 	}
-	d.Done = db.Status{Phase: string(spec.PhaseStopped), Refused: d.Status.Refused, TMDesired: d.Status.TMDesired}
+	d.Done = db.Status{Phase: spec.PhaseStopped, Refused: d.Status.Refused, TMDesired: d.Status.TMDesired}
 	d.DoneEvents = []db.Event{normal(phaseReason(spec.PhaseStopped), "JobManager and TaskManagers removed")}
 }
 
@@ -202,12 +330,17 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 		d.Events = append(d.Events, normal("Adopted", "found running, made from this spec: "+describeInstances(obs)+"; kept as it is"))
 	}
 	d.Want = want
+	if r := in.Stop; r != nil && r.Outcome == db.StopAccepted && in.Now.Sub(r.DecidedAt) > stopRequestTTL {
+		d.EndStop = true // the cluster runs again: an old forced stop no longer applies
+	}
 
-	needApply := !obs.Exists || obs.JobManager == nil || obs.Hash != hash || len(obs.TaskManagers) != n
+	restarts := planRestarts(obs, in.SpecChangedAt, in.Now)
+	needApply := !obs.Exists || obs.JobManager == nil || obs.Hash != hash || len(obs.TaskManagers) != n ||
+		len(restarts.Replace) > 0
 	for _, inst := range allInstances(obs) {
 		// Pending covers a container created but never started (an apply cut short by a
 		// crash of flinkd): nothing but an apply starts it.
-		if inst.Hash != hash || inst.State == runtime.StateExited || inst.State == runtime.StatePending {
+		if inst.Hash != hash || inst.State == runtime.StatePending {
 			needApply = true
 		}
 	}
@@ -216,10 +349,10 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 		jmUp := obs.JobManager != nil && obs.JobManager.State == runtime.StateRunning
 		if jmUp && !in.Flink.answered() {
 			// Scaling down blindly could pick TaskManagers that run jobs: wait for slot use.
-			d.Status.Phase = string(spec.PhaseScaling)
+			d.Status.Phase = spec.PhaseScaling
 			d.Status.Message = fmt.Sprintf("scale-down to %d waits for the JobManager's REST API to tell which TaskManagers are idle (%s)",
 				n, errText(in.Flink.Err))
-			d.RequeueAfter = requeueProgress
+			d.requeue(requeueProgress)
 			return
 		}
 		var busy []string
@@ -232,7 +365,7 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 		} else {
 			msg += fmt.Sprintf("; removing idle ones: %s", strings.Join(removeFirst[:excess], ", "))
 		}
-		if in.Recorded.Phase != string(spec.PhaseScaling) || in.Recorded.TMDesired != n {
+		if in.Recorded.Phase != spec.PhaseScaling || in.Recorded.TMDesired != n {
 			d.Events = append(d.Events, normal("ScalingDown", msg))
 		}
 	} else if obs.Exists && len(obs.TaskManagers) < n && in.Recorded.TMDesired != n && wasUp(in.Recorded.Phase) {
@@ -241,20 +374,25 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 	if needApply {
 		c, err := clusterFor(want, removeFirst)
 		if err != nil {
-			d.Status.Phase = string(spec.PhaseFailed)
+			d.Status.Phase = spec.PhaseFailed
 			d.Status.Message = err.Error()
 			return
 		}
+		c.Replace = restarts.Replace
 		d.Action = actApply
 		d.Cluster = c
 	}
+	if !restarts.Next.IsZero() {
+		// Come back when the first held instance is due.
+		d.requeue(max(restarts.Next.Sub(in.Now), requeueCancel))
+	}
 
 	// Instances that will not get healthy without a change make the cluster FAILED; the
-	// apply above still runs (level-triggered), but retries follow the worker's backoff.
-	if msg, failed := failingInstance(obs); failed {
-		d.Status.Phase = string(spec.PhaseFailed)
+	// apply above still runs (level-triggered).
+	if msg, failed, fatal := failingInstance(obs, restarts); failed {
+		d.Status.Phase = spec.PhaseFailed
 		d.Status.Message = msg
-		d.Backoff = true
+		d.Backoff = fatal // a crash loop comes back when its restart is due (RequeueAfter)
 		return
 	}
 	registered := -1
@@ -263,18 +401,94 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 	}
 	switch {
 	case !needApply && registered == n && allReady(obs):
-		d.Status.Phase = string(spec.PhaseRunning)
+		d.Status.Phase = spec.PhaseRunning
 		d.Status.Message = fmt.Sprintf("%d/%d TaskManagers registered, %d/%d slots free", registered, n,
 			in.Flink.Overview.SlotsAvailable, in.Flink.Overview.SlotsTotal)
 	default:
 		if wasUp(in.Recorded.Phase) && obs.Exists && obs.Hash == hash {
-			d.Status.Phase = string(spec.PhaseScaling)
+			d.Status.Phase = spec.PhaseScaling
 		} else {
-			d.Status.Phase = string(spec.PhaseStarting)
+			d.Status.Phase = spec.PhaseStarting
 		}
-		d.Status.Message = progressMessage(obs, in.Flink, n, needApply)
-		d.RequeueAfter = requeueProgress
+		d.Status.Message = progressMessage(obs, in.Flink, n, needApply, restarts)
+		if restarts.Next.IsZero() || needApply {
+			// (A dead instance that waits out its back-off keeps the cluster from RUNNING
+			// until it is due: the pass then comes at that time, not sooner.)
+			d.requeue(requeueProgress)
+		}
 	}
+}
+
+// restarts is the crash-loop back-off's plan for the dead instances of one pass.
+type restarts struct {
+	// Replace: the dead instances due now, with their replacements' restart counts
+	// (runtime.Cluster.Replace).
+	Replace map[string]int
+	// Due is when each dead instance is (or was) due, and Delay its back-off, by ID; Next is
+	// the earliest due of those still waiting (zero: none waits).
+	Due   map[string]time.Time
+	Delay map[string]time.Duration
+	Next  time.Time
+	now   time.Time
+}
+
+// planRestarts applies the crash-loop back-off to obs's dead instances (pure).
+func planRestarts(obs runtime.Observed, specChangedAt, now time.Time) restarts {
+	p := restarts{Due: map[string]time.Time{}, Delay: map[string]time.Duration{}, now: now}
+	for _, inst := range allInstances(obs) {
+		if inst.State != runtime.StateExited {
+			continue
+		}
+		streak := inst.Restarts
+		if ranLong := !inst.StartedAt.IsZero() && inst.FinishedAt.Sub(inst.StartedAt) >= crashBackoffReset; ranLong {
+			streak = 0
+		}
+		if !specChangedAt.IsZero() && inst.FinishedAt.Before(specChangedAt) {
+			streak = 0 // an edit of the file retries at once
+		}
+		due := now
+		if !inst.FinishedAt.IsZero() {
+			due = inst.FinishedAt.Add(restartDelay(streak))
+		}
+		p.Due[inst.ID], p.Delay[inst.ID] = due, restartDelay(streak)
+		if due.After(now) {
+			if p.Next.IsZero() || due.Before(p.Next) {
+				p.Next = due
+			}
+			continue
+		}
+		if p.Replace == nil {
+			p.Replace = map[string]int{}
+		}
+		p.Replace[inst.ID] = streak + 1
+	}
+	return p
+}
+
+// restartDelay is how long after it died an instance restarted streak times in a row waits
+// for its next start: none the first time, then 10 s doubling up to 5 min.
+func restartDelay(streak int) time.Duration {
+	if streak <= 0 {
+		return 0
+	}
+	d := crashBackoffInitial
+	for i := 1; i < streak && d < crashBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, crashBackoffMax)
+}
+
+// nextStart says when a dead instance starts again, for messages (the same words on every
+// pass of one wait, so that status is not rewritten each time).
+func (p restarts) nextStart(id string) string {
+	due, ok := p.Due[id]
+	switch {
+	case !ok:
+		return ""
+	case !due.After(p.now):
+		return "restarting it now"
+	}
+	return fmt.Sprintf("next restart at %s (back-off %s)", due.UTC().Format(time.RFC3339), p.Delay[id])
 }
 
 // adopting says that a cluster runs that this database has no record of running: the
@@ -298,13 +512,13 @@ func decideForeignSpec(in input, hash string, d *decision) {
 	}
 	d.Status.TMDesired = len(obs.TaskManagers)
 	if in.Flink.answered() && in.Flink.Overview.TaskManagers == len(obs.TaskManagers) && allReady(obs) {
-		d.Status.Phase = string(spec.PhaseRunning)
+		d.Status.Phase = spec.PhaseRunning
 		d.Status.Message = fmt.Sprintf("%d/%d TaskManagers registered, %d/%d slots free (adopted as found; see refused)",
 			in.Flink.Overview.TaskManagers, len(obs.TaskManagers), in.Flink.Overview.SlotsAvailable, in.Flink.Overview.SlotsTotal)
 		return
 	}
-	d.Status.Phase = string(spec.PhaseStarting)
-	d.Status.Message = progressMessage(obs, in.Flink, len(obs.TaskManagers), false) + " (adopted as found; see refused)"
+	d.Status.Phase = spec.PhaseStarting
+	d.Status.Message = progressMessage(obs, in.Flink, len(obs.TaskManagers), false, restarts{}) + " (adopted as found; see refused)"
 	d.RequeueAfter = requeueProgress
 }
 
@@ -334,8 +548,9 @@ func describeInstances(obs runtime.Observed) string {
 
 // removalOrder lists the TaskManagers to remove first when scaling down: those whose process
 // is not running, then those not registered with the JobManager, then the idle ones (no slot
-// in use), highest ID first in each group; busy ones are returned apart and never listed, so
-// a runtime removes them only when nothing else is left.
+// in use), last ID first in each group (runtime.CompareInstanceIDs); busy ones are returned
+// apart and never listed, so a runtime removes them only when nothing else is left
+// (runtime.ScaleDownVictims).
 func removalOrder(obs runtime.Observed, fv flinkView) (removeFirst, busy []string) {
 	reg := make(map[string]flink.TaskManager, len(fv.TaskManagers))
 	for _, tm := range fv.TaskManagers {
@@ -355,52 +570,25 @@ func removalOrder(obs runtime.Observed, fv flinkView) (removeFirst, busy []strin
 			busy = append(busy, inst.ID)
 		}
 	}
-	byIDDesc := func(a, b string) int { return compareIDs(b, a) }
-	slices.SortFunc(dead, byIDDesc)
-	slices.SortFunc(unregistered, byIDDesc)
-	slices.SortFunc(idle, byIDDesc)
+	lastFirst := func(a, b string) int { return runtime.CompareInstanceIDs(b, a) }
+	slices.SortFunc(dead, lastFirst)
+	slices.SortFunc(unregistered, lastFirst)
+	slices.SortFunc(idle, lastFirst)
 	return slices.Concat(dead, unregistered, idle), busy
 }
 
-// compareIDs orders instance IDs naturally ("taskmanager-2" before "taskmanager-10").
-func compareIDs(a, b string) int {
-	pa, na := splitNumber(a)
-	pb, nb := splitNumber(b)
-	if pa != pb {
-		return strings.Compare(pa, pb)
-	}
-	if na != nb {
-		if na < nb {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
-}
-
-func splitNumber(s string) (string, int) {
-	i := len(s)
-	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
-		i--
-	}
-	if i == len(s) || len(s)-i > 9 {
-		return s, -1
-	}
-	n := 0
-	for _, c := range s[i:] {
-		n = n*10 + int(c-'0')
-	}
-	return s[:i], n
-}
-
-func failingInstance(obs runtime.Observed) (string, bool) {
+// failingInstance says why the cluster is FAILED, if it is: an instance its platform will not
+// get healthy without a change (fatal: a Kubernetes waiting reason, an exceeded progress
+// deadline), or one that keeps dying (the crash-loop back-off restarts it; the message says
+// when).
+func failingInstance(obs runtime.Observed, p restarts) (msg string, failed, fatal bool) {
 	for _, inst := range allInstances(obs) {
 		if inst.Ready {
 			continue
 		}
 		for _, r := range fatalReasons {
 			if strings.HasPrefix(inst.Message, r) {
-				return fmt.Sprintf("%s: %s", inst.ID, inst.Message), true
+				return fmt.Sprintf("%s: %s", inst.ID, inst.Message), true, true
 			}
 		}
 		if inst.Restarts >= crashLoopRestarts {
@@ -411,25 +599,32 @@ func failingInstance(obs runtime.Observed) (string, bool) {
 				msg += fmt.Sprintf(", exit code %d", inst.ExitCode)
 			}
 			msg += ")"
+			if next := p.nextStart(inst.ID); next != "" {
+				msg += "; " + next
+			}
 			if inst.Message != "" {
 				msg += ": " + inst.Message
 			}
-			return msg, true
+			return msg, true, false
 		}
 	}
 	if obs.Message != "" && strings.Contains(obs.Message, "ProgressDeadlineExceeded") {
-		return obs.Message, true
+		return obs.Message, true, true
 	}
-	return "", false
+	return "", false, false
 }
 
-func progressMessage(obs runtime.Observed, fv flinkView, n int, applying bool) string {
+func progressMessage(obs runtime.Observed, fv flinkView, n int, applying bool, p restarts) string {
 	switch {
 	case !obs.Exists:
 		return "creating the JobManager and TaskManagers"
 	case obs.JobManager == nil || obs.JobManager.State != runtime.StateRunning:
-		if obs.JobManager != nil && obs.JobManager.Message != "" {
-			return "waiting for the JobManager: " + obs.JobManager.Message
+		jm := obs.JobManager
+		switch {
+		case jm != nil && jm.State == runtime.StateExited:
+			return fmt.Sprintf("the JobManager exited (code %d); %s", jm.ExitCode, p.nextStart(jm.ID))
+		case jm != nil && jm.Message != "":
+			return "waiting for the JobManager: " + jm.Message
 		}
 		return "waiting for the JobManager to start"
 	case !fv.answered():
@@ -440,7 +635,7 @@ func progressMessage(obs runtime.Observed, fv flinkView, n int, applying bool) s
 		msg := fmt.Sprintf("%d/%d TaskManagers registered", fv.Overview.TaskManagers, n)
 		for _, tm := range obs.TaskManagers {
 			if tm.State == runtime.StateExited {
-				msg += fmt.Sprintf("; %s exited (code %d), replacing it", tm.ID, tm.ExitCode)
+				msg += fmt.Sprintf("; %s exited (code %d), %s", tm.ID, tm.ExitCode, p.nextStart(tm.ID))
 			}
 		}
 		return msg
@@ -474,8 +669,8 @@ func readyTaskManagers(obs runtime.Observed) int {
 	return n
 }
 
-func wasUp(phase string) bool {
-	return phase == string(spec.PhaseRunning) || phase == string(spec.PhaseScaling)
+func wasUp(phase spec.Phase) bool {
+	return phase == spec.PhaseRunning || phase == spec.PhaseScaling
 }
 
 func describeJobs(jobs []flink.Job) string {
@@ -525,12 +720,50 @@ func phaseReason(p spec.Phase) string {
 }
 
 func phaseEvent(st db.Status) db.Event {
-	ev := normal(phaseReason(spec.Phase(st.Phase)), st.Message)
-	if st.Phase == string(spec.PhaseFailed) {
+	ev := normal(phaseReason(st.Phase), st.Message)
+	if st.Phase == spec.PhaseFailed {
 		ev.Type = db.Warning
 	}
 	if ev.Message == "" {
-		ev.Message = "phase " + st.Phase
+		ev.Message = "phase " + string(st.Phase)
 	}
 	return ev
+}
+
+// cliName is how flinkctl names a cluster: NAME in the default namespace, NS/NAME otherwise.
+func cliName(k runtime.Key) string {
+	if k.Namespace == spec.DefaultNamespace {
+		return k.Name
+	}
+	return k.String()
+}
+
+func dbJobs(jobs []flink.Job) []db.Job {
+	out := make([]db.Job, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, db.Job{ID: j.ID, Name: j.Name, State: j.State})
+	}
+	return out
+}
+
+// mergeJobs adds the jobs of more that have is missing (by ID), and updates the states of
+// those it has.
+func mergeJobs(have []db.Job, more []flink.Job) []db.Job {
+	out := slices.Clone(have)
+	for _, j := range dbJobs(more) {
+		if i := slices.IndexFunc(out, func(h db.Job) bool { return h.ID == j.ID }); i >= 0 {
+			out[i] = j
+			continue
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func describeDBJobs(jobs []db.Job) string {
+	fj := make([]flink.Job, 0, len(jobs))
+	for _, j := range jobs {
+		fj = append(fj, flink.Job{ID: j.ID, Name: j.Name, State: j.State})
+	}
+	return describeJobs(fj)
 }

@@ -112,14 +112,55 @@ func TestDecide(t *testing.T) {
 		{name: "stop without jobs removes everything",
 			in:   input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "RUNNING"}, Obs: up(h, "taskmanager-0", "taskmanager-1"), Flink: answered(2, nil)},
 			want: "delete STOPPING [] | Stopping"},
-		{name: "stop waits a grace period for a silent REST API",
-			in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "STOPPING"}, PhaseSince: now.Add(-time.Second),
-				Obs: up(h, "taskmanager-0"), Flink: flinkView{Asked: true, Err: errors.New("timeout")}, StopProbeGrace: 30 * time.Second},
-			want: "none STOPPING [] |"},
-		{name: "stop goes ahead after the grace period, with a warning",
-			in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "STOPPING"}, PhaseSince: now.Add(-time.Minute),
-				Obs: up(h, "taskmanager-0"), Flink: flinkView{Asked: true, Err: errors.New("timeout")}, StopProbeGrace: 30 * time.Second},
-			want: "delete STOPPING [] | StopUnchecked"},
+		{name: "stop is held while the REST API is silent: not knowing is not 'no job runs'",
+			in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "STOPPING"}, PhaseSince: now.Add(-time.Hour),
+				Obs: up(h, "taskmanager-0"), Flink: flinkView{Asked: true, Err: errors.New("timeout")}},
+			want: "none STOPPING [] | StopHeld", message: "stop held: cannot tell whether jobs run: the JobManager runs, but its REST API does not answer (timeout)"},
+		{name: "stop is held while the JobManager is paused",
+			in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "RUNNING"},
+				Obs: func() runtime.Observed {
+					o := up(h, "taskmanager-0")
+					o.JobManager.State, o.JobManager.Ready, o.JobManager.Message = runtime.StateUnknown, false, "container is paused"
+					o.REST = runtime.Endpoint{}
+					return o
+				}()},
+			want: "none STOPPING [] | StopHeld Stopping", message: "container is paused"},
+		{name: "the held stop says how to force it",
+			in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "RUNNING"},
+				Obs: up(h, "taskmanager-0"), Flink: flinkView{Asked: true, Err: errors.New("timeout")}},
+			want: "none STOPPING [] | StopHeld Stopping", message: "run `flinkctl stop --force wc`"},
+		{name: "a forced stop tears down past a silent REST API, with a warning",
+			in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "STOPPING"},
+				Stop: &db.StopRequest{ID: 1, Force: true, Outcome: db.StopAccepted, DecidedAt: now},
+				Obs:  up(h, "taskmanager-0"), Flink: flinkView{Asked: true, Err: errors.New("timeout")}},
+			want: "delete STOPPING [] | StopForced"},
+		{name: "a refused (hence unforced) request does not force the stop",
+			in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "STOPPING"},
+				Stop: &db.StopRequest{ID: 1, Outcome: db.StopRefused},
+				Obs:  up(h, "taskmanager-0"), Flink: flinkView{Asked: true, Err: errors.New("timeout")}},
+			want: "none STOPPING [] | StopHeld"},
+		{name: "an exited JobManager runs no job: the stop goes ahead",
+			in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "RUNNING"},
+				Obs: func() runtime.Observed {
+					o := up(h, "taskmanager-0")
+					o.JobManager.State, o.JobManager.Ready, o.JobManager.ExitCode = runtime.StateExited, false, 137
+					o.REST = runtime.Endpoint{}
+					return o
+				}()},
+			want: "delete STOPPING [] | Stopping"},
+		{name: "a JobManager that is gone holds nothing",
+			in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "RUNNING"},
+				Obs: func() runtime.Observed {
+					o := up(h, "taskmanager-0")
+					o.JobManager, o.REST = nil, runtime.Endpoint{}
+					return o
+				}()},
+			want: "delete STOPPING [] | Stopping"},
+		{name: "a forced stop with a job running cancels it first",
+			in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "RUNNING"},
+				Stop: &db.StopRequest{ID: 1, Force: true, Outcome: db.StopAccepted, DecidedAt: now},
+				Obs:  up(h, "taskmanager-0"), Flink: answered(1, nil, job)},
+			want: "none STOPPING [] cancel=1 | JobsCancelled Stopping", message: "cancelling 1 job running"},
 		{name: "stopped when nothing runs", in: input{Desired: stop2, Running: run2, Recorded: db.Status{Phase: "STOPPING"}},
 			want: "none STOPPED [] | Stopped"},
 		{name: "terminal: a stopped cluster takes any change",
@@ -185,6 +226,9 @@ func render(d decision) string {
 		reasons = append(reasons, e.Reason)
 	}
 	s := fmt.Sprintf("%s %s %v", d.Action, d.Status.Phase, d.Cluster.RemoveFirst)
+	if len(d.CancelJobs) > 0 {
+		s += fmt.Sprintf(" cancel=%d", len(d.CancelJobs))
+	}
 	if d.Forget {
 		s += " forget"
 	}

@@ -2,50 +2,25 @@ package daemon
 
 import (
 	"maps"
-	"os"
-	"strconv"
 
 	"github.com/flinkd/flinkd/internal/flinkconf"
 	"github.com/flinkd/flinkd/internal/runtime"
 	"github.com/flinkd/flinkd/internal/spec"
 )
 
-// Flink options the daemon derives from spec.resources unless the user set them.
-const (
-	keyJobManagerProcessSize  = "jobmanager.memory.process.size"
-	keyTaskManagerProcessSize = "taskmanager.memory.process.size"
-)
-
-// clusterFor translates a validated spec into the runtime's terms (pure). Memory sizes reach
-// Flink as exact byte counts ("1000000000b"), the same bytes that bound the containers.
-// ${VAR} references in flinkConfiguration values are expanded from the spec's env vars, as
-// Ververica does for secrets injected into the pods (the image itself only expands
-// FLINK_PROPERTIES); unknown variables are left as written.
+// clusterFor translates a validated spec into the runtime's terms (pure). The Flink
+// configuration is spec.Spec.FlinkConfig's: ${VAR} expanded from the spec's env vars only,
+// legacy keys under their successors where the version needs it, and memory sizes as exact
+// byte counts ("1000000000b"), the same bytes that bound the containers.
 func clusterFor(sc *spec.SessionCluster, removeFirst []string) (runtime.Cluster, error) {
 	ns, name := sc.Key()
 	s := &sc.Spec
 	env := make([]runtime.EnvVar, 0, len(s.Kubernetes.Pods.EnvVars))
-	vars := make(map[string]string, len(s.Kubernetes.Pods.EnvVars))
 	for _, e := range s.Kubernetes.Pods.EnvVars {
 		env = append(env, runtime.EnvVar{Name: e.Name, Value: e.Value})
-		vars[e.Name] = e.Value
 	}
-	conf := make(map[string]string, len(s.FlinkConfiguration)+2)
-	for k, v := range s.FlinkConfiguration {
-		conf[k] = os.Expand(v, func(name string) string {
-			if val, ok := vars[name]; ok {
-				return val
-			}
-			return "${" + name + "}"
-		})
-	}
+	conf, _ := s.FlinkConfig()
 	jm, tm := s.Resources.JobManager, s.Resources.TaskManager
-	if _, ok := conf[keyJobManagerProcessSize]; !ok {
-		conf[keyJobManagerProcessSize] = strconv.FormatInt(jm.MemoryBytes(), 10) + "b"
-	}
-	if _, ok := conf[keyTaskManagerProcessSize]; !ok {
-		conf[keyTaskManagerProcessSize] = strconv.FormatInt(tm.MemoryBytes(), 10) + "b"
-	}
 	log4j, err := flinkconf.Log4jProperties(s.Logging.LoggingProfile, s.Logging.Log4jLoggers)
 	if err != nil {
 		return runtime.Cluster{}, err

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,24 +18,9 @@ import (
 	"github.com/flinkd/flinkd/internal/watch"
 )
 
-// readSpecFile reads a spec file with spec's size limit. A missing file is fs.ErrNotExist.
-func readSpecFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, spec.MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > spec.MaxFileSize {
-		return nil, fmt.Errorf("is larger than %d KiB; a SessionCluster is a few KiB at most", spec.MaxFileSize>>10)
-	}
-	return data, nil
-}
-
-func sha(data []byte) string {
+// fileHash is the sha256 of a spec file's bytes (db.Cluster.FileHash): it tells whether a
+// save changed the file. It is not spec.Hash, the spec hash runtimes stamp on what they make.
+func fileHash(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
@@ -107,191 +91,234 @@ func (d *Daemon) syncFile(ctx context.Context, path string) error {
 	return nil
 }
 
+// syncOne syncs one file in one transaction and returns the files to sync next (those that
+// also declare a cluster this file gave up).
 func (d *Daemon) syncOne(ctx context.Context, path string) (successors []string, err error) {
-	data, readErr := readSpecFile(path)
-	var touched []runtime.Key
+	data, readErr := spec.ReadFile(path)
+	var ft *fileTx
 	err = d.store.Update(ctx, func(tx *db.Tx) error {
-		touched, successors = nil, nil
-		prev, err := tx.File(path)
-		hadPrev := err == nil
-		if err != nil && !errors.Is(err, db.ErrNotFound) {
+		ft = &fileTx{tx: tx, path: path}
+		if err := ft.load(); err != nil {
 			return err
 		}
-		// The cluster this file declares and owns until now, if any.
-		var owned *runtime.Key
-		if hadPrev && prev.Name != "" && prev.Status != db.FileDuplicate {
-			if c, err := tx.Cluster(prev.Namespace, prev.Name); err == nil && c.File == path && !c.Deleted {
-				owned = &runtime.Key{Namespace: prev.Namespace, Name: prev.Name}
-			} else if err != nil && !errors.Is(err, db.ErrNotFound) {
-				return err
-			}
+		switch {
+		case spec.IsNotExist(readErr):
+			return ft.removed()
+		case readErr != nil:
+			return ft.invalid(db.File{Path: path}, readErr)
 		}
-		release := func(k runtime.Key) error {
-			c, err := tx.Cluster(k.Namespace, k.Name)
-			if errors.Is(err, db.ErrNotFound) || (err == nil && c.File != path) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			others, err := tx.FilesDeclaring(k.Namespace, k.Name)
-			if err != nil {
-				return err
-			}
-			for _, o := range others {
-				if o.Path != path {
-					successors = append(successors, o.Path)
-				}
-			}
-			touched = append(touched, k)
-			if c.Deleted {
-				return nil
-			}
-			if err := tx.MarkDeleted(k.Namespace, k.Name); err != nil {
-				return err
-			}
-			return tx.AddEvent(k.Namespace, k.Name, normal("FileRemoved", fmt.Sprintf("%s no longer declares this cluster; tearing it down", path)))
+		rec := db.File{Path: path, FileHash: fileHash(data)}
+		sc, warns, decErr := spec.Decode(data)
+		if decErr != nil {
+			return ft.invalid(rec, spec.AsFileError(path, decErr))
 		}
-
-		if errors.Is(readErr, fs.ErrNotExist) {
-			if owned != nil {
-				if err := release(*owned); err != nil {
-					return err
-				}
-			}
-			if err := tx.DeleteFile(path); err != nil {
-				return err
-			}
-			// A cluster recorded with this file but no file row (see rescan).
-			if !hadPrev {
-				cs, err := tx.Clusters()
-				if err != nil {
-					return err
-				}
-				for _, c := range cs {
-					if c.File == path && !c.Deleted {
-						if err := release(runtime.Key{Namespace: c.Namespace, Name: c.Name}); err != nil {
-							return err
-						}
-					}
-				}
-			}
-			return nil
-		}
-
-		rec := db.File{Path: path}
-		var sc *spec.SessionCluster
-		var warns []spec.Warning
-		if readErr != nil {
-			rec.Status = db.FileInvalid
-			rec.Errors = []string{fmt.Sprintf("%s: read: %v", path, readErr)}
-		} else {
-			rec.Hash = sha(data)
-			var decErr error
-			sc, warns, decErr = spec.Decode(data)
-			if decErr != nil {
-				rec.Status = db.FileInvalid
-				var se *spec.Errors
-				if errors.As(decErr, &se) {
-					rec.Namespace, rec.Name = se.Namespace, se.Name
-					for _, l := range se.Lines() {
-						rec.Errors = append(rec.Errors, path+": "+l)
-					}
-				} else {
-					rec.Errors = []string{path + ": " + decErr.Error()}
-				}
-			}
-		}
-		if rec.Status == db.FileInvalid {
-			// The cluster keeps running its last good spec; status shows the file's errors.
-			if owned != nil {
-				rec.Namespace, rec.Name = owned.Namespace, owned.Name
-				rec.Status = db.FileInvalid
-				touched = append(touched, *owned)
-				if !hadPrev || prev.Hash != rec.Hash || prev.Status != db.FileInvalid {
-					msg := fmt.Sprintf("%s is invalid; the cluster keeps its last good spec: %s", path, firstErrors(rec.Errors))
-					if err := tx.AddEvent(owned.Namespace, owned.Name, warning("InvalidSpec", msg)); err != nil {
-						return err
-					}
-				}
-				// Keep ownership: an invalid save must not tear the cluster down.
-				return tx.PutFile(rec)
-			}
-			return tx.PutFile(rec)
-		}
-
-		ns, name := sc.Key()
-		k := runtime.Key{Namespace: ns, Name: name}
-		rec.Namespace, rec.Name = ns, name
-		if owned != nil && *owned != k {
-			// The file now declares another cluster: the old one loses its file.
-			if err := release(*owned); err != nil {
-				return err
-			}
-		}
-		existing, err := tx.Cluster(ns, name)
-		exists := err == nil
-		if err != nil && !errors.Is(err, db.ErrNotFound) {
-			return err
-		}
-		if exists && existing.File != path && !existing.Deleted {
-			if holder, err := tx.File(existing.File); err == nil && holder.Namespace == ns && holder.Name == name &&
-				holder.Status != db.FileDuplicate {
-				rec.Status = db.FileDuplicate
-				rec.Errors = []string{fmt.Sprintf("%s: declares %s/%s, which %s already declares; this file is ignored until that one is removed or renamed",
-					path, ns, name, existing.File)}
-				if !hadPrev || prev.Status != db.FileDuplicate || prev.Hash != rec.Hash {
-					if err := tx.AddEvent(ns, name, warning("DuplicateSpec", rec.Errors[0])); err != nil {
-						return err
-					}
-				}
-				touched = append(touched, k)
-				return tx.PutFile(rec)
-			}
-		}
-		rec.Status = db.FileOK
-		if err := tx.PutFile(rec); err != nil {
-			return err
-		}
-		if exists && existing.SpecHash == rec.Hash && existing.File == path && !existing.Deleted {
-			touched = append(touched, k)
-			return nil // unchanged
-		}
-		desired, err := json.Marshal(sc)
-		if err != nil {
-			return err
-		}
-		ws := make([]string, 0, len(warns))
-		for _, w := range warns {
-			ws = append(ws, w.String())
-		}
-		err = tx.PutDesired(db.DesiredSpec{
-			Namespace: ns, Name: name, File: path, SpecYAML: data, SpecHash: rec.Hash, Desired: desired,
-			DesiredState: string(sc.Spec.State), Target: sc.Spec.DeploymentTargetName, Image: sc.Image(), Warnings: ws,
-		}, string(spec.PhaseStopped))
-		if err != nil {
-			return err
-		}
-		reason, msg := "SpecChanged", fmt.Sprintf("%s changed: state %s, %d TaskManagers, image %s", path, sc.Spec.State, sc.TaskManagers(), sc.Image())
-		if !exists {
-			reason, msg = "SpecAdded", fmt.Sprintf("read from %s: state %s, %d TaskManagers, image %s", path, sc.Spec.State, sc.TaskManagers(), sc.Image())
-		} else if existing.Deleted || existing.File != path {
-			reason = "SpecAdopted"
-		}
-		if err := tx.AddEvent(ns, name, normal(reason, msg)); err != nil {
-			return err
-		}
-		touched = append(touched, k)
-		return nil
+		return ft.valid(rec, data, sc, warns)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sync %s: %w", path, err)
 	}
 	d.changed()
-	for _, k := range touched {
+	for _, k := range ft.touched {
 		d.queue.Add(k)
 	}
-	return successors, nil
+	return ft.successors, nil
+}
+
+// fileTx is the sync of one spec file inside one transaction: the helpers below each take a
+// step of it, and collect the clusters it touched and the files to sync next.
+type fileTx struct {
+	tx   *db.Tx
+	path string
+	// prev is the file's record before this sync (hadPrev: there was one).
+	prev    db.File
+	hadPrev bool
+	// owned is the cluster this file declared and owned until now, if any.
+	owned *runtime.Key
+
+	touched    []runtime.Key
+	successors []string
+}
+
+// load reads what the database knows of the file and the cluster it owns.
+func (ft *fileTx) load() error {
+	prev, err := ft.tx.File(ft.path)
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return err
+	}
+	ft.prev, ft.hadPrev = prev, err == nil
+	if ft.hadPrev && prev.Name != "" && prev.Status != db.FileDuplicate {
+		c, err := ft.tx.Cluster(prev.Namespace, prev.Name)
+		switch {
+		case err == nil && c.File == ft.path && !c.Deleted:
+			ft.owned = &runtime.Key{Namespace: prev.Namespace, Name: prev.Name}
+		case err != nil && !errors.Is(err, db.ErrNotFound):
+			return err
+		}
+	}
+	return nil
+}
+
+// release marks cluster k, which this file declared, deleted (to be torn down), and queues the
+// other files that declare it: the first of them takes it over.
+func (ft *fileTx) release(k runtime.Key) error {
+	c, err := ft.tx.Cluster(k.Namespace, k.Name)
+	if errors.Is(err, db.ErrNotFound) || (err == nil && c.File != ft.path) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	others, err := ft.tx.FilesDeclaring(k.Namespace, k.Name)
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if o.Path != ft.path {
+			ft.successors = append(ft.successors, o.Path)
+		}
+	}
+	ft.touched = append(ft.touched, k)
+	if c.Deleted {
+		return nil
+	}
+	if err := ft.tx.MarkDeleted(k.Namespace, k.Name); err != nil {
+		return err
+	}
+	return ft.tx.AddEvent(k.Namespace, k.Name, normal("FileRemoved", fmt.Sprintf("%s no longer declares this cluster; tearing it down", ft.path)))
+}
+
+// removed handles a file that is gone: its cluster is released, and so is a cluster recorded
+// with this file but without a file row (see rescan).
+func (ft *fileTx) removed() error {
+	if ft.owned != nil {
+		if err := ft.release(*ft.owned); err != nil {
+			return err
+		}
+	}
+	if err := ft.tx.DeleteFile(ft.path); err != nil {
+		return err
+	}
+	if ft.hadPrev {
+		return nil
+	}
+	cs, err := ft.tx.Clusters()
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.File == ft.path && !c.Deleted {
+			if err := ft.release(runtime.Key{Namespace: c.Namespace, Name: c.Name}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// invalid records a file that cannot be read or decoded (fileErr, from spec). A cluster it
+// owns keeps running its last good spec, and status shows the file's errors.
+func (ft *fileTx) invalid(rec db.File, fileErr error) error {
+	rec.Status = db.FileInvalid
+	var fe *spec.FileError
+	if errors.As(fileErr, &fe) {
+		rec.Namespace, rec.Name = fe.Namespace, fe.Name
+		rec.Errors = fe.Lines()
+	} else {
+		rec.Errors = []string{ft.path + ": " + fileErr.Error()}
+	}
+	if ft.owned == nil {
+		return ft.tx.PutFile(rec)
+	}
+	// Keep ownership: an invalid save must not tear the cluster down.
+	rec.Namespace, rec.Name = ft.owned.Namespace, ft.owned.Name
+	ft.touched = append(ft.touched, *ft.owned)
+	if !ft.hadPrev || ft.prev.FileHash != rec.FileHash || ft.prev.Status != db.FileInvalid {
+		msg := fmt.Sprintf("%s is invalid; the cluster keeps its last good spec: %s", ft.path, firstErrors(rec.Errors))
+		if err := ft.tx.AddEvent(ft.owned.Namespace, ft.owned.Name, warning("InvalidSpec", msg)); err != nil {
+			return err
+		}
+	}
+	return ft.tx.PutFile(rec)
+}
+
+// valid records a valid file: it declares sc's cluster, unless another file declared it first.
+func (ft *fileTx) valid(rec db.File, data []byte, sc *spec.SessionCluster, warns []spec.Warning) error {
+	ns, name := sc.Key()
+	k := runtime.Key{Namespace: ns, Name: name}
+	rec.Namespace, rec.Name = ns, name
+	if ft.owned != nil && *ft.owned != k {
+		// The file now declares another cluster: the old one loses its file.
+		if err := ft.release(*ft.owned); err != nil {
+			return err
+		}
+	}
+	existing, err := ft.tx.Cluster(ns, name)
+	exists := err == nil
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return err
+	}
+	if exists && existing.File != ft.path && !existing.Deleted {
+		dup, err := ft.duplicate(rec, existing)
+		if dup || err != nil {
+			return err
+		}
+	}
+	rec.Status = db.FileOK
+	if err := ft.tx.PutFile(rec); err != nil {
+		return err
+	}
+	ft.touched = append(ft.touched, k)
+	if exists && existing.FileHash == rec.FileHash && existing.File == ft.path && !existing.Deleted {
+		return nil // unchanged
+	}
+	return ft.putDesired(rec, data, sc, warns, exists, existing)
+}
+
+// duplicate records rec as refused when existing, the cluster it declares, is held by another
+// file that still declares it; dup says so.
+func (ft *fileTx) duplicate(rec db.File, existing db.Cluster) (dup bool, err error) {
+	holder, err := ft.tx.File(existing.File)
+	if err != nil || holder.Namespace != rec.Namespace || holder.Name != rec.Name || holder.Status == db.FileDuplicate {
+		return false, nil // the holder is gone or declares something else: rec takes over
+	}
+	rec.Status = db.FileDuplicate
+	rec.Errors = []string{fmt.Sprintf("%s: declares %s/%s, which %s already declares; this file is ignored until that one is removed or renamed",
+		ft.path, rec.Namespace, rec.Name, existing.File)}
+	if !ft.hadPrev || ft.prev.Status != db.FileDuplicate || ft.prev.FileHash != rec.FileHash {
+		if err := ft.tx.AddEvent(rec.Namespace, rec.Name, warning("DuplicateSpec", rec.Errors[0])); err != nil {
+			return true, err
+		}
+	}
+	ft.touched = append(ft.touched, runtime.Key{Namespace: rec.Namespace, Name: rec.Name})
+	return true, ft.tx.PutFile(rec)
+}
+
+// putDesired records the file's spec as the cluster's desired state, with an event saying
+// what changed.
+func (ft *fileTx) putDesired(rec db.File, data []byte, sc *spec.SessionCluster, warns []spec.Warning, exists bool, existing db.Cluster) error {
+	desired, err := json.Marshal(sc)
+	if err != nil {
+		return err
+	}
+	ws := make([]string, 0, len(warns))
+	for _, w := range warns {
+		ws = append(ws, w.String())
+	}
+	err = ft.tx.PutDesired(db.DesiredSpec{
+		Namespace: rec.Namespace, Name: rec.Name, File: ft.path, SpecYAML: data, FileHash: rec.FileHash, Desired: desired,
+		DesiredState: string(sc.Spec.State), Target: sc.Spec.DeploymentTargetName, Image: sc.Image(), Warnings: ws,
+	}, spec.PhaseStopped)
+	if err != nil {
+		return err
+	}
+	reason, msg := "SpecChanged", fmt.Sprintf("%s changed: state %s, %d TaskManagers, image %s", ft.path, sc.Spec.State, sc.TaskManagers(), sc.Image())
+	switch {
+	case !exists:
+		reason, msg = "SpecAdded", fmt.Sprintf("read from %s: state %s, %d TaskManagers, image %s", ft.path, sc.Spec.State, sc.TaskManagers(), sc.Image())
+	case existing.Deleted || existing.File != ft.path:
+		reason = "SpecAdopted"
+	}
+	return ft.tx.AddEvent(rec.Namespace, rec.Name, normal(reason, msg))
 }
 
 func firstErrors(lines []string) string {

@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flinkd/flinkd/internal/db"
 	"github.com/flinkd/flinkd/internal/runtime"
+	"github.com/flinkd/flinkd/internal/spec"
 	"github.com/flinkd/flinkd/test/fake"
 )
 
@@ -35,6 +37,15 @@ type harness struct {
 }
 
 type harnessOption func(*Config)
+
+// wrapRuntimes puts wrap around every target's runtime.
+func wrapRuntimes(wrap func(runtime.Runtime) runtime.Runtime) harnessOption {
+	return func(c *Config) {
+		for i := range c.Targets {
+			c.Targets[i].Runtime = wrap(c.Targets[i].Runtime)
+		}
+	}
+}
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
@@ -56,9 +67,9 @@ func (h *harness) start(opts ...harnessOption) {
 		h.t.Fatal(err)
 	}
 	cfg := Config{
-		SpecsDir: h.specs, Store: store, Targets: h.targets,
+		SpecsDir: h.specs, Store: store, Targets: slices.Clone(h.targets),
 		Logger: slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Resync: 300 * time.Millisecond, Debounce: 20 * time.Millisecond, StopProbeGrace: 2 * time.Second,
+		Resync: 300 * time.Millisecond, Debounce: 20 * time.Millisecond,
 		RetryBase: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond, ReconcileTimeout: 20 * time.Second,
 	}
 	for _, o := range opts {
@@ -152,9 +163,9 @@ func (h *harness) waitCluster(name, what string, cond func(db.Cluster) bool) db.
 	}
 }
 
-func (h *harness) waitPhase(name, phase string) db.Cluster {
+func (h *harness) waitPhase(name string, phase spec.Phase) db.Cluster {
 	h.t.Helper()
-	return h.waitCluster(name, "phase "+phase, func(c db.Cluster) bool { return c.Phase == phase })
+	return h.waitCluster(name, "phase "+string(phase), func(c db.Cluster) bool { return c.Phase == phase })
 }
 
 func (h *harness) waitRunning(name string, tms int) db.Cluster {

@@ -18,15 +18,34 @@ import (
 // flinkTimeout bounds the REST calls of one pass.
 const flinkTimeout = 3 * time.Second
 
-// reconcile runs one pass over one cluster: read desired state, observe, decide, record, act.
-// It never trusts an earlier pass: everything is re-read and re-observed.
+// reconcile runs one pass over one cluster key: read desired state, observe, decide, record,
+// act. It never trusts an earlier pass: everything is re-read and re-observed. It is the only
+// place that talks to a key's runtime and JobManager (see Daemon.processNext): the API and
+// the orphan sweep only record intent and enqueue the key.
 func (d *Daemon) reconcile(ctx context.Context, k runtime.Key) (result, error) {
-	rec, err := d.store.Cluster(ctx, k.Namespace, k.Name)
-	if errors.Is(err, db.ErrNotFound) {
-		return result{}, nil // not ours (any more); the orphan sweep handles leftovers
-	}
-	if err != nil {
+	var (
+		rec     db.Cluster
+		stop    *db.StopRequest
+		recErr  error
+		stopErr error
+	)
+	err := d.store.View(ctx, func(tx *db.Tx) error {
+		rec, recErr = tx.Cluster(k.Namespace, k.Name)
+		var r db.StopRequest
+		if r, stopErr = tx.StopRequest(k.Namespace, k.Name); stopErr == nil {
+			stop = &r
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
 		return result{}, fmt.Errorf("load cluster: %w", err)
+	case stopErr != nil && !errors.Is(stopErr, db.ErrNotFound):
+		return result{}, fmt.Errorf("load stop request: %w", stopErr)
+	case errors.Is(recErr, db.ErrNotFound):
+		return d.reconcileOrphan(ctx, k, stop) // no file declares it (any more)
+	case recErr != nil:
+		return result{}, fmt.Errorf("load cluster: %w", recErr)
 	}
 	desired, err := decodeSpec(rec.Desired)
 	if err != nil {
@@ -38,28 +57,29 @@ func (d *Daemon) reconcile(ctx context.Context, k runtime.Key) (result, error) {
 			return result{}, fmt.Errorf("decode running spec: %w", err)
 		}
 	}
-	// While something runs, it stays on the target it was started on.
-	targetName := desired.Spec.DeploymentTargetName
-	if running != nil {
-		targetName = running.Spec.DeploymentTargetName
-	}
-	t, ok := d.targets[targetName]
-	if !ok {
+	t, err := d.targetOf(rec)
+	if err != nil {
 		if rec.Deleted {
 			// Nothing can run on a target that does not exist: forget the cluster.
-			return result{}, d.record(ctx, rec, decision{Forget: true, Events: []db.Event{
+			return result{}, d.record(ctx, rec, decision{Forget: true, EndStop: true, Events: []db.Event{
 				normal("Deleted", "spec file removed; cluster forgotten")}})
 		}
-		st := db.Status{Phase: string(spec.PhaseFailed), TMDesired: desired.TaskManagers(),
-			Message: fmt.Sprintf("unknown deployment target %q (configured: %s)", targetName, d.targetNames())}
-		return result{}, d.record(ctx, rec, decision{Status: st, Events: failedEvent(rec, st)})
+		st := db.Status{Phase: spec.PhaseFailed, TMDesired: desired.TaskManagers(), Message: err.Error()}
+		dec := decision{Status: st, Events: failedEvent(rec, st)}
+		if stop != nil && stop.Outcome == db.StopPending {
+			// Nothing runs on an unknown target: nothing stands in the way.
+			accepted := *stop
+			accepted.Outcome, accepted.DecidedAt = db.StopAccepted, d.now()
+			dec.Stop = &accepted
+		}
+		return result{}, d.record(ctx, rec, dec)
 	}
 
 	obs, err := t.Runtime.Observe(ctx, k)
 	if err != nil {
 		err = fmt.Errorf("observe on target %s: %w", t.Name, err)
 		st := rec.Status
-		st.Phase, st.Message = string(spec.PhaseFailed), err.Error()
+		st.Phase, st.Message = spec.PhaseFailed, err.Error()
 		if rerr := d.record(ctx, rec, decision{Status: st, Events: failedEvent(rec, st)}); rerr != nil {
 			return result{}, rerr
 		}
@@ -70,15 +90,33 @@ func (d *Daemon) reconcile(ctx context.Context, k runtime.Key) (result, error) {
 	// rest costs one REST call per resync.
 	need := flinkNeeds{
 		TaskManagers: len(obs.TaskManagers) > desired.TaskManagers(),
-		Jobs:         rec.Deleted || desired.Spec.State == spec.StateStopped,
+		Jobs:         rec.Deleted || desired.Spec.State == spec.StateStopped || (stop != nil && stop.Live()),
 	}
 	dec := decide(input{
 		Key: k, Desired: desired, Running: running, Deleted: rec.Deleted,
-		Recorded: rec.Status, PhaseSince: rec.PhaseSince,
+		Recorded: rec.Status, PhaseSince: rec.PhaseSince, SpecChangedAt: rec.SpecChangedAt, Stop: stop,
 		Obs: obs, Flink: d.askFlink(ctx, obs, need), Now: d.now(),
-		StopProbeGrace: d.cfg.StopProbeGrace,
 	})
-	return d.execute(ctx, rec, t, dec)
+	return d.execute(ctx, rec, t, obs, dec)
+}
+
+// targetOf answers which target runs cluster rec: the one its running spec names while
+// something runs (a change of target is refused until the cluster is STOPPED), else the one
+// its file names. Every caller (reconcile, logs, stop) asks it.
+func (d *Daemon) targetOf(rec db.Cluster) (Target, error) {
+	name := rec.Target
+	if rec.Running != nil {
+		running, err := decodeSpec(rec.Running)
+		if err != nil {
+			return Target{}, fmt.Errorf("decode running spec of %s/%s: %w", rec.Namespace, rec.Name, err)
+		}
+		name = running.Spec.DeploymentTargetName
+	}
+	t, ok := d.targets[name]
+	if !ok {
+		return Target{}, fmt.Errorf("unknown deployment target %q (configured: %s)", name, d.targetNames())
+	}
+	return t, nil
 }
 
 func decodeSpec(b []byte) (*spec.SessionCluster, error) {
@@ -134,13 +172,36 @@ func flinkClient(ep runtime.Endpoint) *flink.Client {
 	return &flink.Client{BaseURL: ep.URL, HTTP: hc}
 }
 
+// cancelJobs cancels jobs through the JobManager at ep; a job that is gone already is fine.
+func cancelJobs(ctx context.Context, ep runtime.Endpoint, jobs []flink.Job) error {
+	ctx, cancel := context.WithTimeout(ctx, flinkTimeout)
+	defer cancel()
+	fc := flinkClient(ep)
+	for _, j := range jobs {
+		if err := fc.CancelJob(ctx, j.ID); err != nil && !flink.IsNotFound(err) {
+			return fmt.Errorf("cancel job %s (%s): %w", j.Name, j.ID, err)
+		}
+	}
+	return nil
+}
+
 // execute records the decision and carries out its action. The status is recorded before
 // the action (so users see STARTING or STOPPING while it runs); for an apply, the spec about
 // to run is recorded first (write-ahead), so a crash mid-apply leaves a record of what may
 // exist, and the next pass observes and converges.
-func (d *Daemon) execute(ctx context.Context, rec db.Cluster, t Target, dec decision) (result, error) {
+func (d *Daemon) execute(ctx context.Context, rec db.Cluster, t Target, obs runtime.Observed, dec decision) (result, error) {
 	k := runtime.Key{Namespace: rec.Namespace, Name: rec.Name}
 	res := result{RequeueAfter: dec.RequeueAfter, Backoff: dec.Backoff}
+	if len(dec.CancelJobs) > 0 {
+		// A forced stop: the jobs go first, and a later pass tears down once they are gone.
+		if err := d.record(ctx, rec, decision{Status: dec.Status, Events: dec.Events, Stop: dec.Stop}); err != nil {
+			return result{}, err
+		}
+		if err := cancelJobs(ctx, obs.REST, dec.CancelJobs); err != nil {
+			return result{}, fmt.Errorf("forced stop: %w", err)
+		}
+		return result{RequeueAfter: requeueCancel}, nil
+	}
 	switch dec.Action {
 	case actApply:
 		if err := d.record(ctx, rec, dec); err != nil {
@@ -157,19 +218,19 @@ func (d *Daemon) execute(ctx context.Context, rec db.Cluster, t Target, dec deci
 			}
 			err = fmt.Errorf("apply on target %s: %w", t.Name, err)
 			st := dec.Status
-			st.Phase, st.Message = string(spec.PhaseFailed), err.Error()
+			st.Phase, st.Message = spec.PhaseFailed, err.Error()
 			if rerr := d.recordStatus(ctx, k, st, warning("ApplyFailed", err.Error()), rec.Status); rerr != nil {
 				return result{}, rerr
 			}
 			return result{}, err
 		}
-		if dec.Status.Phase != string(spec.PhaseRunning) && res.RequeueAfter == 0 && !res.Backoff {
+		if dec.Status.Phase != spec.PhaseRunning && res.RequeueAfter == 0 && !res.Backoff {
 			res.RequeueAfter = requeueProgress
 		}
 		return res, nil
 
 	case actDelete:
-		if err := d.record(ctx, rec, decision{Status: dec.Status, Events: dec.Events}); err != nil {
+		if err := d.record(ctx, rec, decision{Status: dec.Status, Events: dec.Events, Stop: dec.Stop}); err != nil {
 			return result{}, err
 		}
 		if err := t.Runtime.Delete(ctx, k); err != nil {
@@ -189,19 +250,17 @@ func (d *Daemon) execute(ctx context.Context, rec db.Cluster, t Target, dec deci
 		if err != nil {
 			return result{}, fmt.Errorf("reload cluster: %w", err)
 		}
-		done := decision{Status: dec.Done, Events: dec.DoneEvents, Forget: dec.Forget, clearRunning: true}
+		done := decision{Status: dec.Done, Events: dec.DoneEvents, Forget: dec.Forget, EndStop: true, clearRunning: true}
 		return result{}, d.record(ctx, cur, done)
 
 	default:
-		if dec.Forget || (dec.Status.Phase == string(spec.PhaseStopped) && rec.Running != nil) {
+		if dec.Forget || (dec.Status.Phase == spec.PhaseStopped && rec.Running != nil) {
 			dec.clearRunning = true
 		}
 		return res, d.record(ctx, rec, dec)
 	}
 }
 
-// record writes a decision's status, events and running spec in one transaction, and only
-// what changed (an idle resync writes nothing).
 func (d *Daemon) record(ctx context.Context, rec db.Cluster, dec decision) error {
 	k := runtime.Key{Namespace: rec.Namespace, Name: rec.Name}
 	var running []byte
@@ -217,12 +276,22 @@ func (d *Daemon) record(ctx context.Context, rec db.Cluster, dec decision) error
 		running, setRunning = b, !bytes.Equal(b, rec.Running)
 	}
 	statusChanged := !dec.Forget && dec.Status != rec.Status
-	if !dec.Forget && !statusChanged && !setRunning && len(dec.Events) == 0 {
+	if !dec.Forget && !statusChanged && !setRunning && len(dec.Events) == 0 && dec.Stop == nil && !dec.EndStop {
 		return nil
 	}
 	err := d.store.Update(ctx, func(tx *db.Tx) error {
 		for _, ev := range dec.Events {
 			if err := tx.AddEvent(k.Namespace, k.Name, ev); err != nil {
+				return err
+			}
+		}
+		if dec.Stop != nil {
+			if err := tx.UpdateStopRequest(*dec.Stop); err != nil && !errors.Is(err, db.ErrNotFound) {
+				return err // ErrNotFound: a newer request came meanwhile; it gets its own pass
+			}
+		}
+		if dec.EndStop {
+			if err := tx.EndStopRequest(k.Namespace, k.Name); err != nil {
 				return err
 			}
 		}
@@ -280,7 +349,7 @@ func (d *Daemon) logTransition(k runtime.Key, prev db.Status, dec decision) {
 		d.log.Info("cluster forgotten", "cluster", k.String())
 	case dec.Status.Phase != prev.Phase:
 		lvl := d.log.Info
-		if dec.Status.Phase == string(spec.PhaseFailed) {
+		if dec.Status.Phase == spec.PhaseFailed {
 			lvl = d.log.Warn
 		}
 		lvl("cluster phase", "cluster", k.String(), "phase", dec.Status.Phase, "message", dec.Status.Message)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,17 +29,28 @@ func openTest(t *testing.T) (*Store, string) {
 func desired(ns, name, file string) DesiredSpec {
 	return DesiredSpec{
 		Namespace: ns, Name: name, File: file,
-		SpecYAML: []byte("kind: SessionCluster\n"), SpecHash: "h1",
+		SpecYAML: []byte("kind: SessionCluster\n"), FileHash: "h1",
 		Desired: []byte(`{"kind":"SessionCluster"}`), DesiredState: "RUNNING", Target: "default",
 		Warnings: []string{"spec.resources.taskmanager.memory: low"},
 	}
 }
 
+// latestSchema is the number of embedded migrations.
+func latestSchema(t *testing.T) int {
+	t.Helper()
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("embedded migrations: %v, %v", names, err)
+	}
+	return len(names)
+}
+
 func TestOpenMigratesOnceAndReopens(t *testing.T) {
 	s, path := openTest(t)
+	latest := latestSchema(t)
 	v, err := s.SchemaVersion(t.Context())
-	if err != nil || v != 4 {
-		t.Fatalf("schema version = %d, %v; want 4", v, err)
+	if err != nil || v != latest {
+		t.Fatalf("schema version = %d, %v; want %d", v, err, latest)
 	}
 	if err := s.Update(t.Context(), func(tx *Tx) error { return tx.PutDesired(desired("default", "a", "/x/a.yaml"), "STOPPED") }); err != nil {
 		t.Fatal(err)
@@ -49,7 +61,7 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer s2.Close()
-	if v, _ := s2.SchemaVersion(t.Context()); v != 4 {
+	if v, _ := s2.SchemaVersion(t.Context()); v != latest {
 		t.Fatalf("schema version after reopen = %d", v)
 	}
 	if _, err := s2.Cluster(t.Context(), "default", "a"); err != nil {
@@ -130,12 +142,12 @@ func TestClusterLifecycle(t *testing.T) {
 
 	// A new spec keeps status and running spec.
 	d := desired("default", "a", "/x/a.yaml")
-	d.SpecHash = "h2"
+	d.FileHash = "h2"
 	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutDesired(d, "STOPPED") }); err != nil {
 		t.Fatal(err)
 	}
 	c, _ = s.Cluster(ctx, "default", "a")
-	if c.SpecHash != "h2" || c.Phase != "STARTING" || c.Running == nil {
+	if c.FileHash != "h2" || c.Phase != "STARTING" || c.Running == nil {
 		t.Fatalf("after new spec: %+v", c)
 	}
 
@@ -223,10 +235,10 @@ func TestFiles(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := t.Context()
 	err := s.Update(ctx, func(tx *Tx) error {
-		if err := tx.PutFile(File{Path: "/s/a.yaml", Namespace: "default", Name: "a", Hash: "1", Status: FileOK}); err != nil {
+		if err := tx.PutFile(File{Path: "/s/a.yaml", Namespace: "default", Name: "a", FileHash: "1", Status: FileOK}); err != nil {
 			return err
 		}
-		if err := tx.PutFile(File{Path: "/s/b.yaml", Namespace: "default", Name: "a", Hash: "2", Status: FileDuplicate,
+		if err := tx.PutFile(File{Path: "/s/b.yaml", Namespace: "default", Name: "a", FileHash: "2", Status: FileDuplicate,
 			Errors: []string{"declares default/a, already declared by /s/a.yaml"}}); err != nil {
 			return err
 		}
@@ -414,6 +426,9 @@ func TestUpgradeFromSchema1BackfillsImage(t *testing.T) {
 	if len(cs) != 2 || cs[0].Image != "localhost/flink-sim:1.20" || cs[1].Image != "flink:1.20-scala_2.12" || cs[0].Phase != "RUNNING" {
 		t.Fatalf("after upgrade: %+v", cs)
 	}
+	if cs[0].FileHash != "h" || !cs[0].SpecChangedAt.Equal(time.UnixMilli(1)) {
+		t.Errorf("after upgrade: file hash %q (want the old spec_hash), spec changed at %v (want its updated_at)", cs[0].FileHash, cs[0].SpecChangedAt)
+	}
 	if cs[0].Desired != nil && len(cs[0].Desired) != 0 {
 		t.Errorf("status listing read the spec: %q", cs[0].Desired)
 	}
@@ -524,5 +539,81 @@ func TestOpenRefusesATruncatedDatabase(t *testing.T) {
 				t.Errorf("the damaged file was changed: %d bytes, was %d", st.Size(), n)
 			}
 		})
+	}
+}
+
+// A stop request is numbered per key, decided by ID (an older decision never overwrites a
+// newer request), and its force applies only while it is pending or accepted.
+func TestStopRequestLifecycle(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := t.Context()
+	var first, second StopRequest
+	err := s.Update(ctx, func(tx *Tx) (err error) {
+		if first, err = tx.NewStopRequest("team-a", "etl", true); err != nil {
+			return err
+		}
+		second, err = tx.NewStopRequest("team-a", "etl", true)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ID != 1 || second.ID != 2 || !second.Forced() {
+		t.Fatalf("requests %+v, %+v", first, second)
+	}
+	first.Outcome, first.Message = StopRefused, "stale"
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.UpdateStopRequest(first) }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deciding a replaced request: %v, want ErrNotFound", err)
+	}
+	second.Outcome, second.Jobs, second.CancelledAt = StopAccepted, []Job{{ID: "j1", Name: "wc", State: "CANCELED"}}, time.UnixMilli(5)
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.UpdateStopRequest(second) }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.StopRequest(ctx, "team-a", "etl")
+	if err != nil || got.Outcome != StopAccepted || len(got.Jobs) != 1 || !got.CancelledAt.Equal(time.UnixMilli(5)) || !got.Forced() {
+		t.Fatalf("accepted request read back as %+v (err %v)", got, err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.EndStopRequest("team-a", "etl") }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.StopRequest(ctx, "team-a", "etl"); got.Outcome != StopDone || got.Forced() {
+		t.Errorf("ended request: %+v; its force must no longer apply", got)
+	}
+	if _, err := s.StopRequest(ctx, "team-b", "etl"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("request of another key: %v", err)
+	}
+}
+
+// SpecChangedAt moves when a save changes the file's bytes, and only then.
+func TestSpecChangedAtMovesWithTheFileHash(t *testing.T) {
+	now := time.UnixMilli(1000).UTC()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "flinkd.db"), func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	put := func(hash string) Cluster {
+		t.Helper()
+		d := desired("default", "a", "/x/a.yaml")
+		d.FileHash = hash
+		if err := s.Update(t.Context(), func(tx *Tx) error { return tx.PutDesired(d, "STOPPED") }); err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.Cluster(t.Context(), "default", "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := put("h1"); !c.SpecChangedAt.Equal(now) {
+		t.Fatalf("new cluster: spec changed at %v, want %v", c.SpecChangedAt, now)
+	}
+	created := now
+	now = now.Add(time.Minute)
+	if c := put("h1"); !c.SpecChangedAt.Equal(created) {
+		t.Errorf("same bytes again: spec changed at %v, want %v", c.SpecChangedAt, created)
+	}
+	if c := put("h2"); !c.SpecChangedAt.Equal(now) {
+		t.Errorf("new bytes: spec changed at %v, want %v", c.SpecChangedAt, now)
 	}
 }

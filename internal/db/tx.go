@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/flinkd/flinkd/internal/spec"
 )
 
 // Tx is one transaction. Every row it writes carries the same timestamp, fixed at its start.
@@ -26,7 +28,9 @@ type Cluster struct {
 	Name      string
 	File      string
 	SpecYAML  []byte
-	SpecHash  string
+	// FileHash is the sha256 of SpecYAML, the file's bytes (not spec.Hash, the spec hash that
+	// runtimes stamp on what they create).
+	FileHash string
 	// Desired is the decoded, defaulted spec as JSON (spec.SessionCluster).
 	Desired []byte
 	// Running is the spec that runs, as JSON; nil when nothing runs.
@@ -42,11 +46,13 @@ type Cluster struct {
 	UpdatedAt time.Time
 	// PhaseSince is when Phase last changed.
 	PhaseSince time.Time
+	// SpecChangedAt is when a save of the file last changed the desired spec.
+	SpecChangedAt time.Time
 }
 
 // Status is what the daemon observed and decided on its last pass.
 type Status struct {
-	Phase     string
+	Phase     spec.Phase
 	Message   string
 	Refused   string
 	TMDesired int
@@ -60,7 +66,7 @@ type DesiredSpec struct {
 	Name         string
 	File         string
 	SpecYAML     []byte
-	SpecHash     string
+	FileHash     string // sha256 of SpecYAML
 	Desired      []byte
 	DesiredState string
 	Target       string
@@ -73,7 +79,7 @@ type File struct {
 	Path      string
 	Namespace string // the cluster it declares, when a name could be read
 	Name      string
-	Hash      string
+	FileHash  string // sha256 of the content read
 	Status    FileStatus
 	Errors    []string
 	UpdatedAt time.Time
@@ -105,22 +111,24 @@ const (
 	Warning = "Warning"
 )
 
-const clusterColumns = `namespace, name, file, spec_yaml, spec_hash, desired, running, desired_state, target,
-	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since`
+const clusterColumns = `namespace, name, file, spec_yaml, file_hash, desired, running, desired_state, target,
+	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since,
+	spec_changed_at`
 
 // statusColumns are clusterColumns without the specs (listing for status).
-const statusColumns = `namespace, name, file, x'', spec_hash, x'', NULL, desired_state, target,
-	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since`
+const statusColumns = `namespace, name, file, x'', file_hash, x'', NULL, desired_state, target,
+	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since,
+	spec_changed_at`
 
 func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
 	var c Cluster
 	var running sql.NullString
 	var warnings string
 	var deleted int
-	var created, updated, since int64
-	err := row.Scan(&c.Namespace, &c.Name, &c.File, &c.SpecYAML, &c.SpecHash, &c.Desired, &running,
+	var created, updated, since, specChanged int64
+	err := row.Scan(&c.Namespace, &c.Name, &c.File, &c.SpecYAML, &c.FileHash, &c.Desired, &running,
 		&c.DesiredState, &c.Target, &c.Image, &deleted, &c.Phase, &c.Message, &c.Refused, &warnings,
-		&c.TMDesired, &c.TMReady, &c.RESTURL, &created, &updated, &since)
+		&c.TMDesired, &c.TMReady, &c.RESTURL, &created, &updated, &since, &specChanged)
 	if err != nil {
 		return Cluster{}, err
 	}
@@ -132,6 +140,7 @@ func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
 		return Cluster{}, fmt.Errorf("decode warnings of %s/%s: %w", c.Namespace, c.Name, err)
 	}
 	c.CreatedAt, c.UpdatedAt, c.PhaseSince = fromMillis(created), fromMillis(updated), fromMillis(since)
+	c.SpecChangedAt = fromMillis(specChanged)
 	return c, nil
 }
 
@@ -176,23 +185,25 @@ func (tx *Tx) listClusters(columns string) ([]Cluster, error) {
 }
 
 // PutDesired records what a valid file says: a new cluster starts in phase initialPhase; an
-// existing one keeps its status and running spec, and stops being deleted.
-func (tx *Tx) PutDesired(d DesiredSpec, initialPhase string) error {
+// existing one keeps its status and running spec, and stops being deleted. SpecChangedAt moves
+// when the file hash changes.
+func (tx *Tx) PutDesired(d DesiredSpec, initialPhase spec.Phase) error {
 	warnings, err := json.Marshal(nonNil(d.Warnings))
 	if err != nil {
 		return err
 	}
 	now := millis(tx.now)
 	_, err = tx.tx.ExecContext(tx.ctx, `
-		INSERT INTO clusters (namespace, name, file, spec_yaml, spec_hash, desired, desired_state, target, image,
-			deleted, phase, warnings, created_at, updated_at, phase_since)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
+		INSERT INTO clusters (namespace, name, file, spec_yaml, file_hash, desired, desired_state, target, image,
+			deleted, phase, warnings, created_at, updated_at, phase_since, spec_changed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (namespace, name) DO UPDATE SET
-			file = excluded.file, spec_yaml = excluded.spec_yaml, spec_hash = excluded.spec_hash,
+			spec_changed_at = CASE WHEN file_hash = excluded.file_hash THEN spec_changed_at ELSE excluded.spec_changed_at END,
+			file = excluded.file, spec_yaml = excluded.spec_yaml, file_hash = excluded.file_hash,
 			desired = excluded.desired, desired_state = excluded.desired_state, target = excluded.target,
 			image = excluded.image, deleted = 0, warnings = excluded.warnings, updated_at = excluded.updated_at`,
-		d.Namespace, d.Name, d.File, d.SpecYAML, d.SpecHash, string(d.Desired), d.DesiredState, d.Target, d.Image,
-		initialPhase, string(warnings), now, now, now)
+		d.Namespace, d.Name, d.File, d.SpecYAML, d.FileHash, string(d.Desired), d.DesiredState, d.Target, d.Image,
+		initialPhase, string(warnings), now, now, now, now)
 	if err != nil {
 		return fmt.Errorf("record spec of %s/%s: %w", d.Namespace, d.Name, err)
 	}
@@ -309,10 +320,10 @@ func (tx *Tx) PutFile(f File) error {
 		return err
 	}
 	_, err = tx.tx.ExecContext(tx.ctx, `
-		INSERT INTO files (path, namespace, name, hash, status, errors, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (path) DO UPDATE SET namespace = excluded.namespace, name = excluded.name, hash = excluded.hash,
+		INSERT INTO files (path, namespace, name, file_hash, status, errors, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (path) DO UPDATE SET namespace = excluded.namespace, name = excluded.name, file_hash = excluded.file_hash,
 			status = excluded.status, errors = excluded.errors, updated_at = excluded.updated_at`,
-		f.Path, f.Namespace, f.Name, f.Hash, string(f.Status), string(errs), millis(tx.now))
+		f.Path, f.Namespace, f.Name, f.FileHash, string(f.Status), string(errs), millis(tx.now))
 	if err != nil {
 		return fmt.Errorf("record file %s: %w", f.Path, err)
 	}
@@ -327,13 +338,13 @@ func (tx *Tx) DeleteFile(path string) error {
 	return nil
 }
 
-const fileColumns = `path, namespace, name, hash, status, errors, updated_at`
+const fileColumns = `path, namespace, name, file_hash, status, errors, updated_at`
 
 func scanFile(row interface{ Scan(...any) error }) (File, error) {
 	var f File
 	var errs string
 	var updated int64
-	if err := row.Scan(&f.Path, &f.Namespace, &f.Name, &f.Hash, &f.Status, &errs, &updated); err != nil {
+	if err := row.Scan(&f.Path, &f.Namespace, &f.Name, &f.FileHash, &f.Status, &errs, &updated); err != nil {
 		return File{}, err
 	}
 	if err := json.Unmarshal([]byte(errs), &f.Errors); err != nil {

@@ -44,8 +44,14 @@ type Cluster struct {
 	// RemoveFirst lists TaskManager instance IDs (Instance.ID) to remove first when there are
 	// more TaskManagers than wanted, most preferred first: the daemon lists idle ones here so
 	// that running jobs restart only when no idle TaskManager is left. A runtime that cannot
-	// choose exactly (Kubernetes) uses it as a strong preference.
+	// choose exactly (Kubernetes) uses it as a strong preference. ScaleDownVictims is the rule.
 	RemoveFirst []string
+	// Replace lists the dead instances (State Exited) to start again now, by Instance.ID, each
+	// with the number of restarts in a row its replacement records (Instance.Restarts). A dead
+	// instance that is not listed is left as it is: the daemon backs off crash loops and
+	// decides when the next start is due. A runtime whose platform restarts processes itself
+	// (Kubernetes' kubelet, with its own CrashLoopBackOff) ignores it.
+	Replace map[string]int
 
 	// FlinkConfig holds the final, runtime-neutral Flink configuration (the spec's
 	// flinkConfiguration plus the memory sizes from resources). The runtime adds what only it
@@ -166,8 +172,13 @@ type Instance struct {
 	Ready     bool // running and, where the runtime knows, passing its checks
 	ExitCode  int
 	OOMKilled bool
+	// Restarts counts the restarts in a row: how often the instance was started again after
+	// its process died (Docker: flinkd's count, kept in a label; Kubernetes: the kubelet's).
 	Restarts  int
 	StartedAt time.Time
+	// FinishedAt is when the process of a dead instance ended; zero while it runs or when the
+	// runtime does not know.
+	FinishedAt time.Time
 	// Message explains a bad state: an image pull error, a crash loop, the last log lines of
 	// a dead container.
 	Message string
@@ -179,11 +190,14 @@ type Instance struct {
 type Progress func(reason, message string)
 
 // Runtime runs Flink processes for session clusters. Implementations must be safe for
-// concurrent use on different keys; the daemon never calls two methods for the same key at once.
+// concurrent use on different keys. Apply, Observe and Delete act on one key, and the daemon
+// never calls two of them for the same key at once: one worker owns a key at a time (List and
+// Ping name no key; LogSource.Logs only reads, and may run beside them).
 type Runtime interface {
 	// Apply converges the cluster's resources toward c and returns without waiting for
 	// readiness. Idempotent. Creates resources with deterministic names and ownership labels,
-	// starts or replaces instances that died, recreates instances whose Hash differs, and
+	// starts instances created but never started, replaces the dead instances c.Replace lists
+	// (and leaves the other dead ones as they are), recreates instances whose Hash differs, and
 	// removes TaskManagers beyond c.TaskManagers (RemoveFirst first). Returns ErrNotOwned
 	// when a name it needs is taken by something without flinkd's labels, an
 	// *OwnedElsewhereError (also ErrNotOwned) when another flinkd identity holds it (see
@@ -203,7 +217,8 @@ type Runtime interface {
 }
 
 // LogSource is an optional capability: the logs of one instance ("jobmanager",
-// "taskmanager-N" for the N-th TaskManager in ID order, or an exact Instance.ID).
+// "taskmanager-N" for the N-th TaskManager in ID order, or an exact Instance.ID). Logs only
+// reads: it is safe to call while Apply, Observe or Delete run for the same key.
 type LogSource interface {
 	Logs(ctx context.Context, k Key, instance string, opts LogOptions) (io.ReadCloser, error)
 }

@@ -614,3 +614,14 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// ReadFile reads the file at path as LoadFile does (at most MaxFileSize bytes; it must be a
+// regular file), for callers that keep the bytes and call Decode themselves (the daemon
+// records them). Its error is always a *FileError naming path.
+func ReadFile(path string) ([]byte, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, NewFileError(path, err)
+	}
+	return data, nil
+}

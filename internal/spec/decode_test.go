@@ -477,7 +477,7 @@ status:
 		`spec.numberOfTaskManagers: must be a whole number, not the string "five" (line 9)`,
 		`spec.resources.taskmanager.memory: "32x" is not a memory size: ` + memoryHint + ` (line 12)`,
 		`spec.resources.taskmanager.cpu: 0.05 is below the minimum of 0.1 cores (line 13)`,
-		`spec.flinkConfiguration[rest.port]: is set by flinkd for each runtime; remove it (line 16)`,
+		`spec.flinkConfiguration[rest.port]: flinkd sets it to 8081, the port it reaches the REST API on; remove it (line 16)`,
 		`spec.flinkConfiguration[taskmanager.numberOfTaskSlots]: duplicate key, first given at line 15 (line 17)`,
 		`spec.kubernetes.pods.nodeSelector: is not supported by flinkd (line 20)`,
 		`spec.kubernetes.pods.envVars[0].name: "1BAD" is not an environment variable name: use letters, digits and '_', not starting with a digit (line 22)`,

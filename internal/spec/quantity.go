@@ -2,9 +2,7 @@ package spec
 
 import (
 	"fmt"
-	"math"
 	"math/big"
-	"strconv"
 	"strings"
 )
 
@@ -145,42 +143,4 @@ func FormatCPU(millis int64) string {
 	s := fmt.Sprintf("%d.%03d", millis/1000, millis%1000)
 	s = strings.TrimRight(s, "0")
 	return strings.TrimSuffix(s, ".")
-}
-
-// ParseFlinkMemory reads a size as Flink's MemorySize does: a whole number with an optional
-// unit, binary and case-insensitive (b/bytes, k/kb/kibibytes, m/mb/mebibytes, g/gb/gibibytes,
-// t/tb/tebibytes; no unit = bytes). "1g" is 1 GiB here, unlike spec.resources (Ververica's,
-// in powers of ten).
-func ParseFlinkMemory(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := 0
-	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
-		i++
-	}
-	if i == 0 {
-		return 0, fmt.Errorf("%.40q is not a Flink memory size: write a whole number with an optional unit, such as 1728m or 2g", s)
-	}
-	n, err := strconv.ParseInt(t[:i], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%.40q is not a Flink memory size: %w", s, err)
-	}
-	var mult int64
-	switch strings.ToLower(strings.TrimSpace(t[i:])) {
-	case "", "b", "bytes":
-		mult = 1
-	case "k", "kb", "kibibytes":
-		mult = 1 << 10
-	case "m", "mb", "mebibytes":
-		mult = 1 << 20
-	case "g", "gb", "gibibytes":
-		mult = 1 << 30
-	case "t", "tb", "tebibytes":
-		mult = 1 << 40
-	default:
-		return 0, fmt.Errorf("%.40q is not a Flink memory size: unknown unit %q (b, k, m, g, t)", s, strings.TrimSpace(t[i:]))
-	}
-	if n > math.MaxInt64/mult {
-		return 0, fmt.Errorf("%.40q is too large", s)
-	}
-	return n * mult, nil
 }

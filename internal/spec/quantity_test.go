@@ -142,20 +142,6 @@ func TestFormatMemoryAndCPUWriteVervericaUnits(t *testing.T) {
 	}
 }
 
-func TestParseFlinkMemoryIsBinary(t *testing.T) {
-	for in, want := range map[string]int64{"1728m": 1728 << 20, "2g": 2 << 30, "1024": 1024, "2000000000b": 2000000000, "64 kb": 64 << 10, "1G": 1 << 30} {
-		got, err := ParseFlinkMemory(in)
-		if err != nil || got != want {
-			t.Errorf("ParseFlinkMemory(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "g", "1.5g", "-1g", "1x", "99999999999999999999"} {
-		if _, err := ParseFlinkMemory(bad); err == nil {
-			t.Errorf("ParseFlinkMemory(%q) succeeded", bad)
-		}
-	}
-}
-
 func TestUserProcessSizeAboveLimitIsAWarning(t *testing.T) {
 	doc := `kind: SessionCluster
 apiVersion: v1

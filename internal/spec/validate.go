@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/flinkd/flinkd/internal/flinkconf"
+	"github.com/flinkd/flinkd/internal/flinkmem"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -21,33 +22,6 @@ const (
 	MaxTaskManagers = 1000
 	// MinCPUMillis is the smallest cpu per instance, Ververica's 0.1 cores.
 	MinCPUMillis = 100
-	// MinTaskManagerMemory and MinJobManagerMemory are the least Ververica documents Flink can
-	// start with (1g and 650m, powers of ten). Less is a warning, not an error.
-	MinTaskManagerMemory = 1_000_000_000
-	MinJobManagerMemory  = 650_000_000
-)
-
-// OwnedConfigKeys returns the Flink configuration keys flinkd sets itself, for each runtime
-// and instance; a spec may not set them.
-func OwnedConfigKeys() []string {
-	return []string{
-		"blob.server.port",
-		"jobmanager.bind-host",
-		"jobmanager.rpc.address",
-		"jobmanager.rpc.port",
-		"rest.address",
-		"rest.bind-address",
-		"rest.port",
-		"taskmanager.bind-host",
-		"taskmanager.host",
-		"taskmanager.resource-id",
-	}
-}
-
-// Flink configuration keys flinkd derives from spec.resources.
-const (
-	ConfigJobManagerMemory  = "jobmanager.memory.process.size"
-	ConfigTaskManagerMemory = "taskmanager.memory.process.size"
 )
 
 // Log4jLevels returns Log4j's levels, which spec.logging.log4jLoggers accepts in any case.
@@ -186,10 +160,15 @@ func (v *validator) spec(s *Spec, p *field.Path) {
 	}
 
 	rp := p.Child("resources")
-	v.resources(s.Resources.JobManager, rp.Child("jobmanager"), MinJobManagerMemory, "a JobManager")
-	v.resources(s.Resources.TaskManager, rp.Child("taskmanager"), MinTaskManagerMemory, "a TaskManager")
+	resOK := v.resources(s.Resources.JobManager, rp.Child("jobmanager"))
+	resOK = v.resources(s.Resources.TaskManager, rp.Child("taskmanager")) && resOK
 
-	v.flinkConfiguration(s.FlinkConfiguration, &s.Resources, p.Child("flinkConfiguration"))
+	confOK := v.flinkConfiguration(s.FlinkConfiguration, &s.Resources, p.Child("flinkConfiguration"))
+	if fv, ok := flinkconf.ParseVersion(s.FlinkVersion); ok && flinkVersionRE.MatchString(s.FlinkVersion) && confOK {
+		if v.configurationFile(s, fv, p) && resOK {
+			v.memory(s, fv, p)
+		}
+	}
 	v.logging(&s.Logging, p.Child("logging"))
 
 	kp := p.Child("kubernetes")
@@ -231,7 +210,9 @@ func (v *validator) image(s *Spec, p *field.Path) {
 	}
 }
 
-func (v *validator) resources(r ResourceSpec, p *field.Path, minMemory int64, what string) {
+// resources checks cpu and memory; memory Flink cannot start with is memory's concern.
+func (v *validator) resources(r ResourceSpec, p *field.Path) bool {
+	n := len(v.errs)
 	cp := p.Child("cpu")
 	if r.CPU == "" {
 		v.required(cp, "")
@@ -247,42 +228,41 @@ func (v *validator) resources(r ResourceSpec, p *field.Path, minMemory int64, wh
 		v.errorf(mp, field.ErrorTypeInvalid, r.Memory, "%s", err)
 	} else if b == 0 {
 		v.errorf(mp, field.ErrorTypeInvalid, r.Memory, "must be more than 0")
-	} else if b < minMemory {
-		v.warnf(mp, "%s is below the %s %s needs to start (Ververica's minimum); Flink may refuse to start",
-			r.Memory, FormatMemory(minMemory), what)
 	}
+	return len(v.errs) == n
 }
 
-func (v *validator) flinkConfiguration(conf map[string]string, res *Resources, p *field.Path) {
-	owned := OwnedConfigKeys()
+func (v *validator) flinkConfiguration(conf map[string]string, res *Resources, p *field.Path) bool {
+	n := len(v.errs)
 	for _, k := range sortedKeys(conf) {
 		kp := p.Key(k)
-		switch {
+		switch by, owned := flinkconf.Owned(k); {
 		case k == "":
 			v.errorf(kp, field.ErrorTypeInvalid, k, "the key is empty")
 			continue
 		case !configKeyRE.MatchString(k):
 			v.errorf(kp, field.ErrorTypeInvalid, k, "%.80q is not a Flink configuration key: use letters, digits, '.', '-', '_' and '$'", k)
 			continue
-		case slices.Contains(owned, k):
-			v.errorf(kp, field.ErrorTypeForbidden, k, "is set by flinkd for each runtime; remove it")
+		case owned:
+			v.errorf(kp, field.ErrorTypeForbidden, k, "%s; remove it", by)
 			continue
-		case k == ConfigJobManagerMemory:
+		case k == flinkmem.KeyJobManagerProcessSize:
 			v.processSize(kp, conf[k], res.JobManager, "jobmanager")
-		case k == ConfigTaskManagerMemory:
+		case k == flinkmem.KeyTaskManagerProcessSize:
 			v.processSize(kp, conf[k], res.TaskManager, "taskmanager")
 		}
 		if strings.ContainsAny(conf[k], "\n\r\x00") {
 			v.errorf(kp, field.ErrorTypeInvalid, conf[k], "the value must be one line")
 		}
 	}
+	return len(v.errs) == n
 }
 
 // processSize checks a Flink process size the user set instead of the one flinkd derives from
 // spec.resources: it must be a Flink memory size, and one above the container's limit is
 // warned about (the process would be killed for running out of memory).
 func (v *validator) processSize(p *field.Path, value string, r ResourceSpec, component string) {
-	b, err := ParseFlinkMemory(value)
+	b, err := flinkmem.ParseSize(value)
 	if err != nil {
 		v.errorf(p, field.ErrorTypeInvalid, value, "%s", err)
 		return
@@ -291,6 +271,179 @@ func (v *validator) processSize(p *field.Path, value string, r ResourceSpec, com
 		v.warnf(p, "%s is more than spec.resources.%s.memory (%s), the container's memory limit; the process would be killed for running out of memory",
 			value, component, r.Memory)
 	}
+}
+
+// configurationFile checks that the configuration file Flink fv reads can carry the spec's
+// configuration as written, after the legacy keys' renames (each a warning): no legacy key
+// next to its successor, and then
+//   - from 1.19 on, where the entrypoint rewrites config.yaml as nested YAML at every start:
+//     no key that is a dotted prefix of another, the keys flinkd and the entrypoint write
+//     included (flinkconf.PrefixPairs), and no empty key segment;
+//   - before 1.19, where Flink reads flink-conf.yaml after the entrypoint's envsubst: no
+//     value that envsubst or Flink's legacy reader would change (flinkconf.LegacyProblem).
+//     flinkd refuses these rather than making them safe: the legacy reader has no quoting, so
+//     a '#' cannot be written at all, and a '$' could only survive envsubst through another
+//     variable that flinkd would have to add to every container.
+func (v *validator) configurationFile(s *Spec, fv flinkconf.Version, p *field.Path) bool {
+	n := len(v.errs)
+	cp := p.Child("flinkConfiguration")
+	expanded, renamed := s.FlinkConfig()
+	_, _, clashes := flinkconf.RenameLegacy(fv, s.FlinkConfiguration)
+	sources := map[string]string{}
+	for _, s := range flinkconf.Successors() {
+		sources[s.Legacy] = s.Source
+	}
+	for _, r := range renamed {
+		v.warnf(cp.Key(r.From), "flinkd writes it as %s, its successor (%s): Flink %s's entrypoint rewrites config.yaml as nested YAML at every start, "+
+			"which cannot hold %s next to the keys under it", r.To, sources[r.From], fv, r.From)
+	}
+	for _, c := range clashes {
+		for _, k := range []string{c.From, c.To} {
+			v.errorf(cp.Key(k), field.ErrorTypeInvalid, k, "%s and %s are both set; %s is the successor of %s, which Flink %s ignores and its nested rewrite of config.yaml cannot hold: keep only %s",
+				cp.Key(c.From), cp.Key(c.To), c.To, c.From, fv, c.To)
+		}
+	}
+	if len(clashes) > 0 {
+		return false
+	}
+	if !fv.StandardYAML() {
+		for _, k := range sortedKeys(s.FlinkConfiguration) {
+			if why := flinkconf.LegacyProblem(expanded[k], true); why != "" {
+				v.errorf(cp.Key(k), field.ErrorTypeInvalid, s.FlinkConfiguration[k],
+					"Flink %s reads flink-conf.yaml, and this value %s; flinkd cannot write it so that Flink reads it as written", fv, why)
+			}
+		}
+		return len(v.errs) == n
+	}
+	// The spec's keys as written, by the key flinkd writes.
+	written := map[string]string{}
+	for k := range s.FlinkConfiguration {
+		written[k] = k
+	}
+	for _, r := range renamed {
+		delete(written, r.From)
+		written[r.To] = r.From
+	}
+	keys := make([]string, 0, len(written))
+	for k := range written {
+		keys = append(keys, k)
+		if !flinkconf.Nestable(k) {
+			v.errorf(cp.Key(k), field.ErrorTypeInvalid, k, "has an empty segment, which Flink %s's nested rewrite of config.yaml cannot hold", fv)
+		}
+	}
+	ours := map[string]string{}
+	for _, o := range flinkconf.OwnedKeys() {
+		ours[o.Key] = "flinkd"
+	}
+	for _, k := range flinkconf.EntrypointKeys() {
+		ours[k] = "the image's entrypoint"
+	}
+	for k := range ours {
+		if _, user := written[k]; !user {
+			keys = append(keys, k)
+		}
+	}
+	for _, pair := range flinkconf.PrefixPairs(keys) {
+		short, long := pair[0], pair[1]
+		us, ul := written[short], written[long]
+		why := fmt.Sprintf("Flink %s's entrypoint rewrites config.yaml as nested YAML at every start, which cannot hold a key next to the keys under it "+
+			"(the rewrite fails and the processes crash-loop, or one key is dropped)", fv)
+		switch {
+		case us != "" && ul != "":
+			for _, k := range []string{us, ul} {
+				v.errorf(cp.Key(k), field.ErrorTypeInvalid, k, "%s is a dotted prefix of %s: %s; rename or remove one", cp.Key(us), cp.Key(ul), why)
+			}
+		case us != "":
+			v.errorf(cp.Key(us), field.ErrorTypeInvalid, us, "is a dotted prefix of %s, which %s writes: %s; remove it", long, ours[long], why)
+		case ul != "":
+			v.errorf(cp.Key(ul), field.ErrorTypeInvalid, ul, "is under %s, which %s writes: %s; remove it", short, ours[short], why)
+		}
+	}
+	return len(v.errs) == n
+}
+
+// memory runs Flink's memory model (flinkmem) on the configuration flinkd writes, as the
+// JobManager's and each TaskManager's start would: a size Flink refuses is an error with
+// Flink's reason and the smallest size that works; a JobManager heap below Flink's
+// recommended minimum is a warning with the smallest size that leaves it.
+func (v *validator) memory(s *Spec, fv flinkconf.Version, p *field.Path) {
+	conf, _ := s.FlinkConfig()
+	rp, cp := p.Child("resources"), p.Child("flinkConfiguration")
+	where := func(component, processKey string) (*field.Path, string, bool) {
+		if raw, set := s.FlinkConfiguration[processKey]; set {
+			return cp.Key(processKey), raw, true
+		}
+		r := s.Resources.TaskManager
+		if component == "jobmanager" {
+			r = s.Resources.JobManager
+		}
+		return rp.Child(component).Child("memory"), r.Memory, false
+	}
+	smallest := func(b int64, flinkUnits bool) string {
+		if flinkUnits {
+			return fmt.Sprintf("%dm", (b+flinkmem.MiB-1)/flinkmem.MiB)
+		}
+		return roundUpMemory(b)
+	}
+
+	if _, err := flinkmem.DeriveTaskManager(conf, fv); err != nil {
+		fp, val, flinkUnits := where("taskmanager", flinkmem.KeyTaskManagerProcessSize)
+		msg := fmt.Sprintf("Flink %s refuses this TaskManager memory and every TaskManager would exit at start: %v", fv, err)
+		if min, ok := flinkmem.MinTaskManagerProcess(conf, fv); ok {
+			msg += "; the smallest size that works is " + smallest(min, flinkUnits)
+		} else {
+			msg += "; no size works with the taskmanager.memory options of spec.flinkConfiguration"
+		}
+		v.errorf(fp, field.ErrorTypeInvalid, val, "%s", msg)
+	}
+	jm, err := flinkmem.DeriveJobManager(conf, fv)
+	fp, val, flinkUnits := where("jobmanager", flinkmem.KeyJobManagerProcessSize)
+	switch {
+	case err != nil:
+		msg := fmt.Sprintf("Flink %s refuses this JobManager memory and the JobManager would exit at start: %v", fv, err)
+		if min, ok := flinkmem.MinJobManagerProcess(conf, fv, false); ok {
+			msg += "; the smallest size that works is " + smallest(min, flinkUnits)
+		} else {
+			msg += "; no size works with the jobmanager.memory options of spec.flinkConfiguration"
+		}
+		v.errorf(fp, field.ErrorTypeInvalid, val, "%s", msg)
+	case len(jm.Warnings) > 0:
+		msg := fmt.Sprintf("%s starts, but Flink warns: %s", val, jm.Warnings[0])
+		if min, ok := flinkmem.MinJobManagerProcess(conf, fv, true); ok {
+			msg += "; " + smallest(min, flinkUnits) + " leaves the recommended heap"
+		}
+		v.warnf(fp, "%s", msg)
+	}
+}
+
+// roundUpMemory renders b as the Ververica size, in powers of ten, that is at least b with
+// at most three significant digits: "604m", "1.03g".
+func roundUpMemory(b int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"t", 1e12}, {"g", 1e9}, {"m", 1e6}, {"k", 1e3}} {
+		if b < u.size {
+			continue
+		}
+		// Three significant digits: 1.03g, 10.3g, 103g.
+		step := u.size / 100
+		for n := b / u.size; n >= 10 && step < u.size; n /= 10 {
+			step *= 10
+		}
+		up := (b + step - 1) / step * step
+		whole, frac := up/u.size, (up%u.size)/step
+		digits := 0
+		for s := step; s < u.size; s *= 10 {
+			digits++
+		}
+		if frac == 0 || digits == 0 {
+			return fmt.Sprintf("%d%s", whole, u.suffix)
+		}
+		out := fmt.Sprintf("%d.%0*d", whole, digits, frac)
+		return strings.TrimRight(out, "0") + u.suffix
+	}
+	return fmt.Sprintf("%d", b)
 }
 
 func (v *validator) logging(l *Logging, p *field.Path) {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flinkd/flinkd/internal/flinkconf"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -132,7 +133,7 @@ func TestValidateRejectsEachInvalidField(t *testing.T) {
 		}, nil},
 		{"configuration value on two lines", func(c *SessionCluster) { c.Spec.FlinkConfiguration["a"] = "x\ny" }, []string{"spec.flinkConfiguration[a]: the value must be one line"}},
 		{"configuration value with spaces", func(c *SessionCluster) { c.Spec.FlinkConfiguration["env.java.opts.all"] = "-Xss2m -Dx=y" }, nil},
-		{"JobManager process size", func(c *SessionCluster) { c.Spec.FlinkConfiguration["jobmanager.memory.process.size"] = "2 parsecs" }, []string{`spec.flinkConfiguration[jobmanager.memory.process.size]: "2 parsecs" is not a Flink memory size: unknown unit "parsecs" (b, k, m, g, t)`}},
+		{"JobManager process size", func(c *SessionCluster) { c.Spec.FlinkConfiguration["jobmanager.memory.process.size"] = "2 parsecs" }, []string{`spec.flinkConfiguration[jobmanager.memory.process.size]: "2 parsecs" is not a Flink memory size: unknown unit "parsecs" (b, k, m, g, t; powers of two)`}},
 		{"TaskManager process size", func(c *SessionCluster) { c.Spec.FlinkConfiguration["taskmanager.memory.process.size"] = "lots" }, []string{`spec.flinkConfiguration[taskmanager.memory.process.size]: "lots" is not a Flink memory size: write a whole number with an optional unit, such as 1728m or 2g`}},
 
 		// Logging.
@@ -181,63 +182,208 @@ func TestValidateRejectsEachInvalidField(t *testing.T) {
 	}
 }
 
-func TestValidateRefusesTheKeysFlinkdSets(t *testing.T) {
-	for _, key := range OwnedConfigKeys() {
+func TestValidateRefusesTheKeysARuntimeOwns(t *testing.T) {
+	for _, o := range flinkconf.OwnedKeys() {
 		c := validCluster()
-		c.Spec.FlinkConfiguration[key] = "x"
+		c.Spec.FlinkConfiguration[o.Key] = "x"
 		errs, _ := Validate(c)
-		want := []string{"spec.flinkConfiguration[" + key + "]: is set by flinkd for each runtime; remove it"}
+		want := []string{"spec.flinkConfiguration[" + o.Key + "]: " + o.By + "; remove it"}
 		if diff := cmp.Diff(want, validationLines(errs)); diff != "" {
-			t.Errorf("%s: errors (-want +got):\n%s", key, diff)
+			t.Errorf("%s: errors (-want +got):\n%s", o.Key, diff)
 		}
+	}
+	// The Kubernetes runtime's probe port, once overridden silently, is refused with a reason.
+	c := validCluster()
+	c.Spec.FlinkConfiguration["taskmanager.rpc.port"] = "50100-50200"
+	if errs, _ := Validate(c); len(errs) != 1 || !strings.Contains(errs[0].Detail, "liveness probe") {
+		t.Errorf("taskmanager.rpc.port: %v", validationLines(errs))
 	}
 }
 
-func TestValidateWarnsAboutMemoryFlinkCannotStartWith(t *testing.T) {
+// Table test of the successor renames and the prefix-pair refusal, for the versions whose
+// entrypoint rewrites config.yaml nested (1.19 on) and one that reads a flat flink-conf.yaml.
+func TestValidateConfigurationFileRules(t *testing.T) {
+	tests := []struct {
+		name      string
+		version   string
+		conf      map[string]string
+		wantErrs  []string
+		wantWarns []string
+	}{{
+		name:    "the issue's everyday pairs are renamed, with warnings",
+		version: "1.20",
+		conf: map[string]string{"state.backend": "rocksdb", "state.backend.incremental": "true",
+			"restart-strategy": "fixed-delay", "restart-strategy.fixed-delay.attempts": "3",
+			"high-availability": "kubernetes", "high-availability.storageDir": "s3://b/ha",
+			"env.java.opts": "-Dfoo=bar", "env.java.opts.taskmanager": "-Dtm=1"},
+		wantWarns: []string{
+			"spec.flinkConfiguration[env.java.opts]: flinkd writes it as env.java.opts.all, its successor (CoreOptions.FLINK_JVM_OPTIONS (bin/config.sh reads both)): Flink 1.20's entrypoint rewrites config.yaml as nested YAML at every start, which cannot hold env.java.opts next to the keys under it",
+			"spec.flinkConfiguration[high-availability]: flinkd writes it as high-availability.type, its successor (HighAvailabilityOptions.HA_MODE): Flink 1.20's entrypoint rewrites config.yaml as nested YAML at every start, which cannot hold high-availability next to the keys under it",
+			"spec.flinkConfiguration[restart-strategy]: flinkd writes it as restart-strategy.type, its successor (RestartStrategyOptions.RESTART_STRATEGY): Flink 1.20's entrypoint rewrites config.yaml as nested YAML at every start, which cannot hold restart-strategy next to the keys under it",
+			"spec.flinkConfiguration[state.backend]: flinkd writes it as state.backend.type, its successor (StateBackendOptions.STATE_BACKEND): Flink 1.20's entrypoint rewrites config.yaml as nested YAML at every start, which cannot hold state.backend next to the keys under it",
+		},
+	}, {
+		name:     "a pair without a successor is refused with both field paths",
+		version:  "2.2",
+		conf:     map[string]string{"metrics.reporter.prom": "x", "metrics.reporter.prom.port": "9249"},
+		wantErrs: []string{"spec.flinkConfiguration[metrics.reporter.prom]", "spec.flinkConfiguration[metrics.reporter.prom.port]"},
+	}, {
+		name:     "a pair with a key flinkd writes",
+		version:  "1.20",
+		conf:     map[string]string{"rest.port.extra": "1"},
+		wantErrs: []string{"spec.flinkConfiguration[rest.port.extra]: is under rest.port, which flinkd writes"},
+	}, {
+		name:     "a pair with a key the entrypoint writes",
+		version:  "1.19",
+		conf:     map[string]string{"query.server.port.range": "1"},
+		wantErrs: []string{"spec.flinkConfiguration[query.server.port.range]: is under query.server.port, which the image's entrypoint writes"},
+	}, {
+		name:     "legacy key and successor both set",
+		version:  "1.20",
+		conf:     map[string]string{"state.backend": "rocksdb", "state.backend.type": "hashmap"},
+		wantErrs: []string{"spec.flinkConfiguration[state.backend]: spec.flinkConfiguration[state.backend] and spec.flinkConfiguration[state.backend.type] are both set", "spec.flinkConfiguration[state.backend.type]"},
+	}, {
+		name:    "1.18 reads a flat file: pairs are fine and nothing is renamed",
+		version: "1.18",
+		conf:    map[string]string{"state.backend": "rocksdb", "state.backend.incremental": "true", "metrics.reporter.prom": "x", "metrics.reporter.prom.port": "1"},
+	}, {
+		name:     "1.18: values envsubst or the legacy reader would change are refused",
+		version:  "1.18",
+		conf:     map[string]string{"a.password": "pa$$word", "b.url": "http://h/#frag", "c.cost": "cost $5", "d.ref": "${A}", "e.home": "$HOME"},
+		wantErrs: []string{"spec.flinkConfiguration[a.password]", "spec.flinkConfiguration[b.url]", "spec.flinkConfiguration[e.home]"},
+	}, {
+		name:    "1.20: '$' and '#' are written as they are",
+		version: "1.20",
+		conf:    map[string]string{"a.password": "pa$$word", "b.url": "http://h/#frag", "e.home": "$HOME"},
+	}, {
+		name:     "empty key segment",
+		version:  "2.2",
+		conf:     map[string]string{"a..b": "1"},
+		wantErrs: []string{"spec.flinkConfiguration[a..b]: has an empty segment"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validCluster()
+			c.Spec.FlinkVersion = tt.version
+			c.Spec.FlinkImageTag = tt.version + "-scala_2.12"
+			c.Spec.FlinkConfiguration = tt.conf
+			errs, warns := Validate(c)
+			got := validationLines(errs)
+			if len(got) != len(tt.wantErrs) {
+				t.Errorf("errors:\n%s\nwant %d starting with:\n%s", strings.Join(got, "\n"), len(tt.wantErrs), strings.Join(tt.wantErrs, "\n"))
+			}
+			for i := range min(len(got), len(tt.wantErrs)) {
+				if !strings.HasPrefix(got[i], tt.wantErrs[i]) {
+					t.Errorf("error %d = %q, want it to start with %q", i, got[i], tt.wantErrs[i])
+				}
+			}
+			var gotWarns []string
+			for _, w := range warns {
+				gotWarns = append(gotWarns, w.String())
+			}
+			if diff := cmp.Diff(tt.wantWarns, gotWarns, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFlinkConfigExpandsOnlySpecVariables(t *testing.T) {
+	c := validCluster()
+	c.Spec.Kubernetes.Pods.EnvVars = []EnvVar{{Name: "S3_SECRET", Value: "s3cr$t"}}
+	c.Spec.FlinkConfiguration = map[string]string{"s3.secret-key": "${S3_SECRET}", "a.password": "pa$$word", "b.cost": "cost $5",
+		"c.unset": "${UNSET}", "state.backend": "rocksdb"}
+	conf, renamed := c.Spec.FlinkConfig()
+	want := map[string]string{"s3.secret-key": "s3cr$t", "a.password": "pa$$word", "b.cost": "cost $5", "c.unset": "${UNSET}",
+		"state.backend.type": "rocksdb", "jobmanager.memory.process.size": "1000000000b", "taskmanager.memory.process.size": "2000000000b"}
+	if diff := cmp.Diff(want, conf); diff != "" {
+		t.Errorf("FlinkConfig (-want +got):\n%s", diff)
+	}
+	if len(renamed) != 1 {
+		t.Errorf("renamed %v", renamed)
+	}
+}
+
+func TestValidateRunsFlinksMemoryModel(t *testing.T) {
 	tests := []struct {
 		name      string
 		jm, tm    string
-		wantWarns []Warning
+		conf      map[string]string
+		wantErrs  []string
+		wantWarns []string
 	}{
-		{"Ververica's minimums", "650m", "1g", nil},
-		{"binary sizes above them", "640Mi", "1Gi", nil},
-		{"small TaskManager", "1g", "500m", []Warning{{
-			Field:   "spec.resources.taskmanager.memory",
-			Message: "500m is below the 1g a TaskManager needs to start (Ververica's minimum); Flink may refuse to start",
-		}}},
-		{"small JobManager", "600m", "2g", []Warning{{
-			Field:   "spec.resources.jobmanager.memory",
-			Message: "600m is below the 650m a JobManager needs to start (Ververica's minimum); Flink may refuse to start",
-		}}},
-		{"1Gi is not below 1g", "1g", "1Gi", nil},
-		{"953Mi is below 1g", "1g", "953Mi", []Warning{{
-			Field:   "spec.resources.taskmanager.memory",
-			Message: "953Mi is below the 1g a TaskManager needs to start (Ververica's minimum); Flink may refuse to start",
-		}}},
+		{name: "Ververica's defaults", jm: "1g", tm: "2g"},
+		// The issue: 1g = 10^9 bytes = 953.7 MiB, which Flink refuses.
+		{name: "TaskManager 1g", jm: "1g", tm: "1g", wantErrs: []string{
+			`spec.resources.taskmanager.memory: Flink 1.20 refuses this TaskManager memory and every TaskManager would exit at start: ` +
+				`Sum of configured Framework Heap Memory (128.000mb (134217728 bytes)), Framework Off-Heap Memory (128.000mb (134217728 bytes)), ` +
+				`Task Off-Heap Memory (0 bytes), Managed Memory (202.270mb (212095183 bytes)) and Network Memory (64.000mb (67108864 bytes)) ` +
+				`exceed configured Total Flink Memory (505.674mb (530237952 bytes)).; the smallest size that works is 1.03g`}},
+		{name: "TaskManager 1Gi works", jm: "1g", tm: "1Gi"},
+		{name: "a larger managed fraction needs more", jm: "1g", tm: "1Gi", conf: map[string]string{"taskmanager.memory.managed.fraction": "0.8"},
+			wantErrs: []string{`spec.resources.taskmanager.memory: Flink 1.20 refuses`}},
+		{name: "JobManager 600m", jm: "600m", tm: "2g", wantErrs: []string{
+			`spec.resources.jobmanager.memory: Flink 1.20 refuses this JobManager memory and the JobManager would exit at start: ` +
+				`The configured Total Flink Memory (124.205mb (130237952 bytes)) is less than the configured Off-heap Memory (128.000mb (134217728 bytes)).; ` +
+				`the smallest size that works is 604m`}},
+		{name: "JobManager 650m starts with a small heap", jm: "650m", tm: "2g", wantWarns: []string{
+			"spec.resources.jobmanager.memory: 650m starts, but Flink warns: The configured or derived JVM heap memory size (43.888mb (46020224 bytes)) " +
+				"is less than its recommended minimum value (128.000mb (134217728 bytes)); 739m leaves the recommended heap"}},
+		{name: "an explicit process size is checked where it is set", jm: "1g", tm: "2g", conf: map[string]string{"taskmanager.memory.process.size": "900m"},
+			wantErrs: []string{`spec.flinkConfiguration[taskmanager.memory.process.size]: Flink 1.20 refuses this TaskManager memory`}},
+		{name: "a Flink memory that does not fit the container", jm: "1g", tm: "3g", conf: map[string]string{"taskmanager.memory.flink.size": "1g"},
+			wantErrs: []string{`spec.resources.taskmanager.memory: Flink 1.20 refuses this TaskManager memory and every TaskManager would exit at start: ` +
+				`Derived JVM Overhead size`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := validCluster()
 			c.Spec.Resources.JobManager.Memory = tt.jm
 			c.Spec.Resources.TaskManager.Memory = tt.tm
-			errs, warns := Validate(c)
-			if len(errs) != 0 {
-				t.Fatalf("errors: %v", validationLines(errs))
+			for k, v := range tt.conf {
+				c.Spec.FlinkConfiguration[k] = v
 			}
-			if diff := cmp.Diff(tt.wantWarns, warns); diff != "" {
+			errs, warns := Validate(c)
+			got := validationLines(errs)
+			if len(got) != len(tt.wantErrs) {
+				t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.wantErrs, "\n"))
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tt.wantErrs[i]) {
+					t.Errorf("error %d:\n%s\nwant it to start with\n%s", i, got[i], tt.wantErrs[i])
+				}
+			}
+			var gotWarns []string
+			for _, w := range warns {
+				gotWarns = append(gotWarns, w.String())
+			}
+			if diff := cmp.Diff(tt.wantWarns, gotWarns, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 		})
 	}
-	t.Run("Decode returns the warnings of a valid spec", func(t *testing.T) {
-		_, warns := mustDecode(t, minimalYAML+"  resources:\n    taskmanager: {memory: 512Mi}\n")
-		want := []string{"spec.resources.taskmanager.memory: 512Mi is below the 1g a TaskManager needs to start (Ververica's minimum); Flink may refuse to start"}
-		var got []string
-		for _, w := range warns {
-			got = append(got, w.String())
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("warnings (-want +got):\n%s", diff)
+	t.Run("the smallest size reported works, and a little less does not", func(t *testing.T) {
+		for _, size := range []string{"1.03g", "1.02g"} {
+			c := validCluster()
+			c.Spec.Resources.TaskManager.Memory = size
+			errs, _ := Validate(c)
+			if (len(errs) == 0) != (size == "1.03g") {
+				t.Errorf("%s: %v", size, validationLines(errs))
+			}
 		}
 	})
+	t.Run("Decode returns the warnings of a valid spec", func(t *testing.T) {
+		_, warns := mustDecode(t, minimalYAML+"  resources:\n    jobmanager: {memory: 650m}\n")
+		if len(warns) != 1 || !strings.HasPrefix(warns[0].String(), "spec.resources.jobmanager.memory: 650m starts, but Flink warns") {
+			t.Errorf("warnings %v", warns)
+		}
+	})
+}
+
+func TestRoundUpMemory(t *testing.T) {
+	for b, want := range map[int64]string{603979777: "604m", 1029000000: "1.03g", 1e9: "1g", 12_340_000_001: "12.4g", 999: "999", 738197504: "739m"} {
+		if got := roundUpMemory(b); got != want {
+			t.Errorf("roundUpMemory(%d) = %s, want %s", b, got, want)
+		}
+	}
 }

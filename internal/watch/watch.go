@@ -7,7 +7,7 @@
 //
 //   - Change{Path: p} when spec file p may have been created, written, chmod'ed, renamed or
 //     removed. The events of one burst (one save: write, chmod, rename-over) are debounced
-//     per path into one Change, sent Config.Debounce (100 ms) after the last event.
+//     per path into one Change, sent Config.Debounce (DefaultDebounce) after the last event.
 //   - Change{Rescan: true} when the consumer must list the folder (ListSpecs) and re-read
 //     every spec: first thing on start, when the folder appears, disappears or is replaced,
 //     when fsnotify reports an overflow or an error (events may be lost), and when a
@@ -53,8 +53,10 @@ import (
 )
 
 const (
-	// DefaultDebounce is the quiet period after the last event of a burst.
-	DefaultDebounce = 100 * time.Millisecond
+	// DefaultDebounce is the quiet period after the last event of a burst: short enough that
+	// a save is acted on within about twice that, long enough to gather one editor's save.
+	// It is flinkd's one debounce default.
+	DefaultDebounce = 50 * time.Millisecond
 	// DefaultDir is the specs folder when Config.Dir is empty (flinkd's --specs default).
 	DefaultDir = "specs"
 

@@ -674,7 +674,7 @@ func mkdir(t testing.TB, dir string) {
 }
 
 // BenchmarkWriteToChange measures the time from writing a spec file to its Change; the
-// median should be the debounce (100 ms) plus a few milliseconds.
+// median should be the debounce (DefaultDebounce) plus a few milliseconds.
 func BenchmarkWriteToChange(b *testing.B) {
 	dir := b.TempDir()
 	p := filepath.Join(dir, "bench.yaml")

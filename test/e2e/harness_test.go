@@ -28,6 +28,7 @@ import (
 	"github.com/flinkd/flinkd/internal/api"
 	"github.com/flinkd/flinkd/internal/client"
 	"github.com/flinkd/flinkd/internal/runtime"
+	"github.com/flinkd/flinkd/internal/spec"
 )
 
 const (
@@ -424,9 +425,9 @@ func (f *flinkd) waitRunning(name string, n int) api.ClusterStatus {
 	})
 }
 
-func (f *flinkd) waitPhase(name, phase string) api.ClusterStatus {
+func (f *flinkd) waitPhase(name string, phase spec.Phase) api.ClusterStatus {
 	f.t.Helper()
-	return f.waitCluster(name, "in phase "+phase, func(cs api.ClusterStatus) bool { return cs.Phase == phase })
+	return f.waitCluster(name, "in phase "+string(phase), func(cs api.ClusterStatus) bool { return cs.Phase == phase })
 }
 
 func (f *flinkd) events(name string) []api.Event {

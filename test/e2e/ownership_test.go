@@ -361,7 +361,11 @@ func TestClustersOfTheFormerRandomIdentityAreAdopted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range []string{"DELETE FROM meta", "INSERT INTO meta (key, value) VALUES ('identity', '" + legacy + "')", "PRAGMA user_version = 3"} {
+	for _, stmt := range []string{"DELETE FROM meta", "INSERT INTO meta (key, value) VALUES ('identity', '" + legacy + "')",
+		// What migration 0005 changed, undone.
+		"ALTER TABLE clusters RENAME COLUMN file_hash TO spec_hash", "ALTER TABLE files RENAME COLUMN file_hash TO hash",
+		"ALTER TABLE clusters DROP COLUMN spec_changed_at", "DROP TABLE stop_requests",
+		"PRAGMA user_version = 3"} {
 		if _, err := db.ExecContext(context.Background(), stmt); err != nil {
 			t.Fatal(err)
 		}

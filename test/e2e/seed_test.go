@@ -116,8 +116,11 @@ func TestSeedFullExampleRunsWithExactLimitsConfigAndLoggers(t *testing.T) {
 	}
 
 	conf := jobManagerConfig(t, cs.RESTURL)
+	// The user's JVM options come after the image's own (the module flags its config.yaml ships).
+	if !strings.HasSuffix(conf["env.java.opts.all"], "-Dfoo=bar -Dbaz=qux") {
+		t.Errorf("/jobmanager/config env.java.opts.all = %q, want it to end with the spec's -Dfoo=bar -Dbaz=qux", conf["env.java.opts.all"])
+	}
 	for k, v := range map[string]string{
-		"env.java.opts.all":               "-Dfoo=bar -Dbaz=qux",
 		"taskmanager.numberOfTaskSlots":   "32",
 		"jobmanager.memory.process.size":  "1000000000b",
 		"taskmanager.memory.process.size": "32000000000b",
@@ -160,7 +163,7 @@ func TestSeedFullExampleRunsWithExactLimitsConfigAndLoggers(t *testing.T) {
 	checkLoggers("container logs of taskmanager-3", f.containerLogs(ctrs["taskmanager-3"].ID))
 	// The TaskManagers read the same configuration: the value with spaces is intact there too.
 	tmLogs := f.flinkctl("logs", name, "--component", "taskmanager-5")
-	if len(linesWith(tmLogs.Stdout, "Loading configuration property: env.java.opts.all, -Dfoo=bar -Dbaz=qux")) == 0 {
+	if len(linesWith(tmLogs.Stdout, "Loading configuration property: env.java.opts.all, ", "-Dfoo=bar -Dbaz=qux")) == 0 {
 		t.Errorf("taskmanager-5 did not load env.java.opts.all intact:\n%s", tmLogs)
 	}
 	if strings.Contains(res.Stdout, "-Dfoo=bar-Dbaz=qux") || strings.Contains(tmLogs.Stdout, "-Dfoo=bar-Dbaz=qux") {

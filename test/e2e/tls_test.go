@@ -193,7 +193,11 @@ func startIntruder(t *testing.T, f *flinkd, sec string) string {
 	for k, v := range flinkconf.TLSSecretOptions(m.Internal.Password, "", false) {
 		conf[k] = v
 	}
-	_, yaml := flinkconf.Render("1.20", conf)
+	rendered, err := flinkconf.Render(flinkconf.Layers{Version: flinkconf.VersionOf("1.20"), Cluster: conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := rendered.Data
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for name, data := range map[string][]byte{

@@ -178,7 +178,7 @@ func (e env) leftovers(t *testing.T, ns, name string) []string {
 	add("pod", metaNames(pods.Items))
 	// EndpointSlices carry the Service's name, not the cluster's labels.
 	eps, err := e.cs.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
-		LabelSelector: "kubernetes.io/service-name=" + name + "-jobmanager"})
+		LabelSelector: "kubernetes.io/service-name=" + name + "-default-jobmanager"})
 	check("endpointslice", err)
 	add("endpointslice", metaNames(eps.Items))
 	ctrs, err := e.runner.ContainerIDs(ctx, ns)
@@ -314,7 +314,7 @@ func (e env) flink(t *testing.T, ns, name string) flinkAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := fmt.Sprintf("%s/api/v1/namespaces/%s/services/%s-jobmanager:rest/proxy", strings.TrimSuffix(u.String(), "/"), ns, name)
+	base := fmt.Sprintf("%s/api/v1/namespaces/%s/services/%s-default-jobmanager:rest/proxy", strings.TrimSuffix(u.String(), "/"), ns, name)
 	return flinkAPI{t: t, cluster: name, base: base, hc: hc}
 }
 

@@ -35,7 +35,7 @@ func TestSessionClusterOnAKubernetesTargetStartsScalesAndStops(t *testing.T) {
 	if st.DeploymentTarget != "kube" || st.Namespace != "default" {
 		t.Errorf("status: target %q namespace %q, want kube and default", st.DeploymentTarget, st.Namespace)
 	}
-	if want := fmt.Sprintf("kubectl -n %s port-forward svc/c1-jobmanager 8081", ns); st.RESTURL != want {
+	if want := fmt.Sprintf("kubectl -n %s port-forward svc/c1-default-jobmanager 8081", ns); st.RESTURL != want {
 		t.Errorf("status restURL = %q, want %q", st.RESTURL, want)
 	}
 	checkRegistered(t, e, fl, ns, 2)
@@ -52,8 +52,8 @@ func TestSessionClusterOnAKubernetesTargetStartsScalesAndStops(t *testing.T) {
 		t.Fatalf("jobmanager pods: %v", podNames(jm))
 	}
 	ins, log := e.containerOf(t, ns, jm[0].Name)
-	if !slices.Contains(ins.Config.Env, "KEY=VALUE") || !slices.Contains(ins.Config.Env, "JOB_MANAGER_RPC_ADDRESS=c1-jobmanager") {
-		t.Errorf("jobmanager container env = %q, want KEY=VALUE and JOB_MANAGER_RPC_ADDRESS=c1-jobmanager", ins.Config.Env)
+	if !slices.Contains(ins.Config.Env, "KEY=VALUE") || !slices.Contains(ins.Config.Env, "JOB_MANAGER_RPC_ADDRESS=c1-default-jobmanager") {
+		t.Errorf("jobmanager container env = %q, want KEY=VALUE and JOB_MANAGER_RPC_ADDRESS=c1-default-jobmanager", ins.Config.Env)
 	}
 	if !logged(log, "org.apache.flink.streaming.examples.sim.Probe", "flink-sim probe at DEBUG") ||
 		logged(log, "org.apache.flink.runtime.sim.Probe", "flink-sim probe at DEBUG") {
@@ -61,7 +61,7 @@ func TestSessionClusterOnAKubernetesTargetStartsScalesAndStops(t *testing.T) {
 	}
 	var conf []struct{ Key, Value string }
 	fl.get("/jobmanager/config", &conf)
-	if !slices.Contains(conf, struct{ Key, Value string }{"jobmanager.rpc.address", "c1-jobmanager"}) ||
+	if !slices.Contains(conf, struct{ Key, Value string }{"jobmanager.rpc.address", "c1-default-jobmanager"}) ||
 		!slices.Contains(conf, struct{ Key, Value string }{"taskmanager.numberOfTaskSlots", "1"}) {
 		t.Errorf("/jobmanager/config lacks the ConfigMap's rpc address and slots: %+v", conf)
 	}

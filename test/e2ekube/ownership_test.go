@@ -34,7 +34,7 @@ func TestTwoDaemonsShareANamespaceAndSurviveALostDatabase(t *testing.T) {
 
 	one.write("c1.yaml", clusterYAML("c1", "kube", "RUNNING", 1))
 	one.waitRunning("c1", 1)
-	dep, err := e.cs.AppsV1().Deployments(ns).Get(t.Context(), "c1-jobmanager", metav1.GetOptions{})
+	dep, err := e.cs.AppsV1().Deployments(ns).Get(t.Context(), "c1-default-jobmanager", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestTwoDaemonsShareANamespaceAndSurviveALostDatabase(t *testing.T) {
 		for _, p := range e.pods(t, ns, "c1", "") {
 			out = append(out, p.Name+"="+string(p.UID))
 		}
-		d, err := e.cs.AppsV1().Deployments(ns).Get(t.Context(), "c1-jobmanager", metav1.GetOptions{})
+		d, err := e.cs.AppsV1().Deployments(ns).Get(t.Context(), "c1-default-jobmanager", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -172,7 +172,17 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 		return fmt.Errorf("log4j properties of %s: %w", c.Key, err)
 	}
 
-	if cl.jm == nil || cl.jm.State == runtime.StateExited {
+	restarts, replaceJM := c.Replace["jobmanager"]
+	switch {
+	case cl.jm != nil && cl.jm.State == runtime.StateExited && !replaceJM:
+		// Dead, and the daemon is backing off: left as it is.
+	case cl.jm != nil && cl.jm.State == runtime.StateExited && cl.jm.crashing:
+		if err := r.step(ctx, "restart jobmanager", c.Key); err != nil {
+			return err
+		}
+		cl.jm.Restarts, cl.jm.StartedAt, cl.jm.FinishedAt = restarts, time.Now(), time.Now()
+		progress("Restarted", fmt.Sprintf("restarted jobmanager; it died again at once (exit code %d)", cl.jm.ExitCode))
+	case cl.jm == nil || cl.jm.State == runtime.StateExited:
 		if err := r.step(ctx, "create jobmanager", c.Key); err != nil {
 			return err
 		}
@@ -185,49 +195,40 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 		if err != nil {
 			return fmt.Errorf("start jobmanager of %s: %w", c.Key, err)
 		}
+		if !replaceJM {
+			restarts = 0
+		}
 		cl.jm = &instance{Instance: runtime.Instance{ID: "jobmanager", RuntimeID: newID(), Hash: c.Hash,
-			State: runtime.StateRunning, Ready: true, StartedAt: time.Now()}, jm: jm}
+			State: runtime.StateRunning, Ready: true, StartedAt: time.Now(), Restarts: restarts}, jm: jm}
 		cl.rest = runtime.Endpoint{URL: jm.RESTURL(), Display: jm.RESTURL()}
 		progress("Created", "created jobmanager")
 	}
 
-	// Remove TaskManagers beyond the wanted count: RemoveFirst first, then the highest index.
-	ids := sortedIDs(cl.tms)
-	if excess := len(ids) - c.TaskManagers; excess > 0 {
-		var victims []string
-		for _, id := range c.RemoveFirst {
-			if len(victims) < excess && cl.tms[id] != nil && !slices.Contains(victims, id) {
-				victims = append(victims, id)
-			}
+	// Remove TaskManagers beyond the wanted count (runtime.ScaleDownVictims).
+	for _, id := range runtime.ScaleDownVictims(sortedIDs(cl.tms), c.RemoveFirst, c.TaskManagers) {
+		if err := r.step(ctx, "remove "+id, c.Key); err != nil {
+			return err
 		}
-		for i := len(ids) - 1; i >= 0 && len(victims) < excess; i-- {
-			if !slices.Contains(victims, ids[i]) {
-				victims = append(victims, ids[i])
-			}
+		if tm := cl.tms[id].tm; tm != nil {
+			tm.Close()
 		}
-		for _, id := range victims {
-			if err := r.step(ctx, "remove "+id, c.Key); err != nil {
-				return err
-			}
-			if tm := cl.tms[id].tm; tm != nil {
-				tm.Close()
-			}
-			delete(cl.tms, id)
-			progress("Removed", "removed "+id)
-		}
+		delete(cl.tms, id)
+		progress("Removed", "removed "+id)
 	}
-	// Restart dead TaskManagers, then create missing ones at the lowest free index (from 1, as
-	// the Docker runtime numbers them).
+	// Restart the dead TaskManagers the daemon lists, then create missing ones at the lowest
+	// free index (from 1, as the Docker runtime numbers them).
 	for _, id := range sortedIDs(cl.tms) {
 		inst := cl.tms[id]
-		if inst.State != runtime.StateExited {
+		n, due := c.Replace[id]
+		if inst.State != runtime.StateExited || !due {
 			continue
 		}
 		if err := r.step(ctx, "restart "+id, c.Key); err != nil {
 			return err
 		}
+		inst.Restarts = n
 		if inst.crashing {
-			inst.Restarts++
+			inst.StartedAt, inst.FinishedAt = time.Now(), time.Now()
 			progress("Restarted", fmt.Sprintf("restarted %s; it died again at once (exit code %d)", id, inst.ExitCode))
 			continue
 		}
@@ -262,20 +263,15 @@ func (r *Runtime) startTM(cl *cluster, inst *instance, conf map[string]string, l
 		return fmt.Errorf("start %s of %s: %w", inst.ID, c.Key, err)
 	}
 	inst.tm = tm
-	inst.State, inst.Ready, inst.ExitCode, inst.StartedAt, inst.Message = runtime.StateRunning, true, 0, time.Now(), ""
+	inst.State, inst.Ready, inst.ExitCode, inst.StartedAt, inst.FinishedAt, inst.Message = runtime.StateRunning, true, 0, time.Now(), time.Time{}, ""
 	return nil
 }
 
-// sortedIDs orders TaskManager IDs by index.
+// sortedIDs orders TaskManager IDs as every runtime does (runtime.CompareInstanceIDs).
 func sortedIDs(tms map[string]*instance) []string {
 	ids := slices.Collect(maps.Keys(tms))
-	slices.SortFunc(ids, func(a, b string) int { return index(a) - index(b) })
+	slices.SortFunc(ids, runtime.CompareInstanceIDs)
 	return ids
-}
-
-func index(id string) int {
-	n, _ := strconv.Atoi(strings.TrimPrefix(id, "taskmanager-"))
-	return n
 }
 
 // Observe reports k's processes.
@@ -378,7 +374,38 @@ func (r *Runtime) Kill(k runtime.Key, id string) error {
 	if inst.jm != nil {
 		inst.jm.Close()
 	}
-	inst.State, inst.Ready, inst.ExitCode = runtime.StateExited, false, 137
+	inst.State, inst.Ready, inst.ExitCode, inst.FinishedAt = runtime.StateExited, false, 137, time.Now()
+	r.mu.Unlock()
+	r.notify(k)
+	return nil
+}
+
+// Pause freezes an instance, as `docker pause` would: its process is there but does not
+// answer (state Unknown; a paused JobManager's REST API is not reachable) until Unpause.
+func (r *Runtime) Pause(k runtime.Key, id string) error { return r.setPaused(k, id, true) }
+
+// Unpause undoes Pause.
+func (r *Runtime) Unpause(k runtime.Key, id string) error { return r.setPaused(k, id, false) }
+
+func (r *Runtime) setPaused(k runtime.Key, id string, paused bool) error {
+	r.mu.Lock()
+	cl := r.clusters[k]
+	var inst *instance
+	if cl != nil {
+		inst = cl.tms[id]
+		if id == "jobmanager" {
+			inst = cl.jm
+		}
+	}
+	if inst == nil {
+		r.mu.Unlock()
+		return fmt.Errorf("pause %s of %s: %w", id, k, runtime.ErrNoInstance)
+	}
+	if paused {
+		inst.State, inst.Ready, inst.Message = runtime.StateUnknown, false, "container is paused"
+	} else {
+		inst.State, inst.Ready, inst.Message = runtime.StateRunning, true, ""
+	}
 	r.mu.Unlock()
 	r.notify(k)
 	return nil
@@ -398,6 +425,22 @@ func (r *Runtime) CrashLoop(k runtime.Key, id string, restarts int, lastLines st
 	}
 	inst.ExitCode, inst.Restarts, inst.Message, inst.crashing = 1, restarts, lastLines, true
 	return nil
+}
+
+// Heal makes a crash-looping instance start normally again at its next restart (the problem
+// was fixed).
+func (r *Runtime) Heal(k runtime.Key, id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cl := r.clusters[k]
+	if cl == nil {
+		return
+	}
+	if id == "jobmanager" && cl.jm != nil {
+		cl.jm.crashing = false
+	} else if tm := cl.tms[id]; tm != nil {
+		tm.crashing = false
+	}
 }
 
 // Logs returns the cluster's Log4j output (all its processes share one buffer).

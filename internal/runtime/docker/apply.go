@@ -5,11 +5,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"golang.org/x/sync/errgroup"
 	"maps"
 	"slices"
 	"strconv"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -17,6 +18,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/flinkd/flinkd/internal/flinkconf"
+	"github.com/flinkd/flinkd/internal/flinkmem"
 	"github.com/flinkd/flinkd/internal/runtime"
 )
 
@@ -332,16 +334,24 @@ func (r *Runtime) containerSpec(own runtime.Ownership, c runtime.Cluster, img st
 }
 
 // configureAndStart copies the instance's Flink and Log4j configuration into a created
-// container and starts it.
+// container and starts it. The image's own conf folder is read first (once per image), so
+// that flinkd's file keeps the image's defaults and is the file the image's Flink reads.
 func (r *Runtime) configureAndStart(ctx context.Context, c runtime.Cluster, id, instanceID, component string) error {
-	archive, err := configArchive(c, instanceID, component)
+	ic, err := r.imageConfOf(ctx, id, c.Image)
+	if err != nil {
+		return err
+	}
+	if ic.err != nil {
+		return ic.err
+	}
+	archive, err := configArchive(c, ic, instanceID, component)
 	if err != nil {
 		return err
 	}
 	cctx, cancel := r.callCtx(ctx)
 	defer cancel()
-	// CopyUIDGID stays false: the engine then keeps the archive's owner (the image's flink
-	// user), where true would chown to the container's configured user (root here).
+	// CopyUIDGID stays false: the engine then keeps the archive's owner (the image's conf
+	// folder's), where true would chown to the container's configured user (root in 1.20).
 	if err := r.cli.CopyToContainer(cctx, id, flinkconf.Dir, bytes.NewReader(archive), container.CopyToContainerOptions{}); err != nil {
 		return fmt.Errorf("copy configuration into %s: %w", flinkconf.Dir, err)
 	}
@@ -365,55 +375,78 @@ func containerEnv(env []runtime.EnvVar) []string {
 	return append(out, "JOB_MANAGER_RPC_ADDRESS="+jobManagerAlias)
 }
 
-// instanceConfig is the Flink configuration of one instance: the cluster's, plus what only
-// the runtime knows, which wins.
-func instanceConfig(c runtime.Cluster, instanceID, component string) map[string]string {
-	conf := make(map[string]string, len(c.FlinkConfig)+10)
-	maps.Copy(conf, c.FlinkConfig)
-	maps.Copy(conf, map[string]string{
-		"jobmanager.rpc.address": jobManagerAlias,
-		"jobmanager.rpc.port":    strconv.Itoa(flinkconf.DefaultRPCPort),
-		"rest.port":              strconv.Itoa(flinkconf.DefaultRESTPort),
-		"rest.address":           jobManagerAlias,
-		"rest.bind-address":      "0.0.0.0",
-		"jobmanager.bind-host":   "0.0.0.0",
-		"taskmanager.bind-host":  "0.0.0.0",
-		"blob.server.port":       strconv.Itoa(flinkconf.DefaultBlobPort),
-	})
-	if component == runtime.ComponentTaskManager {
-		conf["taskmanager.host"] = instanceID
-		conf["taskmanager.resource-id"] = instanceID
+// instanceFile renders the configuration file of one instance: the image's own file (its
+// defaults), the cluster's configuration, and what only this runtime knows, which wins. The
+// file is the one the image's Flink reads (flinkconf.FileName): flink-conf.yaml for 1.19 and
+// 1.20 when the image ships one. The result is checked against Flink's memory model once
+// more, now with the image's memory options in it, which validation cannot see.
+func instanceFile(c runtime.Cluster, ic *imageConf, instanceID, component string) (flinkconf.File, error) {
+	v := flinkconf.VersionOf(c.FlinkVersion)
+	name, legacy := flinkconf.FileName(v, ic.legacy != nil)
+	base := ic.standard
+	if legacy {
+		base = ic.legacy
 	}
-	return conf
+	in := flinkconf.Instance{JobManagerHost: jobManagerAlias}
+	if component == runtime.ComponentTaskManager {
+		in.TaskManagerHost, in.ResourceID = instanceID, instanceID
+	}
+	f, err := flinkconf.Render(flinkconf.Layers{Version: v, Legacy: legacy, Base: base, Cluster: c.FlinkConfig, Runtime: flinkconf.RuntimeOptions(in)})
+	if err != nil {
+		return flinkconf.File{}, fmt.Errorf("image %s, %s: %w", c.Image, name, err)
+	}
+	written := flinkconf.ParseLegacy(f.Data)
+	if !legacy {
+		if written, err = flinkconf.ParseStandard(f.Data); err != nil {
+			return flinkconf.File{}, fmt.Errorf("read back %s: %w", name, err)
+		}
+	}
+	conf := map[string]string{}
+	for _, k := range written.Keys() {
+		conf[k], _ = written.Get(k)
+	}
+	if component == runtime.ComponentJobManager {
+		_, err = flinkmem.DeriveJobManager(conf, v)
+	} else {
+		_, err = flinkmem.DeriveTaskManager(conf, v)
+	}
+	if err != nil {
+		return flinkconf.File{}, fmt.Errorf("with image %s's own configuration, Flink %s refuses the %s memory: %w", c.Image, v, component, err)
+	}
+	return f, nil
 }
 
-// configArchive is a tar of the files placed into /opt/flink/conf, owned by the image's
-// flink user (uid/gid 9999, which Flink 2.2 images run as) and writable by it: the
-// entrypoint rewrites the configuration at every start.
+// configArchive is a tar of the files placed into /opt/flink/conf, owned by the owner of the
+// image's conf folder (the image's Flink user: 9999 in the official image, which Flink 2.2
+// images run as) and writable by it: the entrypoint rewrites the configuration at every start.
 //
 // A secure cluster's key material goes in too (tls.go): the files and the configuration
 // file, which then holds the store passwords, mode 0600.
-func configArchive(c runtime.Cluster, instanceID, component string) ([]byte, error) {
-	conf := instanceConfig(c, instanceID, component)
+func configArchive(c runtime.Cluster, ic *imageConf, instanceID, component string) ([]byte, error) {
 	secret := tlsSecret(c, component)
-	maps.Copy(conf, secret)
-	name, data := flinkconf.Render(c.FlinkVersion, conf)
+	if len(secret) > 0 {
+		c.FlinkConfig = maps.Clone(c.FlinkConfig)
+		maps.Copy(c.FlinkConfig, secret)
+	}
+	f, err := instanceFile(c, ic, instanceID, component)
+	if err != nil {
+		return nil, err
+	}
 	confMode := int64(0o664)
 	if len(secret) > 0 {
 		confMode = 0o600
 	}
 	type file struct {
-		name string
-		data []byte
+		flinkconf.File
 		mode int64
 	}
-	files := []file{{name, data, confMode}}
+	files := []file{{f, confMode}}
 	if c.Log4jProperties != "" {
-		files = append(files, file{flinkconf.Log4jConsoleFile, []byte(c.Log4jProperties), 0o664})
+		files = append(files, file{flinkconf.File{Name: flinkconf.Log4jConsoleFile, Data: []byte(c.Log4jProperties)}, 0o664})
 	}
 	tf := tlsFiles(c, component)
 	for _, n := range slices.Sorted(maps.Keys(tf)) {
-		files = append(files, file{n, tf[n], 0o600})
+		files = append(files, file{flinkconf.File{Name: n, Data: tf[n]}, 0o600})
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -421,18 +454,18 @@ func configArchive(c runtime.Cluster, instanceID, component string) ([]byte, err
 	for _, f := range files {
 		hdr := &tar.Header{
 			Typeflag: tar.TypeReg,
-			Name:     f.name,
+			Name:     f.Name,
 			Mode:     f.mode,
-			Uid:      flinkconf.ImageUID,
-			Gid:      flinkconf.ImageUID,
-			Size:     int64(len(f.data)),
+			Uid:      ic.uid,
+			Gid:      ic.gid,
+			Size:     int64(len(f.Data)),
 			ModTime:  now,
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, fmt.Errorf("archive %s: %w", f.name, err)
+			return nil, fmt.Errorf("archive %s: %w", f.Name, err)
 		}
-		if _, err := tw.Write(f.data); err != nil {
-			return nil, fmt.Errorf("archive %s: %w", f.name, err)
+		if _, err := tw.Write(f.Data); err != nil {
+			return nil, fmt.Errorf("archive %s: %w", f.Name, err)
 		}
 	}
 	if err := tw.Close(); err != nil {

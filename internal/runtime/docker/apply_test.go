@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +48,8 @@ func TestApplyCreatesJobManagerAndTaskManagersAsSpecified(t *testing.T) {
 	if diff := cmp.Diff([]string{"Created", "Created", "Created", "Created"}, ev.reasons()); diff != "" {
 		t.Errorf("progress reasons (-want +got):\n%s\nall: %q", diff, ev.all())
 	}
+	// Registered: the entrypoints have finished rewriting the files read below.
+	waitOverview(t, obs.REST.URL, 2)
 
 	base := runtime.ResourceName(k)
 	for _, tc := range []struct {
@@ -132,10 +133,9 @@ func TestApplyCreatesJobManagerAndTaskManagersAsSpecified(t *testing.T) {
 			if hdr.Mode&0o600 != 0o600 {
 				t.Errorf("config.yaml mode %o: not readable and writable by its owner", hdr.Mode)
 			}
-			conf := parseFlatYAML(t, text)
+			conf := readConf(t, text)
 			want := map[string]string{
 				"taskmanager.numberOfTaskSlots":   "2",
-				"env.java.opts.all":               "-Dfoo=bar -Dbaz=qux",
 				"jobmanager.memory.process.size":  "1600m",
 				"taskmanager.memory.process.size": "1728m",
 				"jobmanager.rpc.address":          "jobmanager",
@@ -158,6 +158,10 @@ func TestApplyCreatesJobManagerAndTaskManagersAsSpecified(t *testing.T) {
 			if diff := cmp.Diff(want, gotConf); diff != "" {
 				t.Errorf("config.yaml entries (-want +got):\n%s\nfile:\n%s", diff, text)
 			}
+			// The cluster's JVM options come after the image's own (its module flags).
+			if opts := conf["env.java.opts.all"]; !strings.HasPrefix(opts, "--add-exports=") || !strings.HasSuffix(opts, " -Dfoo=bar -Dbaz=qux") {
+				t.Errorf("env.java.opts.all = %q, want the image's flags, then -Dfoo=bar -Dbaz=qux", opts)
+			}
 			hdr, text = copyFile(t, cli, ins.ID, flinkconf.Dir+"/"+flinkconf.Log4jConsoleFile)
 			if hdr.Uid != flinkconf.ImageUID || hdr.Gid != flinkconf.ImageUID {
 				t.Errorf("log4j-console.properties owned by %d:%d, want %d", hdr.Uid, hdr.Gid, flinkconf.ImageUID)
@@ -167,8 +171,6 @@ func TestApplyCreatesJobManagerAndTaskManagersAsSpecified(t *testing.T) {
 			}
 		})
 	}
-
-	waitOverview(t, obs.REST.URL, 2)
 }
 
 func keysOf[V any](m map[string]V) []string {
@@ -180,26 +182,16 @@ func keysOf[V any](m map[string]V) []string {
 	return out
 }
 
-// parseFlatYAML reads "key: value" lines, unquoting double-quoted values.
-func parseFlatYAML(t *testing.T, text string) map[string]string {
+// readConf reads a config.yaml as Flink's standard loader does (nested or flat keys).
+func readConf(t *testing.T, text string) map[string]string {
 	t.Helper()
+	b, err := flinkconf.ParseStandard([]byte(text))
+	if err != nil {
+		t.Fatalf("config.yaml does not parse: %v\n%s", err, text)
+	}
 	m := map[string]string{}
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "#") || !strings.Contains(line, ": ") {
-			continue
-		}
-		k, v, _ := strings.Cut(line, ": ")
-		v = strings.TrimSpace(v)
-		if strings.HasPrefix(v, `"`) {
-			u, err := strconv.Unquote(v)
-			if err != nil {
-				t.Errorf("unquote %s: %v", line, err)
-			}
-			v = u
-		} else if strings.HasPrefix(v, `'`) {
-			v = strings.ReplaceAll(strings.Trim(v, `'`), `''`, `'`)
-		}
-		m[strings.TrimSpace(k)] = v
+	for _, k := range b.Keys() {
+		m[k], _ = b.Get(k)
 	}
 	return m
 }
@@ -317,6 +309,8 @@ func TestScalingHonoursRemoveFirstAndLeavesTheOthersAlone(t *testing.T) {
 	waitOverview(t, upAgain.REST.URL, 3)
 }
 
+// A dead instance stays dead through an Apply that does not list it in Replace (the daemon is
+// backing off), and is replaced, with the restart count Replace gives, by one that does.
 func TestKilledTaskManagerStaysExitedUntilApplyReplacesIt(t *testing.T) {
 	r, cli := newRuntime(t, Config{})
 	k := testKey(t, cli)
@@ -336,9 +330,20 @@ func TestKilledTaskManagerStaysExitedUntilApplyReplacesIt(t *testing.T) {
 	if got.ID != victim.ID || got.RuntimeID != victim.RuntimeID || got.ExitCode != 137 || got.Ready || got.Restarts != 0 {
 		t.Errorf("killed taskmanager observed as %+v", got)
 	}
+	if got.FinishedAt.IsZero() || got.FinishedAt.Before(got.StartedAt) {
+		t.Errorf("killed taskmanager: finished at %v, started at %v; want its exit time", got.FinishedAt, got.StartedAt)
+	}
 	mustContain(t, "message of the killed taskmanager", got.Message, "exited with code 137", "last log lines:")
 
+	if err := r.Apply(t.Context(), c, nil); err != nil {
+		t.Fatalf("apply without Replace: %v", err)
+	}
+	if held, err := r.Observe(t.Context(), k); err != nil || held.TaskManagers[1].RuntimeID != victim.RuntimeID || held.TaskManagers[1].State != runtime.StateExited {
+		t.Fatalf("an apply that does not list the dead taskmanager in Replace touched it: %+v (err %v)", held.TaskManagers, err)
+	}
+
 	var ev recorder
+	c.Replace = map[string]int{victim.ID: 1}
 	if err := r.Apply(t.Context(), c, ev.progress); err != nil {
 		t.Fatalf("apply after kill: %v", err)
 	}
@@ -531,11 +536,13 @@ func TestApplyAfterAnInterruptedCreateAdoptsTheContainer(t *testing.T) {
 	if diff := cmp.Diff([]string{"Created", "Started"}, slices.Sorted(slices.Values(ev.reasons()))); diff != "" {
 		t.Errorf("progress reasons (-want +got):\n%s\nall: %q", diff, ev.all())
 	}
+	// Registered: its entrypoint has finished rewriting the file (the rewrite truncates it
+	// first, so a read while the container merely runs may see it empty).
+	waitOverview(t, obs.REST.URL, 1)
 	_, text := copyFile(t, cli, resp.ID, flinkconf.Dir+"/"+flinkconf.ConfigYAML)
-	if got := parseFlatYAML(t, text)["taskmanager.resource-id"]; got != "taskmanager-1" {
+	if got := readConf(t, text)["taskmanager.resource-id"]; got != "taskmanager-1" {
 		t.Errorf("adopted taskmanager's taskmanager.resource-id = %q: configuration not copied before start", got)
 	}
-	waitOverview(t, obs.REST.URL, 1)
 }
 
 func TestApplyInterruptedAtAnyInstantConvergesWithoutDuplicates(t *testing.T) {

@@ -72,6 +72,8 @@ type Runtime struct {
 
 	startsMu sync.Mutex
 	starts   map[string]time.Time // start times of running containers, by container ID
+	confsMu  sync.Mutex
+	confs    map[string]*imageConf // each image's conf folder, by image ID (image.go)
 	// restHost is where published ports are reached; bindIP is the host address they are
 	// published on (loopback for a local engine).
 	restHost string
@@ -102,6 +104,7 @@ func New(cfg Config) (*Runtime, error) {
 		own:         cfg.Ownership,
 		clientTLS:   cfg.ClientTLS,
 		starts:      map[string]time.Time{},
+		confs:       map[string]*imageConf{},
 		pullTimeout: orDefault(cfg.PullTimeout, 10*time.Minute),
 		callTimeout: orDefault(cfg.CallTimeout, 30*time.Second),
 		restHost:    "127.0.0.1",

@@ -1,18 +1,23 @@
 package docker
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"path"
 	"strings"
 	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 
+	"github.com/flinkd/flinkd/internal/flinkconf"
 	"github.com/flinkd/flinkd/internal/runtime"
 )
 
@@ -181,4 +186,104 @@ func (w *lineWriter) flush() {
 		w.fn(line)
 	}
 	w.buf.Reset()
+}
+
+// imageConf is what an image has in /opt/flink/conf before flinkd writes its files: read
+// once per image ID from the first container created from it (CopyFromContainer), before
+// flinkd's files are copied in, and kept for the life of the runtime. The official image
+// ships its defaults there (2.x images the Java 17 module flags in env.java.opts.all); an
+// image built on it may add files, or a flink-conf.yaml that Flink 1.19 and 1.20 then read
+// instead of config.yaml.
+type imageConf struct {
+	// uid and gid own the folder: flinkd's files get the same owner, the image's Flink user
+	// (9999 in the official image), so that its entrypoint can rewrite them and the Flink
+	// user read the 0600 key material of a secure cluster. A root-owned folder keeps 9999.
+	uid, gid int
+	// standard and legacy are conf/config.yaml and conf/flink-conf.yaml; nil when absent.
+	standard, legacy *flinkconf.Base
+	// err is what makes the image unusable (no /opt/flink/conf), for every container of it.
+	err error
+}
+
+// maxConfFile bounds what flinkd reads of one file of the image's conf folder.
+const maxConfFile = 4 << 20
+
+// imageConfOf returns the conf folder of the image container id was created from, reading it
+// from that container on first use of the image.
+func (r *Runtime) imageConfOf(ctx context.Context, id, image string) (*imageConf, error) {
+	cctx, cancel := r.callCtx(ctx)
+	defer cancel()
+	ins, err := r.cli.ContainerInspect(cctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("inspect: %w", err)
+	}
+	if image == "" && ins.Config != nil {
+		image = ins.Config.Image
+	}
+	r.confsMu.Lock()
+	ic, ok := r.confs[ins.Image]
+	r.confsMu.Unlock()
+	if ok {
+		return ic, nil
+	}
+	ic, err = readImageConf(cctx, r.cli, id, image)
+	if err != nil {
+		return nil, err // a failed read is not a fact about the image: try again next time
+	}
+	r.confsMu.Lock()
+	r.confs[ins.Image] = ic
+	r.confsMu.Unlock()
+	r.log.Info("read the image's conf folder", "image", image, "image_id", ins.Image, "uid", ic.uid, "gid", ic.gid,
+		"config.yaml", ic.standard != nil, "flink-conf.yaml", ic.legacy != nil, "unusable", ic.err)
+	return ic, nil
+}
+
+// readImageConf reads the conf folder of created container id (image names it in errors).
+func readImageConf(ctx context.Context, cli *client.Client, id, image string) (*imageConf, error) {
+	rc, _, err := cli.CopyFromContainer(ctx, id, flinkconf.Dir)
+	if cerrdefs.IsNotFound(err) {
+		return &imageConf{err: fmt.Errorf("image %s has no %s, the folder the official Flink image reads its configuration from "+
+			"and flinkd writes it to: build the image on the official flink image, or keep its layout (FLINK_HOME=/opt/flink)",
+			image, flinkconf.Dir)}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s of image %s: %w", flinkconf.Dir, image, err)
+	}
+	defer rc.Close()
+	ic := &imageConf{uid: flinkconf.ImageUID, gid: flinkconf.ImageUID}
+	tr := tar.NewReader(rc)
+	base := path.Base(flinkconf.Dir)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s of image %s: %w", flinkconf.Dir, image, err)
+		}
+		name := strings.TrimSuffix(hdr.Name, "/")
+		switch {
+		case name == base && hdr.Typeflag == tar.TypeDir && hdr.Uid != 0:
+			// A folder root owns says nothing of the user Flink runs as: keep the
+			// official image's flink user, whom root can read for too.
+			ic.uid, ic.gid = hdr.Uid, hdr.Gid
+		case name == base && hdr.Typeflag == tar.TypeDir:
+		case name == base:
+			ic.err = fmt.Errorf("image %s has a %s that is not a folder; flinkd writes Flink's configuration into that folder", image, flinkconf.Dir)
+		case hdr.Typeflag != tar.TypeReg:
+		case name == base+"/"+flinkconf.ConfigYAML || name == base+"/"+flinkconf.LegacyConfigYAML:
+			data, err := io.ReadAll(io.LimitReader(tr, maxConfFile))
+			if err != nil {
+				return nil, fmt.Errorf("read %s of image %s: %w", name, image, err)
+			}
+			if path.Base(name) == flinkconf.LegacyConfigYAML {
+				ic.legacy = flinkconf.ParseLegacy(data)
+				continue
+			}
+			if ic.standard, err = flinkconf.ParseStandard(data); err != nil {
+				ic.err = fmt.Errorf("image %s: its %s/%s: %w", image, flinkconf.Dir, flinkconf.ConfigYAML, err)
+			}
+		}
+	}
+	return ic, nil
 }

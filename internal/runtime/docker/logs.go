@@ -80,6 +80,6 @@ func findInstance(k runtime.Key, ctrs []observedContainer, instance string) (obs
 	if !ok || n > len(tms) {
 		return observedContainer{}, false
 	}
-	slices.SortFunc(tms, func(a, b observedContainer) int { return compareInstances(a.InstanceID, b.InstanceID) })
+	slices.SortFunc(tms, func(a, b observedContainer) int { return runtime.CompareInstanceIDs(a.InstanceID, b.InstanceID) })
 	return tms[n-firstTaskManager], true
 }

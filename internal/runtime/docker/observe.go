@@ -59,6 +59,7 @@ type observedContainer struct {
 	OOMKilled     bool
 	EngineRestart int // restarts done by the engine itself (none under flinkd's policy)
 	StartedAt     time.Time
+	FinishedAt    time.Time
 	Error         string
 }
 
@@ -146,14 +147,22 @@ func (r *Runtime) collect(ctx context.Context, k runtime.Key, inspect func(obser
 				c.ExitCode = st.ExitCode
 				c.OOMKilled = st.OOMKilled
 				c.Error = st.Error
-				if t, err := time.Parse(time.RFC3339Nano, st.StartedAt); err == nil && t.Year() > 1 {
-					c.StartedAt = t
-				}
+				c.StartedAt = engineTime(st.StartedAt)
+				c.FinishedAt = engineTime(st.FinishedAt)
 			}
 		}
 		o.Containers = append(o.Containers, c)
 	}
 	return o, nil
+}
+
+// engineTime parses a time the engine reports; its zero time ("0001-01-01T00:00:00Z") and
+// anything unreadable are the zero time.
+func engineTime(s string) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.Year() > 1 {
+		return t
+	}
+	return time.Time{}
 }
 
 func summaryName(names []string) string {
@@ -198,6 +207,9 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 			Restarts:  c.Restarts + c.EngineRestart,
 			StartedAt: c.StartedAt,
 		}
+		if inst.State == runtime.StateExited {
+			inst.FinishedAt = c.FinishedAt
+		}
 		switch inst.State {
 		case runtime.StateExited, runtime.StateRestarting:
 			inst.Message = c.exitText()
@@ -226,7 +238,7 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 		}
 	}
 	slices.SortFunc(obs.TaskManagers, func(a, b runtime.Instance) int {
-		return cmp.Or(compareInstances(a.ID, b.ID), cmp.Compare(a.RuntimeID, b.RuntimeID))
+		return cmp.Or(runtime.CompareInstanceIDs(a.ID, b.ID), cmp.Compare(a.RuntimeID, b.RuntimeID))
 	})
 	return obs, nil
 }

@@ -17,10 +17,12 @@ type desiredState struct {
 	Hash         string
 	TaskManagers int
 	RemoveFirst  []string
+	// Replace: the dead instances to start again, with their replacements' restart counts.
+	Replace map[string]int
 }
 
 func desiredOf(c runtime.Cluster) desiredState {
-	return desiredState{Key: c.Key, Hash: c.Hash, TaskManagers: c.TaskManagers, RemoveFirst: c.RemoveFirst}
+	return desiredState{Key: c.Key, Hash: c.Hash, TaskManagers: c.TaskManagers, RemoveFirst: c.RemoveFirst, Replace: c.Replace}
 }
 
 type opKind int
@@ -105,10 +107,12 @@ func (p plan) creates() bool {
 //     duplicate networks, the one most containers are on is kept; containers on the others
 //     are recreated.
 //   - The JobManager and every kept TaskManager are recreated when their hash differs,
-//     replaced (restart count + 1) when they exited, and started when they were created but
-//     never started (flinkd stopped between create and start).
-//   - Above d.TaskManagers, TaskManagers in d.RemoveFirst go first (in that order), then the
-//     highest-numbered. Below it, new TaskManagers take the lowest free indices.
+//     replaced when they exited and d.Replace lists them (the daemon's crash-loop back-off
+//     says when; the replacement records the restart count d.Replace gives), and started
+//     when they were created but never started (flinkd stopped between create and start). A
+//     dead instance that d.Replace does not list is left as it is.
+//   - Above d.TaskManagers, the victims are runtime.ScaleDownVictims (d.RemoveFirst first).
+//     Below it, new TaskManagers take the lowest free indices.
 //   - Labelled containers that are not an instance flinkd runs are removed.
 func makePlan(d desiredState, o observedState) plan {
 	var (
@@ -180,33 +184,16 @@ func makePlan(d desiredState, o observedState) plan {
 	// Scale down: choose victims among the TaskManagers present.
 	want := max(d.TaskManagers, 0)
 	var victims []operation
-	if excess := len(tms) - want; excess > 0 {
-		chosen := map[int]bool{}
-		order := make([]int, 0, excess)
-		for _, id := range d.RemoveFirst {
-			if len(order) == excess {
-				break
-			}
-			if n, ok := taskManagerIndex(id); ok && !chosen[n] {
-				if _, present := tms[n]; present {
-					chosen[n] = true
-					order = append(order, n)
-				}
-			}
-		}
-		idx := sortedKeys(tms)
-		for i := len(idx) - 1; i >= 0 && len(order) < excess; i-- {
-			if !chosen[idx[i]] {
-				chosen[idx[i]] = true
-				order = append(order, idx[i])
-			}
-		}
-		for _, n := range order {
-			c := tms[n]
-			victims = append(victims, operation{Kind: opRemoveContainer, Name: c.Name, EngineID: c.ID,
-				InstanceID: c.InstanceID, Component: c.Component, Reason: "Removed", Cause: fmt.Sprintf("scale down to %d taskmanagers", want)})
-			delete(tms, n)
-		}
+	present := make([]string, 0, len(tms))
+	for _, n := range sortedKeys(tms) {
+		present = append(present, taskManagerID(n))
+	}
+	for _, id := range runtime.ScaleDownVictims(present, d.RemoveFirst, want) {
+		n, _ := taskManagerIndex(id)
+		c := tms[n]
+		victims = append(victims, operation{Kind: opRemoveContainer, Name: c.Name, EngineID: c.ID,
+			InstanceID: c.InstanceID, Component: c.Component, Reason: "Removed", Cause: fmt.Sprintf("scale down to %d taskmanagers", want)})
+		delete(tms, n)
 	}
 
 	// Existing instances: keep, start, replace or recreate.
@@ -221,7 +208,11 @@ func makePlan(d desiredState, o observedState) plan {
 		case !sameHash(c.Hash, d.Hash):
 			create.Reason, create.Cause = "Replaced", "spec changed"
 		case c.State == container.StateExited || c.State == container.StateDead:
-			create.Restarts, create.Crash, create.Reason, create.Cause = c.Restarts+1, true, "Replaced", c.exitText()
+			restarts, due := d.Replace[c.InstanceID]
+			if !due {
+				return nil // backing off: the daemon says when it is started again
+			}
+			create.Restarts, create.Crash, create.Reason, create.Cause = restarts, true, "Replaced", c.exitText()
 		case c.State == container.StateCreated:
 			return []operation{{Kind: opStartContainer, Name: c.Name, EngineID: c.ID, InstanceID: c.InstanceID,
 				Component: c.Component, Reason: "Started", Cause: "created but not started"}}
@@ -268,7 +259,7 @@ func makePlan(d desiredState, o observedState) plan {
 		bringUps[i].NetworkID = netID
 	}
 	// Bring-ups in instance order: the JobManager, then TaskManagers by index.
-	slices.SortStableFunc(bringUps, func(a, b operation) int { return compareInstances(a.InstanceID, b.InstanceID) })
+	slices.SortStableFunc(bringUps, func(a, b operation) int { return runtime.CompareInstanceIDs(a.InstanceID, b.InstanceID) })
 
 	p := make(plan, 0, len(victims)+len(removes)+len(netOps)+len(bringUps))
 	p = append(p, victims...)
@@ -276,22 +267,6 @@ func makePlan(d desiredState, o observedState) plan {
 	// Removing the network needs every container gone first; creating it comes after.
 	p = append(p, netOps...)
 	return append(p, bringUps...)
-}
-
-// compareInstances orders instance IDs: the JobManager, TaskManagers by index, then the rest.
-func compareInstances(a, b string) int {
-	rank := func(id string) (int, int) {
-		if id == jobManagerID {
-			return 0, 0
-		}
-		if n, ok := taskManagerIndex(id); ok {
-			return 1, n
-		}
-		return 2, 0
-	}
-	ra, na := rank(a)
-	rb, nb := rank(b)
-	return cmp.Or(cmp.Compare(ra, rb), cmp.Compare(na, nb), cmp.Compare(a, b))
 }
 
 func sortedKeys(m map[int]observedContainer) []int {

@@ -106,8 +106,8 @@ remove container flinkd_ns_wc_taskmanager-1: scale down to 0 taskmanagers
 `,
 		},
 		{
-			name:    "an exited taskmanager is replaced under its ID with one more restart",
-			desired: desiredState{Key: planKey, Hash: hashA, TaskManagers: 2},
+			name:    "an exited taskmanager the daemon lists in Replace is replaced under its ID with the count it gives",
+			desired: desiredState{Key: planKey, Hash: hashA, TaskManagers: 2, Replace: map[string]int{"taskmanager-2": 3}},
 			observed: observedState{Networks: []observedNetwork{net0(hashA)}, Containers: func() []observedContainer {
 				c := running("1")
 				dead := tm("2", "exited", hashA)
@@ -121,7 +121,7 @@ create container flinkd_ns_wc_taskmanager-2 restarts=3: exited with code 137 (OO
 		},
 		{
 			name:    "an exited jobmanager is replaced, the taskmanagers are left alone",
-			desired: desiredState{Key: planKey, Hash: hashA, TaskManagers: 1},
+			desired: desiredState{Key: planKey, Hash: hashA, TaskManagers: 1, Replace: map[string]int{"jobmanager": 1}},
 			observed: observedState{Networks: []observedNetwork{net0(hashA)}, Containers: []observedContainer{
 				func() observedContainer { c := jm("dead", hashA); c.Inspected, c.ExitCode = true, 1; return c }(),
 				tm("1", "running", hashA),
@@ -129,6 +129,23 @@ create container flinkd_ns_wc_taskmanager-2 restarts=3: exited with code 137 (OO
 			want: `
 remove container flinkd_ns_wc_jobmanager: exited with code 1
 create container flinkd_ns_wc_jobmanager restarts=1: exited with code 1
+`,
+		},
+		{
+			name:    "a dead instance the daemon does not list in Replace is left dead (it is backing off)",
+			desired: desiredState{Key: planKey, Hash: hashA, TaskManagers: 2, Replace: map[string]int{"taskmanager-1": 1}},
+			observed: observedState{Networks: []observedNetwork{net0(hashA)}, Containers: []observedContainer{
+				func() observedContainer {
+					c := jm("exited", hashA)
+					c.Inspected, c.ExitCode, c.Restarts = true, 1, 4
+					return c
+				}(),
+				tm("1", "exited", hashA),
+			}},
+			want: `
+remove container flinkd_ns_wc_taskmanager-1: exited
+create container flinkd_ns_wc_taskmanager-1 restarts=1: exited
+create container flinkd_ns_wc_taskmanager-2 restarts=0: scale up to 2 taskmanagers
 `,
 		},
 		{

@@ -16,8 +16,9 @@ import (
 	"github.com/flinkd/flinkd/internal/runtime"
 )
 
-// existing holds the objects of one cluster that exist now (nil when absent).
+// existing holds the objects of one cluster that exist now under names (nil when absent).
 type existing struct {
+	names       names
 	configMap   *corev1.ConfigMap
 	secret      *corev1.Secret
 	service     *corev1.Service
@@ -27,6 +28,26 @@ type existing struct {
 
 func (e existing) any() bool {
 	return e.configMap != nil || e.secret != nil || e.service != nil || e.jobManager != nil || e.taskManager != nil
+}
+
+// owned keeps only the objects that are k's.
+func (e existing) owned(o runtime.Ownership, k runtime.Key) existing {
+	if e.configMap != nil && !belongsTo(o, e.configMap.Labels, k) {
+		e.configMap = nil
+	}
+	if e.secret != nil && !belongsTo(o, e.secret.Labels, k) {
+		e.secret = nil
+	}
+	if e.service != nil && !belongsTo(o, e.service.Labels, k) {
+		e.service = nil
+	}
+	if e.jobManager != nil && !belongsTo(o, e.jobManager.Labels, k) {
+		e.jobManager = nil
+	}
+	if e.taskManager != nil && !belongsTo(o, e.taskManager.Labels, k) {
+		e.taskManager = nil
+	}
+	return e
 }
 
 // Apply converges cluster c's four objects with server-side apply and returns without
@@ -53,7 +74,10 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 
 	// A cluster made under a former identity keeps it: its selectors hold the owner label
 	// and cannot change.
-	want := desiredObjects(r.own.Keep(cur.ownerLabels()), c, r.ns)
+	want, err := desiredObjects(r.own.Keep(cur.ownerLabels()), c, r.ns, cur.names)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", k, err)
+	}
 	if _, err := r.applyAll(ctx, want, true); err != nil {
 		return fmt.Errorf("validate %s (dry run): %w", k, err)
 	}
@@ -66,24 +90,25 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", k, err)
 	}
-	report(progress, "configmap", configMapName(k), cur.configMap == nil,
+	n := cur.names
+	report(progress, "configmap", n.configMap, cur.configMap == nil,
 		cur.configMap != nil && cur.configMap.ResourceVersion != got.configMap.ResourceVersion)
 	if want.secret != nil {
-		report(progress, "secret", tlsSecretName(k), cur.secret == nil,
+		report(progress, "secret", n.secret, cur.secret == nil,
 			cur.secret != nil && cur.secret.ResourceVersion != got.secret.ResourceVersion)
 	}
-	report(progress, "service", serviceName(k), cur.service == nil,
+	report(progress, "service", n.service, cur.service == nil,
 		cur.service != nil && cur.service.ResourceVersion != got.service.ResourceVersion)
-	report(progress, "deployment", jobManagerName(k), cur.jobManager == nil,
+	report(progress, "deployment", n.jobManager, cur.jobManager == nil,
 		cur.jobManager != nil && cur.jobManager.Generation != got.jobManager.Generation)
 	switch tm := cur.taskManager; {
 	case tm == nil:
-		progress("Created", fmt.Sprintf("deployment %s with %d taskmanagers", taskManagerName(k), c.TaskManagers))
+		progress("Created", fmt.Sprintf("deployment %s with %d taskmanagers", n.taskManager, c.TaskManagers))
 	case tm.Generation == got.taskManager.Generation:
 	case replicas(tm) != replicas(got.taskManager) && tm.Annotations[AnnotationSpecHash] == c.Hash:
-		progress("Scaled", fmt.Sprintf("deployment %s from %d to %d taskmanagers", taskManagerName(k), replicas(tm), replicas(got.taskManager)))
+		progress("Scaled", fmt.Sprintf("deployment %s from %d to %d taskmanagers", n.taskManager, replicas(tm), replicas(got.taskManager)))
 	default:
-		progress("Updated", "deployment "+taskManagerName(k))
+		progress("Updated", "deployment "+n.taskManager)
 	}
 	return nil
 }
@@ -166,36 +191,55 @@ func (e existing) deleting() string {
 	return ""
 }
 
-// get reads cluster k's four objects by name, whoever owns them.
+// get reads cluster k's four objects by name, whoever owns them: under namesFor(k), unless
+// nothing of k's is there and something of k's is under its legacy names (a cluster an older
+// flinkd made), which are then adopted. A name taken by something else is reported as such
+// (checkOwner), never used.
 func (r *Runtime) get(ctx context.Context, k runtime.Key) (existing, error) {
+	cur, err := r.getNamed(ctx, namesFor(k))
+	if err != nil || cur.owned(r.own, k).any() || legacyNames(k) == cur.names {
+		return cur, err
+	}
+	old, err := r.getNamed(ctx, legacyNames(k))
+	if err != nil {
+		return cur, err
+	}
+	if old.owned(r.own, k).any() {
+		return old, nil
+	}
+	return cur, nil
+}
+
+// getNamed reads the four objects named n, whoever owns them.
+func (r *Runtime) getNamed(ctx context.Context, n names) (existing, error) {
 	cctx, cancel := r.call(ctx)
 	defer cancel()
-	var e existing
-	cm, err := r.cs.CoreV1().ConfigMaps(r.ns).Get(cctx, configMapName(k), metav1.GetOptions{})
+	e := existing{names: n}
+	cm, err := r.cs.CoreV1().ConfigMaps(r.ns).Get(cctx, n.configMap, metav1.GetOptions{})
 	switch {
 	case err == nil:
 		e.configMap = cm
 	case !apierrors.IsNotFound(err):
-		return e, fmt.Errorf("get configmap %s: %w", configMapName(k), err)
+		return e, fmt.Errorf("get configmap %s: %w", n.configMap, err)
 	}
-	sec, err := r.cs.CoreV1().Secrets(r.ns).Get(cctx, tlsSecretName(k), metav1.GetOptions{})
+	sec, err := r.cs.CoreV1().Secrets(r.ns).Get(cctx, n.secret, metav1.GetOptions{})
 	switch {
 	case err == nil:
 		e.secret = sec
 	case !apierrors.IsNotFound(err):
-		return e, fmt.Errorf("get secret %s: %w", tlsSecretName(k), err)
+		return e, fmt.Errorf("get secret %s: %w", n.secret, err)
 	}
-	svc, err := r.cs.CoreV1().Services(r.ns).Get(cctx, serviceName(k), metav1.GetOptions{})
+	svc, err := r.cs.CoreV1().Services(r.ns).Get(cctx, n.service, metav1.GetOptions{})
 	switch {
 	case err == nil:
 		e.service = svc
 	case !apierrors.IsNotFound(err):
-		return e, fmt.Errorf("get service %s: %w", serviceName(k), err)
+		return e, fmt.Errorf("get service %s: %w", n.service, err)
 	}
 	for _, d := range []struct {
 		name string
 		dst  **appsv1.Deployment
-	}{{jobManagerName(k), &e.jobManager}, {taskManagerName(k), &e.taskManager}} {
+	}{{n.jobManager, &e.jobManager}, {n.taskManager, &e.taskManager}} {
 		dep, err := r.cs.AppsV1().Deployments(r.ns).Get(cctx, d.name, metav1.GetOptions{})
 		switch {
 		case err == nil:

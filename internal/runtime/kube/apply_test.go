@@ -31,10 +31,10 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	wantProgress := []string{
-		"Created configmap c1-flink-config",
-		"Created service c1-jobmanager",
-		"Created deployment c1-jobmanager",
-		"Created deployment c1-taskmanager with 2 taskmanagers",
+		"Created configmap " + nm("c1").configMap,
+		"Created service " + nm("c1").jobManager,
+		"Created deployment " + nm("c1").jobManager,
+		"Created deployment " + nm("c1").taskManager + " with 2 taskmanagers",
 	}
 	if diff := cmp.Diff(wantProgress, []string(progress)); diff != "" {
 		t.Errorf("progress (-want +got):\n%s", diff)
@@ -43,31 +43,31 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 	owner := func(component string) map[string]string { return runtime.OwnerLabels(c.Key, component, c.Hash) }
 	hashAnn := map[string]string{AnnotationSpecHash: hash1}
 
-	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, "c1-flink-config", metav1.GetOptions{})
+	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, nm("c1").configMap, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get configmap: %v", err)
 	}
 	checkMeta(t, "configmap", cm.ObjectMeta, owner(""), hashAnn)
-	conf := cm.Data[flinkconf.ConfigYAML]
-	for _, line := range []string{
-		`jobmanager.rpc.address: "c1-jobmanager"`,
-		`jobmanager.rpc.port: "6123"`,
-		`blob.server.port: "6124"`,
-		`rest.port: "8081"`,
-		`taskmanager.rpc.port: "6122"`,
-		`jobmanager.bind-host: "0.0.0.0"`,
-		`taskmanager.bind-host: "0.0.0.0"`,
-		`taskmanager.numberOfTaskSlots: "2"`,
+	conf := configMapConf(t, cm.Data)
+	for k, v := range map[string]string{
+		"jobmanager.rpc.address":        nm("c1").service,
+		"jobmanager.rpc.port":           "6123",
+		"blob.server.port":              "6124",
+		"rest.port":                     "8081",
+		"taskmanager.rpc.port":          "6122",
+		"jobmanager.bind-host":          "0.0.0.0",
+		"taskmanager.bind-host":         "0.0.0.0",
+		"taskmanager.numberOfTaskSlots": "2",
 	} {
-		if !strings.Contains(conf, line+"\n") {
-			t.Errorf("config.yaml lacks %q:\n%s", line, conf)
+		if conf[k] != v {
+			t.Errorf("config.yaml %s = %q, want %q:\n%s", k, conf[k], v, cm.Data[flinkconf.ConfigYAML])
 		}
 	}
 	if cm.Data[flinkconf.Log4jConsoleFile] != c.Log4jProperties {
 		t.Errorf("log4j-console.properties = %q, want the cluster's", cm.Data[flinkconf.Log4jConsoleFile])
 	}
 
-	svc, err := e.cs.CoreV1().Services(e.ns).Get(ctx, "c1-jobmanager", metav1.GetOptions{})
+	svc, err := e.cs.CoreV1().Services(e.ns).Get(ctx, nm("c1").jobManager, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get service: %v", err)
 	}
@@ -86,7 +86,7 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 		t.Errorf("service selector (-want +got):\n%s", diff)
 	}
 
-	jm := getDeployment(t, e, "c1-jobmanager")
+	jm := getDeployment(t, e, nm("c1").jobManager)
 	checkMeta(t, "jobmanager deployment", jm.ObjectMeta, owner(runtime.ComponentJobManager), hashAnn)
 	checkPodTemplate(t, jm, c, runtime.ComponentJobManager, c.JobManager)
 	if *jm.Spec.Replicas != 1 || jm.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
@@ -96,14 +96,14 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 	if diff := cmp.Diff([]string{"jobmanager"}, jmc.Args); diff != "" {
 		t.Errorf("jobmanager args (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"KEY=VALUE", "LITERAL=$$(NOT_EXPANDED)", "JOB_MANAGER_RPC_ADDRESS=c1-jobmanager"}, envStrings(jmc.Env)); diff != "" {
+	if diff := cmp.Diff([]string{"KEY=VALUE", "LITERAL=$$(NOT_EXPANDED)", "JOB_MANAGER_RPC_ADDRESS=" + nm("c1").jobManager}, envStrings(jmc.Env)); diff != "" {
 		t.Errorf("jobmanager env (-want +got):\n%s", diff)
 	}
 	if p := jmc.LivenessProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.IntValue() != 6123 {
 		t.Errorf("jobmanager liveness probe = %+v, want tcpSocket 6123", p)
 	}
 
-	tm := getDeployment(t, e, "c1-taskmanager")
+	tm := getDeployment(t, e, nm("c1").taskManager)
 	checkMeta(t, "taskmanager deployment", tm.ObjectMeta, owner(runtime.ComponentTaskManager), hashAnn)
 	checkPodTemplate(t, tm, c, runtime.ComponentTaskManager, c.TaskManager)
 	if *tm.Spec.Replicas != 2 {
@@ -114,7 +114,7 @@ func TestApplyCreatesObjectsTheAPIServerAccepts(t *testing.T) {
 	if diff := cmp.Diff(wantArgs, tmc.Args); diff != "" {
 		t.Errorf("taskmanager args (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"KEY=VALUE", "JOB_MANAGER_RPC_ADDRESS=c1-jobmanager", "POD_NAME=<metadata.name>", "POD_IP=<status.podIP>"}, envStrings(tmc.Env)); diff != "" {
+	if diff := cmp.Diff([]string{"KEY=VALUE", "JOB_MANAGER_RPC_ADDRESS=" + nm("c1").jobManager, "POD_NAME=<metadata.name>", "POD_IP=<status.podIP>"}, envStrings(tmc.Env)); diff != "" {
 		t.Errorf("taskmanager env (-want +got):\n%s", diff)
 	}
 	if p := tmc.LivenessProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.IntValue() != 6122 {
@@ -171,7 +171,7 @@ func checkPodTemplate(t *testing.T, d *appsv1.Deployment, c runtime.Cluster, com
 		t.Fatalf("%s has %d init containers and %d containers, want 1 and 1", d.Name, len(tpl.Spec.InitContainers), len(tpl.Spec.Containers))
 	}
 	init, main := tpl.Spec.InitContainers[0], tpl.Spec.Containers[0]
-	if diff := cmp.Diff([]string{"/bin/sh", "-c", "cp /flinkd/config/* /opt/flink/conf/"}, init.Command); diff != "" {
+	if diff := cmp.Diff([]string{"/bin/sh", "-c", initScript(flinkconf.VersionOf(c.FlinkVersion))}, init.Command); diff != "" {
 		t.Errorf("%s init command (-want +got):\n%s", d.Name, diff)
 	}
 	mounts := func(c corev1.Container) []string {
@@ -181,7 +181,7 @@ func checkPodTemplate(t *testing.T, d *appsv1.Deployment, c runtime.Cluster, com
 		}
 		return out
 	}
-	if diff := cmp.Diff([]string{"flink-config:/flinkd/config", "flink-conf:/opt/flink/conf"}, mounts(init)); diff != "" {
+	if diff := cmp.Diff([]string{"flink-config:/flinkd/config", "flink-conf:/flinkd/conf"}, mounts(init)); diff != "" {
 		t.Errorf("%s init mounts (-want +got):\n%s", d.Name, diff)
 	}
 	if diff := cmp.Diff([]string{"flink-conf:/opt/flink/conf"}, mounts(main)); diff != "" {
@@ -189,7 +189,7 @@ func checkPodTemplate(t *testing.T, d *appsv1.Deployment, c runtime.Cluster, com
 	}
 	var cmVol, emptyDir bool
 	for _, v := range tpl.Spec.Volumes {
-		cmVol = cmVol || (v.ConfigMap != nil && v.ConfigMap.Name == c.Key.Name+"-flink-config")
+		cmVol = cmVol || (v.ConfigMap != nil && v.ConfigMap.Name == nm(c.Key.Name).configMap)
 		emptyDir = emptyDir || v.EmptyDir != nil
 	}
 	if !cmVol || !emptyDir {
@@ -239,17 +239,22 @@ func getDeployment(t *testing.T, e env, name string) *appsv1.Deployment {
 // status changes all the time).
 func versions(t *testing.T, e env, name string) map[string]string {
 	t.Helper()
+	return versionsOf(t, e, nm(name))
+}
+
+func versionsOf(t *testing.T, e env, n names) map[string]string {
+	t.Helper()
 	ctx := t.Context()
-	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, name+"-flink-config", metav1.GetOptions{})
+	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, n.configMap, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get configmap: %v", err)
 	}
-	svc, err := e.cs.CoreV1().Services(e.ns).Get(ctx, name+"-jobmanager", metav1.GetOptions{})
+	svc, err := e.cs.CoreV1().Services(e.ns).Get(ctx, n.service, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get service: %v", err)
 	}
-	jm := getDeployment(t, e, name+"-jobmanager")
-	tm := getDeployment(t, e, name+"-taskmanager")
+	jm := getDeployment(t, e, n.jobManager)
+	tm := getDeployment(t, e, n.taskManager)
 	return map[string]string{
 		"configmap":  cm.ResourceVersion + " " + cm.Annotations[AnnotationSpecHash],
 		"service":    svc.ResourceVersion,
@@ -287,7 +292,7 @@ func TestApplyRefusesANameTakenByAForeignObject(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxFor(t, time.Minute)
 	foreign := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "c1-jobmanager", Labels: map[string]string{"app": "someone-elses"}},
+		ObjectMeta: metav1.ObjectMeta{Name: nm("c1").jobManager, Labels: map[string]string{"app": "someone-elses"}},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
 	}
 	foreign, err := e.cs.CoreV1().Services(e.ns).Create(ctx, foreign, metav1.CreateOptions{})
@@ -299,20 +304,20 @@ func TestApplyRefusesANameTakenByAForeignObject(t *testing.T) {
 	if !errors.Is(err, runtime.ErrNotOwned) {
 		t.Fatalf("Apply = %v, want an error wrapping ErrNotOwned", err)
 	}
-	if !strings.Contains(err.Error(), "service c1-jobmanager") {
+	if !strings.Contains(err.Error(), "service "+nm("c1").jobManager) {
 		t.Errorf("error %q does not name the object", err)
 	}
-	after, err := e.cs.CoreV1().Services(e.ns).Get(ctx, "c1-jobmanager", metav1.GetOptions{})
+	after, err := e.cs.CoreV1().Services(e.ns).Get(ctx, nm("c1").jobManager, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get foreign service: %v", err)
 	}
 	if after.ResourceVersion != foreign.ResourceVersion {
 		t.Errorf("foreign service was written (resourceVersion %s → %s)", foreign.ResourceVersion, after.ResourceVersion)
 	}
-	if _, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, "c1-flink-config", metav1.GetOptions{}); err == nil {
+	if _, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, nm("c1").configMap, metav1.GetOptions{}); err == nil {
 		t.Errorf("the configmap was created although the cluster was refused")
 	}
-	if _, err := e.cs.AppsV1().Deployments(e.ns).Get(ctx, "c1-taskmanager", metav1.GetOptions{}); err == nil {
+	if _, err := e.cs.AppsV1().Deployments(e.ns).Get(ctx, nm("c1").taskManager, metav1.GetOptions{}); err == nil {
 		t.Errorf("the taskmanager deployment was created although the cluster was refused")
 	}
 
@@ -327,38 +332,45 @@ func TestApplyRefusesANameTakenByAForeignObject(t *testing.T) {
 	if err := e.r.Delete(ctx, runtime.Key{Namespace: "team-a", Name: "c1"}); err != nil {
 		t.Errorf("Delete: %v", err)
 	}
-	if _, err := e.cs.CoreV1().Services(e.ns).Get(ctx, "c1-jobmanager", metav1.GetOptions{}); err != nil {
+	if _, err := e.cs.CoreV1().Services(e.ns).Get(ctx, nm("c1").jobManager, metav1.GetOptions{}); err != nil {
 		t.Errorf("foreign service gone after Delete: %v", err)
 	}
 }
 
-func TestApplyRefusesTheObjectsOfASessionClusterInAnotherNamespace(t *testing.T) {
+// Objects an older flinkd made for team-a/c1, under the names without the namespace
+// ("c1-..."), are not team-b/c1's: team-b/c1 runs beside them under its own names, and
+// neither its Apply nor its Delete adopts or changes them.
+func TestLegacyObjectsOfAnotherNamespaceAreLeftAlone(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := ctxFor(t, time.Minute)
 	a := testCluster(t, "c1", 1)
-	if err := e.r.Apply(ctx, a, nil); err != nil {
-		t.Fatalf("Apply team-a/c1: %v", err)
+	old := legacyNames(a.Key)
+	legacy, err := desiredObjects(e.r.own, a, e.ns, old)
+	if err != nil {
+		t.Fatal(err)
 	}
-	before := versions(t, e, "c1")
+	if _, err := e.r.applyAll(ctx, legacy, false); err != nil {
+		t.Fatalf("apply team-a/c1 under legacy names: %v", err)
+	}
+	before := versionsOf(t, e, old)
 
 	b := testCluster(t, "c1", 3)
 	b.Key.Namespace = "team-b"
 	b.Hash = hash2
-	err := e.r.Apply(ctx, b, nil)
-	if !errors.Is(err, runtime.ErrNotOwned) || !strings.Contains(err.Error(), "team-a/c1") {
-		t.Fatalf("Apply team-b/c1 = %v, want ErrNotOwned naming team-a/c1", err)
+	if err := e.r.Apply(ctx, b, nil); err != nil {
+		t.Fatalf("Apply team-b/c1 beside team-a/c1's legacy objects: %v", err)
 	}
-	if diff := cmp.Diff(before, versions(t, e, "c1")); diff != "" {
-		t.Errorf("refused Apply changed team-a's objects (-before +after):\n%s", diff)
+	if diff := cmp.Diff(before, versionsOf(t, e, old)); diff != "" {
+		t.Errorf("Apply of team-b/c1 changed team-a's objects (-before +after):\n%s", diff)
 	}
-	if obs, err := e.r.Observe(ctx, b.Key); err != nil || obs.Exists {
-		t.Errorf("Observe team-b/c1 = %+v, %v; want Exists false", obs, err)
+	if obs, err := e.r.Observe(ctx, b.Key); err != nil || !obs.Exists || strings.Contains(obs.REST.URL, old.service+":") {
+		t.Errorf("Observe team-b/c1 = %+v, %v; want its own objects", obs, err)
 	}
 	if err := e.r.Delete(ctx, b.Key); err != nil {
 		t.Errorf("Delete team-b/c1: %v", err)
 	}
-	if diff := cmp.Diff(before, versions(t, e, "c1")); diff != "" {
+	if diff := cmp.Diff(before, versionsOf(t, e, old)); diff != "" {
 		t.Errorf("Delete of team-b/c1 changed team-a's objects (-before +after):\n%s", diff)
 	}
 }
@@ -383,7 +395,7 @@ func TestRefusedChangeLeavesEveryObjectUntouched(t *testing.T) {
 	if err == nil || errors.Is(err, runtime.ErrNotOwned) {
 		t.Fatalf("Apply with an invalid pod label = %v, want a validation error", err)
 	}
-	if !strings.Contains(err.Error(), "deployment c1-jobmanager") {
+	if !strings.Contains(err.Error(), "deployment "+nm("c1").jobManager) {
 		t.Errorf("error %q does not name the refused object", err)
 	}
 	if diff := cmp.Diff(before, versions(t, e, "c1")); diff != "" {
@@ -429,7 +441,7 @@ func TestScaleUpAddsPodsAndKeepsTheRunningOnes(t *testing.T) {
 	if err := e.r.Apply(ctx, c, progress.fn()); err != nil {
 		t.Fatalf("Apply 3: %v", err)
 	}
-	if diff := cmp.Diff([]string{"Scaled deployment c1-taskmanager from 1 to 3 taskmanagers"}, []string(progress)); diff != "" {
+	if diff := cmp.Diff([]string{"Scaled deployment " + nm("c1").taskManager + " from 1 to 3 taskmanagers"}, []string(progress)); diff != "" {
 		t.Errorf("progress (-want +got):\n%s", diff)
 	}
 	after := waitReady(t, e.r, c.Key, 3, hash1)
@@ -439,7 +451,7 @@ func TestScaleUpAddsPodsAndKeepsTheRunningOnes(t *testing.T) {
 	if after.JobManager.RuntimeID != before.JobManager.RuntimeID {
 		t.Errorf("the jobmanager pod was replaced while scaling up")
 	}
-	waitAvailable(t, e, "c1-taskmanager", 3)
+	waitAvailable(t, e, nm("c1").taskManager, 3)
 }
 
 func TestScaleDownRemovesThePodsNamedInRemoveFirst(t *testing.T) {
@@ -547,10 +559,10 @@ func TestHashChangeRollsEveryPod(t *testing.T) {
 		t.Fatalf("Apply new hash: %v", err)
 	}
 	want := []string{
-		"Updated configmap c1-flink-config",
-		"Updated service c1-jobmanager",
-		"Updated deployment c1-jobmanager",
-		"Updated deployment c1-taskmanager",
+		"Updated configmap " + nm("c1").configMap,
+		"Updated service " + nm("c1").jobManager,
+		"Updated deployment " + nm("c1").jobManager,
+		"Updated deployment " + nm("c1").taskManager,
 	}
 	if diff := cmp.Diff(want, []string(progress)); diff != "" {
 		t.Errorf("progress (-want +got):\n%s", diff)
@@ -559,11 +571,11 @@ func TestHashChangeRollsEveryPod(t *testing.T) {
 	if obs.Hash != hash2 {
 		t.Errorf("Observed.Hash = %q, want %q", obs.Hash, hash2)
 	}
-	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, "c1-flink-config", metav1.GetOptions{})
+	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, nm("c1").configMap, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get configmap: %v", err)
 	}
-	if !strings.Contains(cm.Data[flinkconf.ConfigYAML], `taskmanager.numberOfTaskSlots: "4"`) {
+	if configMapConf(t, cm.Data)["taskmanager.numberOfTaskSlots"] != "4" {
 		t.Errorf("configmap not updated:\n%s", cm.Data[flinkconf.ConfigYAML])
 	}
 }

@@ -36,7 +36,7 @@ func TestKubeRuntimePassesTheConformanceSuite(t *testing.T) {
 		},
 		Foreign: func(t *testing.T, k runtime.Key) {
 			svc := &corev1.Service{
-				ObjectMeta: metav1.ObjectMeta{Name: serviceName(k), Labels: map[string]string{"app": "not-flinkd"}},
+				ObjectMeta: metav1.ObjectMeta{Name: namesFor(k).service, Labels: map[string]string{"app": "not-flinkd"}},
 				Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
 			}
 			if _, err := e.cs.CoreV1().Services(e.ns).Create(t.Context(), svc, metav1.CreateOptions{}); err != nil {

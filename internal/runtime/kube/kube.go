@@ -7,6 +7,8 @@ package kube
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -179,12 +181,55 @@ func (r *Runtime) call(ctx context.Context) (context.Context, context.CancelFunc
 	return context.WithTimeout(ctx, r.timeout)
 }
 
-// Object names of cluster k in the target namespace.
-func configMapName(k runtime.Key) string  { return k.Name + "-flink-config" }
-func serviceName(k runtime.Key) string    { return k.Name + "-jobmanager" }
-func jobManagerName(k runtime.Key) string { return k.Name + "-jobmanager" }
-func taskManagerName(k runtime.Key) string {
-	return k.Name + "-taskmanager"
+// names are the names of one cluster's objects in the target namespace.
+type names struct {
+	configMap, secret, service, jobManager, taskManager string
+}
+
+// Name parts: the object suffixes, the hash's length and the room they leave in a Service
+// name, which must be a DNS-1035 label (at most 63 characters, starting with a letter).
+const (
+	suffixConfig      = "-flink-config"
+	suffixTLS         = "-flink-tls"
+	suffixJobManager  = "-jobmanager"
+	suffixTaskManager = "-taskmanager"
+	keyHashLen        = 6
+	maxBaseLen        = 63 - len(suffixConfig)
+)
+
+// namesFor returns cluster k's object names: deterministic, within Kubernetes' limits, and
+// apart for any two keys. The base is "<name>-<namespace>" ("etl-prod-jobmanager"): the name
+// comes first because it starts with a letter, as a Service name must. That reads back
+// unambiguously only when neither part has a "-" and it fits; otherwise a short hash of the key
+// follows, so that "a-b"/"c" and "a"/"b-c", or two keys cut to the same length, stay apart:
+// team-a/etl is "etl-team-a-1b2c3d-jobmanager". (Bases without a hash hold exactly one "-",
+// bases with one at least two, so the two kinds never meet.)
+func namesFor(k runtime.Key) names {
+	readable := k.Name + "-" + k.Namespace
+	if strings.Count(readable, "-") == 1 && len(readable) <= maxBaseLen {
+		return namesFrom(readable)
+	}
+	sum := sha256.Sum256([]byte(k.Namespace + "/" + k.Name))
+	hash := hex.EncodeToString(sum[:])[:keyHashLen]
+	if room := maxBaseLen - 1 - keyHashLen; len(readable) > room {
+		readable = strings.TrimRight(readable[:room], "-")
+	}
+	return namesFrom(readable + "-" + hash)
+}
+
+// legacyNames are the names flinkd gave every cluster before the namespace was part of them:
+// "<name>-jobmanager" and so on. A cluster made under them is adopted under them (get), and
+// takes namesFor's once it is deleted and created again.
+func legacyNames(k runtime.Key) names { return namesFrom(k.Name) }
+
+func namesFrom(base string) names {
+	return names{
+		configMap:   base + suffixConfig,
+		secret:      base + suffixTLS,
+		service:     base + suffixJobManager,
+		jobManager:  base + suffixJobManager,
+		taskManager: base + suffixTaskManager,
+	}
 }
 
 // selectorLabels select the pods of one component of k (never the hash: selectors are

@@ -154,3 +154,6 @@ type progressLog []string
 func (p *progressLog) fn() runtime.Progress {
 	return func(reason, message string) { *p = append(*p, reason+" "+message) }
 }
+
+// nm returns the object names of the test cluster team-a/name (testCluster's key).
+func nm(name string) names { return namesFor(runtime.Key{Namespace: "team-a", Name: name}) }

@@ -1,8 +1,8 @@
 package kube
 
 import (
+	"fmt"
 	"maps"
-	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,9 +21,9 @@ import (
 const (
 	// configMountPath is where the init container sees the ConfigMap (read-only).
 	configMountPath = "/flinkd/config"
-	// copyConfigScript copies the ConfigMap's files into the writable conf folder, which the
-	// image's entrypoint edits at start.
-	copyConfigScript = "cp " + configMountPath + "/* " + flinkconf.Dir + "/"
+	// stageMountPath is where the init container sees the emptyDir that the main container
+	// mounts over the image's conf folder (flinkconf.Dir).
+	stageMountPath = "/flinkd/conf"
 
 	volumeConfigMap = "flink-config"
 	volumeConf      = "flink-conf"
@@ -44,18 +44,22 @@ type objects struct {
 	taskManager *applyappsv1.DeploymentApplyConfiguration
 }
 
-// desiredObjects builds the four objects of cluster c in namespace ns. It does no I/O.
-func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
+// desiredObjects builds the objects of cluster c in namespace ns, named n. It does no I/O. It
+// fails when the configuration file cannot carry the cluster's configuration as written.
+func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string, n names) (objects, error) {
 	k := c.Key
 	hashAnn := o.Annotations()
 	hashAnn[AnnotationSpecHash] = c.Hash
-	confName, confData := flinkconf.Render(c.FlinkVersion, flinkConfig(c))
+	conf, err := configFile(c, n.service)
+	if err != nil {
+		return objects{}, err
+	}
 
-	cm := applycorev1.ConfigMap(configMapName(k), ns).
+	cm := applycorev1.ConfigMap(n.configMap, ns).
 		WithLabels(o.Labels(k, "", c.Hash)).
 		WithAnnotations(hashAnn).
 		WithData(map[string]string{
-			confName:                   string(confData),
+			conf.Name:                  string(conf.Data),
 			flinkconf.Log4jConsoleFile: c.Log4jProperties,
 		})
 
@@ -63,7 +67,7 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 	if c.TLS != nil {
 		svcAnn[annotationTLS] = "true"
 	}
-	svc := applycorev1.Service(serviceName(k), ns).
+	svc := applycorev1.Service(n.service, ns).
 		WithLabels(o.Labels(k, runtime.ComponentJobManager, c.Hash)).
 		WithAnnotations(svcAnn).
 		WithSpec(applycorev1.ServiceSpec().
@@ -75,7 +79,7 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 				servicePort("rest", flinkconf.DefaultRESTPort),
 			))
 
-	jm := deployment(o, c, ns, runtime.ComponentJobManager, 1,
+	jm := deployment(o, c, ns, n, runtime.ComponentJobManager, 1,
 		applyappsv1.DeploymentStrategy().WithType(appsv1.RecreateDeploymentStrategyType),
 		applycorev1.Container().
 			WithName(runtime.ComponentJobManager).
@@ -85,57 +89,77 @@ func desiredObjects(o runtime.Ownership, c runtime.Cluster, ns string) objects {
 				containerPort("blob", flinkconf.DefaultBlobPort),
 				containerPort("rest", flinkconf.DefaultRESTPort),
 			).
-			WithEnv(envVars(c.JobManager.Env, applycorev1.EnvVar().WithName(envRPCAddress).WithValue(serviceName(k)))...).
+			WithEnv(envVars(c.JobManager.Env, applycorev1.EnvVar().WithName(envRPCAddress).WithValue(n.service))...).
 			WithResources(resources(c.JobManager)).
 			WithLivenessProbe(tcpProbe(flinkconf.DefaultRPCPort)))
 
-	tm := deployment(o, c, ns, runtime.ComponentTaskManager, int32(max(c.TaskManagers, 0)),
+	tm := deployment(o, c, ns, n, runtime.ComponentTaskManager, int32(max(c.TaskManagers, 0)),
 		nil,
 		applycorev1.Container().
 			WithName(runtime.ComponentTaskManager).
 			WithArgs("taskmanager",
-				"-Dtaskmanager.resource-id=$("+envPodName+")",
-				"-Dtaskmanager.host=$("+envPodIP+")").
+				flinkconf.DynamicProperty(flinkconf.KeyTaskManagerResource, "$("+envPodName+")"),
+				flinkconf.DynamicProperty(flinkconf.KeyTaskManagerHost, "$("+envPodIP+")")).
 			WithPorts(containerPort("rpc", flinkconf.DefaultTMRPCPort)).
 			WithEnv(envVars(c.TaskManager.Env,
-				applycorev1.EnvVar().WithName(envRPCAddress).WithValue(serviceName(k)),
+				applycorev1.EnvVar().WithName(envRPCAddress).WithValue(n.service),
 				applycorev1.EnvVar().WithName(envPodName).WithValueFrom(fieldRef("metadata.name")),
 				applycorev1.EnvVar().WithName(envPodIP).WithValueFrom(fieldRef("status.podIP")),
 			)...).
 			WithResources(resources(c.TaskManager)).
 			WithLivenessProbe(tcpProbe(flinkconf.DefaultTMRPCPort)))
 
-	return objects{configMap: cm, secret: tlsSecret(o, c, ns), service: svc, jobManager: jm, taskManager: tm}
+	return objects{configMap: cm, secret: tlsSecret(o, c, ns, n), service: svc, jobManager: jm, taskManager: tm}, nil
 }
 
-// flinkConfig is the cluster's Flink configuration plus what only this runtime knows; the
-// runtime's keys win, because the Service and the probes depend on them.
-func flinkConfig(c runtime.Cluster) map[string]string {
-	conf := maps.Clone(c.FlinkConfig)
-	if conf == nil {
-		conf = map[string]string{}
-	}
-	maps.Copy(conf, map[string]string{
-		"jobmanager.rpc.address": serviceName(c.Key),
-		"jobmanager.rpc.port":    strconv.Itoa(flinkconf.DefaultRPCPort),
-		"jobmanager.bind-host":   "0.0.0.0",
-		"blob.server.port":       strconv.Itoa(flinkconf.DefaultBlobPort),
-		"rest.port":              strconv.Itoa(flinkconf.DefaultRESTPort),
-		"rest.address":           serviceName(c.Key),
-		"rest.bind-address":      "0.0.0.0",
-		"taskmanager.bind-host":  "0.0.0.0",
-		"taskmanager.rpc.port":   strconv.Itoa(flinkconf.DefaultTMRPCPort),
+// configFile renders the ConfigMap's Flink configuration: flink-dist's defaults for the
+// version, the cluster's configuration, and what only this runtime knows, which wins (the
+// Service and the probes depend on it). The TaskManagers' own address and ID are dynamic
+// properties of their command, as the pod IP is known only when the pod runs. service is the
+// JobManager's Service.
+//
+// The image's own config.yaml cannot be read here: flinkd sees the image only through pods.
+// The init container (initScript) copies the image's conf folder into the pod's writable one
+// first, so every other file the image ships there survives, but flinkd's config file
+// replaces the image's; it carries flinkconf.DistDefaults, the defaults the official image
+// ships (the Java 17 module flags of env.java.opts.all among them), as the stated fallback.
+// Keys a custom image adds to its own config.yaml are not seen on Kubernetes.
+func configFile(c runtime.Cluster, service string) (flinkconf.File, error) {
+	v := flinkconf.VersionOf(c.FlinkVersion)
+	_, legacy := flinkconf.FileName(v, false)
+	return flinkconf.Render(flinkconf.Layers{
+		Version: v, Legacy: legacy, Base: flinkconf.DistDefaults(v), Cluster: c.FlinkConfig,
+		Runtime: flinkconf.RuntimeOptions(flinkconf.Instance{JobManagerHost: service, PinTaskManagerRPCPort: true}),
 	})
-	return conf
 }
 
-func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, replicas int32,
+// initScript is what the init container runs, in the pod's image (its /bin/sh and cp): it
+// fails with a message naming what is missing when the image has no conf folder; copies the
+// image's conf folder into the emptyDir the main container mounts over it (so the image's
+// other conf files survive), from 1.19 on removes a flink-conf.yaml the image ships (1.19 and
+// 1.20 would read it instead of flinkd's config.yaml), and copies the ConfigMap's files over.
+// The emptyDir stays writable: the image's entrypoint rewrites the configuration at start.
+func initScript(v flinkconf.Version) string {
+	lines := []string{
+		"set -e",
+		fmt.Sprintf("if [ ! -d %[1]s ]; then echo \"flinkd: the image has no %[1]s, the folder the official Flink image reads its "+
+			"configuration from and flinkd writes it to\" >&2; exit 1; fi", flinkconf.Dir),
+		"cp -R " + flinkconf.Dir + "/. " + stageMountPath + "/",
+	}
+	if v.StandardYAML() {
+		lines = append(lines, "rm -f "+stageMountPath+"/"+flinkconf.LegacyConfigYAML)
+	}
+	lines = append(lines, "cp "+configMountPath+"/* "+stageMountPath+"/")
+	return strings.Join(lines, "\n")
+}
+
+func deployment(o runtime.Ownership, c runtime.Cluster, ns string, n names, component string, replicas int32,
 	strategy *applyappsv1.DeploymentStrategyApplyConfiguration, main *applycorev1.ContainerApplyConfiguration,
 ) *applyappsv1.DeploymentApplyConfiguration {
 	k := c.Key
-	name := jobManagerName(k)
+	name := n.jobManager
 	if component == runtime.ComponentTaskManager {
-		name = taskManagerName(k)
+		name = n.taskManager
 	}
 	podLabels := maps.Clone(c.Labels)
 	if podLabels == nil {
@@ -162,10 +186,10 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 	confMount := applycorev1.VolumeMount().WithName(volumeConf).WithMountPath(flinkconf.Dir)
 	main.WithImage(c.Image).WithImagePullPolicy(pullPolicy).WithVolumeMounts(confMount).
 		WithSecurityContext(containerSecurity())
-	tlsVol, tlsCopy := tlsPod(c, component, main)
-	script := copyConfigScript
+	tlsVol, tlsCopy := tlsPod(c, n, component, main)
+	script := initScript(flinkconf.VersionOf(c.FlinkVersion))
 	if tlsCopy != "" {
-		script += " && " + tlsCopy
+		script += "\n" + tlsCopy
 	}
 	init := applycorev1.Container().
 		WithName(containerInit).
@@ -176,11 +200,11 @@ func deployment(o runtime.Ownership, c runtime.Cluster, ns, component string, re
 		WithResources(resources(proc)).
 		WithVolumeMounts(
 			applycorev1.VolumeMount().WithName(volumeConfigMap).WithMountPath(configMountPath).WithReadOnly(true),
-			applycorev1.VolumeMount().WithName(volumeConf).WithMountPath(flinkconf.Dir),
+			applycorev1.VolumeMount().WithName(volumeConf).WithMountPath(stageMountPath),
 		)
 	volumes := []*applycorev1.VolumeApplyConfiguration{
 		applycorev1.Volume().WithName(volumeConfigMap).
-			WithConfigMap(applycorev1.ConfigMapVolumeSource().WithName(configMapName(k))),
+			WithConfigMap(applycorev1.ConfigMapVolumeSource().WithName(n.configMap)),
 		applycorev1.Volume().WithName(volumeConf).
 			WithEmptyDir(applycorev1.EmptyDirVolumeSource()),
 	}

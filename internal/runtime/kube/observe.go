@@ -21,22 +21,7 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 	if err != nil {
 		return runtime.Observed{}, fmt.Errorf("observe %s: %w", k, err)
 	}
-	// Keep only what is k's.
-	if cur.configMap != nil && !belongsTo(r.own, cur.configMap.Labels, k) {
-		cur.configMap = nil
-	}
-	if cur.secret != nil && !belongsTo(r.own, cur.secret.Labels, k) {
-		cur.secret = nil
-	}
-	if cur.service != nil && !belongsTo(r.own, cur.service.Labels, k) {
-		cur.service = nil
-	}
-	if cur.jobManager != nil && !belongsTo(r.own, cur.jobManager.Labels, k) {
-		cur.jobManager = nil
-	}
-	if cur.taskManager != nil && !belongsTo(r.own, cur.taskManager.Labels, k) {
-		cur.taskManager = nil
-	}
+	cur = cur.owned(r.own, k) // only what is k's
 	pods, err := r.pods(ctx, k, "")
 	if err != nil {
 		return runtime.Observed{}, fmt.Errorf("observe %s: %w", k, err)
@@ -44,9 +29,9 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 	obs := observed(k, cur, pods)
 	switch {
 	case cur.service != nil && cur.service.Annotations[annotationTLS] == "true":
-		obs.REST = r.secureEndpoint(k, jobManagerPodIP(pods))
+		obs.REST = r.secureEndpoint(k, cur.names.service, jobManagerPodIP(pods))
 	case cur.service != nil:
-		obs.REST = r.endpoint(k)
+		obs.REST = r.endpoint(cur.names.service)
 	}
 	return obs, nil
 }
@@ -103,12 +88,12 @@ func observed(k runtime.Key, cur existing, pods []corev1.Pod) runtime.Observed {
 	return obs
 }
 
-// endpoint is how flinkd and users reach k's JobManager REST API.
-func (r *Runtime) endpoint(k runtime.Key) runtime.Endpoint {
+// endpoint is how flinkd and users reach the JobManager REST API behind Service service.
+func (r *Runtime) endpoint(service string) runtime.Endpoint {
 	return runtime.Endpoint{
-		URL:     fmt.Sprintf("%s/api/v1/namespaces/%s/services/%s:rest/proxy", r.baseURL, r.ns, serviceName(k)),
+		URL:     fmt.Sprintf("%s/api/v1/namespaces/%s/services/%s:rest/proxy", r.baseURL, r.ns, service),
 		Client:  r.http,
-		Display: fmt.Sprintf("kubectl -n %s port-forward svc/%s %d", r.ns, serviceName(k), 8081),
+		Display: fmt.Sprintf("kubectl -n %s port-forward svc/%s %d", r.ns, service, 8081),
 	}
 }
 

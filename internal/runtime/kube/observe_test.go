@@ -262,7 +262,7 @@ contexts:
 		if err != nil {
 			t.Fatalf("New(%+v): %v", tt.cfg, err)
 		}
-		ep := r.endpoint(runtime.Key{Namespace: "team-a", Name: "c1"})
+		ep := r.endpoint("c1-jobmanager")
 		if r.Namespace() != tt.ns || ep.URL != tt.url || ep.Display != tt.disp || ep.Client == nil {
 			t.Errorf("New(%+v): namespace %q, endpoint %+v; want %q, %q, %q", tt.cfg, r.Namespace(), ep, tt.ns, tt.url, tt.disp)
 		}
@@ -298,12 +298,12 @@ func TestPodsOnSimulatedNodesReportRunningReadyInstances(t *testing.T) {
 	if !obs.Exists || obs.Hash != hash1 || obs.Message != "" {
 		t.Errorf("Observed = %+v; want Exists, hash1, no message", obs)
 	}
-	wantREST := strings.TrimSuffix(e.cp.Config.Host, "/") + "/api/v1/namespaces/" + e.ns + "/services/c1-jobmanager:rest/proxy"
-	if obs.REST.URL != wantREST || obs.REST.Client == nil || obs.REST.Display != "kubectl -n "+e.ns+" port-forward svc/c1-jobmanager 8081" {
+	wantREST := strings.TrimSuffix(e.cp.Config.Host, "/") + "/api/v1/namespaces/" + e.ns + "/services/" + nm("c1").jobManager + ":rest/proxy"
+	if obs.REST.URL != wantREST || obs.REST.Client == nil || obs.REST.Display != "kubectl -n "+e.ns+" port-forward svc/"+nm("c1").jobManager+" 8081" {
 		t.Errorf("REST = %+v, want URL %s", obs.REST, wantREST)
 	}
-	waitAvailable(t, e, "c1-jobmanager", 1)
-	waitAvailable(t, e, "c1-taskmanager", 2)
+	waitAvailable(t, e, nm("c1").jobManager, 1)
+	waitAvailable(t, e, nm("c1").taskManager, 2)
 }
 
 func TestObserveReportsPodsTheNamespaceRefuses(t *testing.T) {
@@ -333,8 +333,8 @@ func TestObserveReportsPodsTheNamespaceRefuses(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return strings.Contains(obs.Message, "deployment c1-jobmanager: FailedCreate: ") &&
-			strings.Contains(obs.Message, "deployment c1-taskmanager: FailedCreate: "), obs.Message
+		return strings.Contains(obs.Message, "deployment "+nm("c1").jobManager+": FailedCreate: ") &&
+			strings.Contains(obs.Message, "deployment "+nm("c1").taskManager+": FailedCreate: "), obs.Message
 	})
 	if obs.JobManager == nil || obs.JobManager.State != runtime.StatePending || !strings.Contains(obs.JobManager.Message, "FailedCreate") {
 		t.Errorf("JobManager = %+v, want a Pending synthetic instance explaining the failure", obs.JobManager)
@@ -390,7 +390,7 @@ func TestDeleteReturnsOnceEverythingIsGone(t *testing.T) {
 	if err := e.r.Delete(ctx, c.Key); err != nil {
 		t.Errorf("second Delete: %v", err)
 	}
-	if _, err := e.cs.AppsV1().Deployments(e.ns).Get(ctx, "c2-taskmanager", metav1.GetOptions{}); err != nil {
+	if _, err := e.cs.AppsV1().Deployments(e.ns).Get(ctx, nm("c2").taskManager, metav1.GetOptions{}); err != nil {
 		t.Errorf("the other cluster's deployment is gone: %v", err)
 	}
 }
@@ -506,7 +506,7 @@ func TestLogsOfAnUnknownInstanceIsErrNoInstance(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	waitReady(t, e.r, c.Key, 1, hash1)
-	for _, inst := range []string{"taskmanager-2", "c2-taskmanager-x"} {
+	for _, inst := range []string{"taskmanager-2", nm("c2").taskManager + "-x"} {
 		rc, err := e.r.Logs(ctx, c.Key, inst, runtime.LogOptions{})
 		if !errors.Is(err, runtime.ErrNoInstance) {
 			if rc != nil {

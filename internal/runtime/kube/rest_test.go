@@ -53,11 +53,14 @@ func TestRESTReachesAStandInJobManagerThroughTheServiceProxy(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
 
 	c := testCluster(t, "c1", 1)
-	want := desiredObjects(runtime.Ownership{}, c, e.ns)
+	want, err := desiredObjects(runtime.Ownership{}, c, e.ns, namesFor(c.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
 	netID := dockerNetwork(t, cli, "flinkd-kubetest-"+e.ns)
 	jmPod, tmPod := "c1-jobmanager-6d5f8c9b7-x2x4z", "c1-taskmanager-7c9d6b8f5-k8q2p"
 	files := want.configMap.Data
-	jmIP := runPod(t, cli, netID, e.ns, jmPod, want.jobManager.Spec.Template, files, serviceName(c.Key))
+	jmIP := runPod(t, cli, netID, e.ns, jmPod, want.jobManager.Spec.Template, files, namesFor(c.Key).service)
 	runPod(t, cli, netID, e.ns, tmPod, want.taskManager.Spec.Template, files)
 
 	// The API server proxies only to endpoints that are pods with that IP.
@@ -67,7 +70,7 @@ func TestRESTReachesAStandInJobManagerThroughTheServiceProxy(t *testing.T) {
 		Spec: corev1.PodSpec{SchedulerName: "not-scheduled-stand-in",
 			Containers: []corev1.Container{{Name: runtime.ComponentJobManager, Image: simImage}}},
 	}
-	pod, err := e.cs.CoreV1().Pods(e.ns).Create(ctx, pod, metav1.CreateOptions{})
+	pod, err = e.cs.CoreV1().Pods(e.ns).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create jobmanager pod: %v", err)
 	}
@@ -84,7 +87,7 @@ func TestRESTReachesAStandInJobManagerThroughTheServiceProxy(t *testing.T) {
 		t.Fatalf("set jobmanager pod status: %v", err)
 	}
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: serviceName(c.Key), Labels: want.service.Labels},
+		ObjectMeta: metav1.ObjectMeta{Name: namesFor(c.Key).service, Labels: want.service.Labels},
 		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
 			{Name: "rpc", Port: 6123, Protocol: corev1.ProtocolTCP},
 			{Name: "rest", Port: 8081, Protocol: corev1.ProtocolTCP},
@@ -95,8 +98,8 @@ func TestRESTReachesAStandInJobManagerThroughTheServiceProxy(t *testing.T) {
 	}
 	ready, restName, restPort, tcp := true, "rest", int32(8081), corev1.ProtocolTCP
 	slice := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Name: serviceName(c.Key) + "-stand-in", Labels: map[string]string{
-			discoveryv1.LabelServiceName: serviceName(c.Key),
+		ObjectMeta: metav1.ObjectMeta{Name: namesFor(c.Key).service + "-stand-in", Labels: map[string]string{
+			discoveryv1.LabelServiceName: namesFor(c.Key).service,
 			discoveryv1.LabelManagedBy:   "flinkd-test",
 		}},
 		AddressType: discoveryv1.AddressTypeIPv4,

@@ -22,7 +22,7 @@ import (
 // The key material is a Secret "<name>-flink-tls" with flinkd's labels: the PKCS12 stores
 // and, one key per option, the store passwords. The ConfigMap holds no password. The init
 // container mounts the Secret read-only (mode 0400) next to the ConfigMap and copies the
-// stores the process needs into the conf folder with umask 077, so that they are the Flink
+// stores the process needs into the conf folder (the emptyDir, after initScript) with umask 077, so that they are the Flink
 // user's own, mode 0400 (the TaskManagers' volume lists only the internal stores). The
 // passwords reach Flink as dynamic properties: an environment variable per password, from
 // the Secret (secretKeyRef), and an argument -D<option>=$(VAR) that the kubelet expands, so
@@ -56,13 +56,11 @@ const (
 	envSecretPrefx = "FLINKD_SECRET_"
 )
 
-func tlsSecretName(k runtime.Key) string { return k.Name + "-flink-tls" }
-
 // secretKey is the Secret key of a password option (keys allow letters, digits, '-', '_', '.').
 func secretKey(option string) string { return "option." + option }
 
 // tlsSecret is the Secret of a secure cluster (nil without TLS).
-func tlsSecret(o runtime.Ownership, c runtime.Cluster, ns string) *applycorev1.SecretApplyConfiguration {
+func tlsSecret(o runtime.Ownership, c runtime.Cluster, ns string, n names) *applycorev1.SecretApplyConfiguration {
 	if c.TLS == nil {
 		return nil
 	}
@@ -75,7 +73,7 @@ func tlsSecret(o runtime.Ownership, c runtime.Cluster, ns string) *applycorev1.S
 			data[secretKey(k)] = []byte(v)
 		}
 	}
-	return applycorev1.Secret(tlsSecretName(c.Key), ns).
+	return applycorev1.Secret(n.secret, ns).
 		WithLabels(o.Labels(c.Key, "", c.Hash)).
 		WithAnnotations(map[string]string{AnnotationSpecHash: c.Hash, annotationFingerprint: c.TLS.Fingerprint}).
 		WithType(corev1.SecretTypeOpaque).
@@ -89,7 +87,7 @@ const annotationFingerprint = "flinkd.io/tls-fingerprint"
 // tlsPod adds what a secure cluster's pod of component needs: the Secret volume (the init
 // container copies from it), the password variables and the -D arguments of the main
 // container. It returns the extra copy command for the init container ("" without TLS).
-func tlsPod(c runtime.Cluster, component string, main *applycorev1.ContainerApplyConfiguration) (vol *applycorev1.VolumeApplyConfiguration, copyCmd string) {
+func tlsPod(c runtime.Cluster, n names, component string, main *applycorev1.ContainerApplyConfiguration) (vol *applycorev1.VolumeApplyConfiguration, copyCmd string) {
 	if c.TLS == nil {
 		return nil, ""
 	}
@@ -104,21 +102,25 @@ func tlsPod(c runtime.Cluster, component string, main *applycorev1.ContainerAppl
 		items = append(items, applycorev1.KeyToPath().WithKey(f).WithPath(f))
 	}
 	vol = applycorev1.Volume().WithName(volumeTLS).WithSecret(applycorev1.SecretVolumeSource().
-		WithSecretName(tlsSecretName(c.Key)).WithDefaultMode(tlsSecretMode).WithItems(items...))
+		WithSecretName(n.secret).WithDefaultMode(tlsSecretMode).WithItems(items...))
 	for i, opt := range slices.Sorted(maps.Keys(secret)) {
 		env := envSecretPrefx + strconv.Itoa(i)
 		main.WithEnv(applycorev1.EnvVar().WithName(env).WithValueFrom(applycorev1.EnvVarSource().
-			WithSecretKeyRef(applycorev1.SecretKeySelector().WithName(tlsSecretName(c.Key)).WithKey(secretKey(opt)))))
+			WithSecretKeyRef(applycorev1.SecretKeySelector().WithName(n.secret).WithKey(secretKey(opt)))))
 		main.WithArgs("-D" + opt + "=$(" + env + ")")
 	}
-	return vol, fmt.Sprintf("(umask 077 && cp %s/* %s/)", tlsMountPath, flinkconf.Dir)
+	return vol, fmt.Sprintf("(umask 077 && cp %s/* %s/)", tlsMountPath, stageMountPath)
 }
 
-// RESTHosts implements runtime.RESTHosts: the Service's DNS names, and the loopback names a
-// port-forward is reached by.
+// RESTHosts implements runtime.RESTHosts: the Service's DNS names (under both names it may
+// have, see get), and the loopback names a port-forward is reached by.
 func (r *Runtime) RESTHosts(k runtime.Key) []string {
-	svc := serviceName(k)
-	return []string{svc, svc + "." + r.ns, svc + "." + r.ns + ".svc", svc + "." + r.ns + ".svc.cluster.local", "localhost", "127.0.0.1"}
+	var hosts []string
+	for _, n := range allNames(k) {
+		svc := n.service
+		hosts = append(hosts, svc, svc+"."+r.ns, svc+"."+r.ns+".svc", svc+"."+r.ns+".svc.cluster.local")
+	}
+	return append(hosts, "localhost", "127.0.0.1")
 }
 
 var _ runtime.RESTHosts = (*Runtime)(nil)
@@ -126,8 +128,7 @@ var _ runtime.RESTHosts = (*Runtime)(nil)
 // secureEndpoint is how flinkd reaches a secure cluster's REST API: the JobManager pod's IP
 // directly, TLS end to end (see the package comment above), the server certificate checked
 // against the Service's name.
-func (r *Runtime) secureEndpoint(k runtime.Key, podIP string) runtime.Endpoint {
-	svc := serviceName(k)
+func (r *Runtime) secureEndpoint(k runtime.Key, svc, podIP string) runtime.Endpoint {
 	ep := runtime.Endpoint{
 		TLS:        true,
 		ServerName: svc + "." + r.ns + ".svc",

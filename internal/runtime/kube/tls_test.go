@@ -34,12 +34,12 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 	if err := e.r.Apply(ctx, c, progress.fn()); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if !slices.Contains([]string(progress), "Created secret sec-flink-tls") {
+	if !slices.Contains([]string(progress), "Created secret "+nm("sec").secret) {
 		t.Errorf("progress %q does not report the secret", progress)
 	}
 	passwords := []string{m.Internal.Password, m.REST.Password}
 
-	sec, err := e.cs.CoreV1().Secrets(e.ns).Get(ctx, "sec-flink-tls", metav1.GetOptions{})
+	sec, err := e.cs.CoreV1().Secrets(e.ns).Get(ctx, nm("sec").secret, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get secret: %v", err)
 	}
@@ -56,7 +56,7 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 		}
 	}
 
-	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, "sec-flink-config", metav1.GetOptions{})
+	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, nm("sec").configMap, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get configmap: %v", err)
 	}
@@ -69,10 +69,11 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 	if strings.Contains(conf, "password") {
 		t.Errorf("the ConfigMap names a password option:\n%s", conf)
 	}
-	for _, line := range []string{`security.ssl.internal.enabled: "true"`, `security.ssl.rest.authentication-enabled: "true"`,
-		`security.ssl.rest.keystore: "/opt/flink/conf/flinkd-rest.p12"`} {
-		if !strings.Contains(conf, line) {
-			t.Errorf("config.yaml lacks %s", line)
+	read := configMapConf(t, cm.Data)
+	for k, v := range map[string]string{"security.ssl.internal.enabled": "true", "security.ssl.rest.authentication-enabled": "true",
+		"security.ssl.rest.keystore": "/opt/flink/conf/flinkd-rest.p12"} {
+		if read[k] != v {
+			t.Errorf("config.yaml %s = %q, want %q", k, read[k], v)
 		}
 	}
 
@@ -81,8 +82,8 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 		files     []string
 		passwords int
 	}{
-		{"sec-jobmanager", []string{flinkconf.TLSInternalKeystore, flinkconf.TLSInternalTruststore, flinkconf.TLSRESTKeystore, flinkconf.TLSRESTTruststore}, 6},
-		{"sec-taskmanager", []string{flinkconf.TLSInternalKeystore, flinkconf.TLSInternalTruststore}, 3},
+		{nm("sec").jobManager, []string{flinkconf.TLSInternalKeystore, flinkconf.TLSInternalTruststore, flinkconf.TLSRESTKeystore, flinkconf.TLSRESTTruststore}, 6},
+		{nm("sec").taskManager, []string{flinkconf.TLSInternalKeystore, flinkconf.TLSInternalTruststore}, 3},
 	} {
 		d := getDeployment(t, e, tc.name)
 		spec := d.Spec.Template.Spec
@@ -92,8 +93,8 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 				vol = &spec.Volumes[i]
 			}
 		}
-		if vol == nil || vol.Secret == nil || vol.Secret.SecretName != "sec-flink-tls" || *vol.Secret.DefaultMode != 0o400 {
-			t.Fatalf("%s: TLS volume %+v, want secret sec-flink-tls mode 0400", tc.name, vol)
+		if vol == nil || vol.Secret == nil || vol.Secret.SecretName != nm("sec").secret || *vol.Secret.DefaultMode != 0o400 {
+			t.Fatalf("%s: TLS volume %+v, want secret %s mode 0400", tc.name, vol, nm("sec").secret)
 		}
 		var items []string
 		for _, it := range vol.Secret.Items {
@@ -114,7 +115,7 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 		if !ro {
 			t.Errorf("%s: the init container does not mount the secret read-only", tc.name)
 		}
-		if !strings.Contains(init.Command[2], "umask 077 && cp /flinkd/tls/* /opt/flink/conf/") {
+		if !strings.Contains(init.Command[2], "umask 077 && cp /flinkd/tls/* "+stageMountPath+"/") {
 			t.Errorf("%s: init command %q does not copy the stores privately", tc.name, init.Command)
 		}
 		main := spec.Containers[0]
@@ -125,7 +126,7 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 		}
 		refs := 0
 		for _, ev := range main.Env {
-			if ev.ValueFrom != nil && ev.ValueFrom.SecretKeyRef != nil && ev.ValueFrom.SecretKeyRef.Name == "sec-flink-tls" {
+			if ev.ValueFrom != nil && ev.ValueFrom.SecretKeyRef != nil && ev.ValueFrom.SecretKeyRef.Name == nm("sec").secret {
 				refs++
 			}
 			for _, p := range passwords {
@@ -155,7 +156,7 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !obs.REST.TLS || obs.REST.ServerName != "sec-jobmanager."+e.ns+".svc" || !strings.Contains(obs.REST.Display, "https://localhost:8081") {
+	if !obs.REST.TLS || obs.REST.ServerName != nm("sec").service+"."+e.ns+".svc" || !strings.Contains(obs.REST.Display, "https://localhost:8081") {
 		t.Errorf("REST endpoint %+v, want TLS to the pod, checked as the Service's name", obs.REST)
 	}
 	if obs.REST.URL != "" && !strings.HasPrefix(obs.REST.URL, "https://") {
@@ -168,7 +169,7 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 	if err := e.r.Delete(ctx, c.Key); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.cs.CoreV1().Secrets(e.ns).Get(ctx, "sec-flink-tls", metav1.GetOptions{}); err == nil {
+	if _, err := e.cs.CoreV1().Secrets(e.ns).Get(ctx, nm("sec").secret, metav1.GetOptions{}); err == nil {
 		t.Error("the secret outlived Delete")
 	}
 }

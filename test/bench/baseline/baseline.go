@@ -35,9 +35,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -133,33 +131,17 @@ func New(cfg Config) (*Baseline, error) {
 		cfg.CallTimeout = 2 * time.Minute
 	}
 	s := &cfg.Spec.Spec
-	// As internal/daemon/desired.go clusterFor: env vars in order, ${VAR} expanded from them
-	// in flinkConfiguration values, memory sizes as exact byte counts unless set.
-	vars := make(map[string]string, len(s.Kubernetes.Pods.EnvVars))
+	// As internal/daemon/desired.go clusterFor: env vars in order, the Flink configuration of
+	// spec.Spec.FlinkConfig (${VAR} expanded, memory sizes as exact byte counts unless set).
 	env := make([]string, 0, len(s.Kubernetes.Pods.EnvVars)+1)
 	for _, e := range s.Kubernetes.Pods.EnvVars {
-		vars[e.Name] = e.Value
 		if e.Name != "JOB_MANAGER_RPC_ADDRESS" {
 			env = append(env, e.Name+"="+e.Value)
 		}
 	}
 	env = append(env, "JOB_MANAGER_RPC_ADDRESS="+jobManagerAlias)
-	conf := make(map[string]string, len(s.FlinkConfiguration)+2)
-	for k, v := range s.FlinkConfiguration {
-		conf[k] = os.Expand(v, func(name string) string {
-			if val, ok := vars[name]; ok {
-				return val
-			}
-			return "${" + name + "}"
-		})
-	}
+	conf, _ := s.FlinkConfig()
 	jm, tm := s.Resources.JobManager, s.Resources.TaskManager
-	if _, ok := conf[spec.ConfigJobManagerMemory]; !ok {
-		conf[spec.ConfigJobManagerMemory] = strconv.FormatInt(jm.MemoryBytes(), 10) + "b"
-	}
-	if _, ok := conf[spec.ConfigTaskManagerMemory]; !ok {
-		conf[spec.ConfigTaskManagerMemory] = strconv.FormatInt(tm.MemoryBytes(), 10) + "b"
-	}
 	log4j, err := flinkconf.Log4jProperties(s.Logging.LoggingProfile, s.Logging.Log4jLoggers)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
@@ -367,46 +349,32 @@ func (b *Baseline) restURL(ctx context.Context, id string) (string, error) {
 	return "", errors.New("inspect jobmanager: REST port not published")
 }
 
-// instanceConfig is internal/runtime/docker's instanceConfig: the cluster's configuration,
-// plus what only the runtime knows, which wins.
-func (b *Baseline) instanceConfig(id, component string) map[string]string {
-	conf := make(map[string]string, len(b.conf)+10)
-	maps.Copy(conf, b.conf)
-	maps.Copy(conf, map[string]string{
-		"jobmanager.rpc.address": jobManagerAlias,
-		"jobmanager.rpc.port":    strconv.Itoa(flinkconf.DefaultRPCPort),
-		"rest.port":              strconv.Itoa(flinkconf.DefaultRESTPort),
-		"rest.address":           jobManagerAlias,
-		"rest.bind-address":      "0.0.0.0",
-		"jobmanager.bind-host":   "0.0.0.0",
-		"taskmanager.bind-host":  "0.0.0.0",
-		"blob.server.port":       strconv.Itoa(flinkconf.DefaultBlobPort),
-	})
-	if component == componentTM {
-		conf["taskmanager.host"] = id
-		conf["taskmanager.resource-id"] = id
-	}
-	return conf
-}
-
-// configArchive is the tar of /opt/flink/conf's files, owned by the image's flink user.
+// configArchive is the tar of /opt/flink/conf's files, owned by the image's flink user: the
+// cluster's configuration plus what only the runtime knows (flinkconf.RuntimeOptions), as
+// internal/runtime/docker writes it, without reading the image's own file first.
 func (b *Baseline) configArchive(id, component string) ([]byte, error) {
-	name, data := flinkconf.Render(b.cfg.Spec.Spec.FlinkVersion, b.instanceConfig(id, component))
-	files := []struct {
-		name string
-		data []byte
-	}{{name, data}, {flinkconf.Log4jConsoleFile, []byte(b.log4j)}}
+	in := flinkconf.Instance{JobManagerHost: jobManagerAlias}
+	if component == componentTM {
+		in.TaskManagerHost, in.ResourceID = id, id
+	}
+	v := flinkconf.VersionOf(b.cfg.Spec.Spec.FlinkVersion)
+	name, legacy := flinkconf.FileName(v, false)
+	f, err := flinkconf.Render(flinkconf.Layers{Version: v, Legacy: legacy, Cluster: b.conf, Runtime: flinkconf.RuntimeOptions(in)})
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", name, err)
+	}
+	files := []flinkconf.File{f, {Name: flinkconf.Log4jConsoleFile, Data: []byte(b.log4j)}}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	now := time.Now()
 	for _, f := range files {
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: 0o664, Uid: flinkconf.ImageUID,
-			Gid: flinkconf.ImageUID, Size: int64(len(f.data)), ModTime: now}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.Name, Mode: 0o664, Uid: flinkconf.ImageUID,
+			Gid: flinkconf.ImageUID, Size: int64(len(f.Data)), ModTime: now}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, fmt.Errorf("archive %s: %w", f.name, err)
+			return nil, fmt.Errorf("archive %s: %w", f.Name, err)
 		}
-		if _, err := tw.Write(f.data); err != nil {
-			return nil, fmt.Errorf("archive %s: %w", f.name, err)
+		if _, err := tw.Write(f.Data); err != nil {
+			return nil, fmt.Errorf("archive %s: %w", f.Name, err)
 		}
 	}
 	if err := tw.Close(); err != nil {
