@@ -59,7 +59,7 @@ func TestSessionClusterAndAJobThroughItsLife(t *testing.T) {
 		if job == "" {
 			t.Fatalf("POST /jars/:id/run gave no jobid: %d %s", run.status, run.raw)
 		}
-		r.see("/jobs/overview, waiting for slots", settledJobs(t, rest, func(j map[string]any) bool { return j["state"] == "RUNNING" }))
+		r.see("/jobs/overview, waiting for slots", settledJobs(t, f.line, rest, func(j map[string]any) bool { return j["state"] == "RUNNING" }))
 		r.see("/jobs/:id, waiting for slots", jobOf(get(t, rest+"/jobs/"+job)))
 		r.see("/jobs/:id/resource-requirements (default scheduler)", errorsOf(get(t, rest+"/jobs/"+job+"/resource-requirements")))
 		r.see("overview, job waiting", overviewOf(get(t, rest+"/overview")))
@@ -68,26 +68,26 @@ func TestSessionClusterAndAJobThroughItsLife(t *testing.T) {
 		stop := postJSON(t, rest+"/jobs/"+job+"/stop", map[string]any{"targetDirectory": savepointDir, "drain": false})
 		r.see("stop while waiting for slots", answer(stop, "request-id"))
 		r.see("stop while waiting for slots: outcome", savepointOf(t, rest, job, str(field(stop.body, "request-id"))))
-		r.see("/jobs/overview after that stop", settledJobs(t, rest, func(map[string]any) bool { return true }))
+		r.see("/jobs/overview after that stop", settledJobs(t, f.line, rest, func(map[string]any) bool { return true }))
 
 		s.start(t, node{alias: "taskmanager-2", cmd: []string{"taskmanager"}, env: props})
 		waitTaskManagers(t, rest, 2)
-		r.see("/jobs/overview, running", settledJobs(t, rest, allTasks("running")))
+		r.see("/jobs/overview, running", settledJobs(t, f.line, rest, allTasks(job, "running")))
 		r.see("overview, job running", overviewOf(get(t, rest+"/overview")))
 		r.see("/jobs/:id, running", jobOf(get(t, rest+"/jobs/"+job)))
 
 		stop = postJSON(t, rest+"/jobs/"+job+"/stop", map[string]any{"targetDirectory": savepointDir, "drain": false})
 		r.see("stop while running", answer(stop, "request-id"))
 		r.see("stop while running: outcome", savepointOf(t, rest, job, str(field(stop.body, "request-id"))))
-		r.see("/jobs/overview, stopped", settledJobs(t, rest, func(j map[string]any) bool { return j["state"] == "FINISHED" }))
+		r.see("/jobs/overview, stopped", settledJobs(t, f.line, rest, func(j map[string]any) bool { return j["state"] == "FINISHED" }))
 		r.see("cancel a stopped job", answerOrErrors(call(t, http.MethodPatch, rest+"/jobs/"+job+"?mode=cancel", "", nil)))
 
 		run = postJSON(t, rest+"/jars/"+jar+"/run", map[string]any{"parallelism": 2})
 		r.see("run at parallelism 2", answer(run, "jobid"))
 		second := str(field(run.body, "jobid"))
-		r.see("/jobs/overview, second job running", settledJobs(t, rest, allTasks("running")))
+		r.see("/jobs/overview, second job running", settledJobs(t, f.line, rest, allTasks(second, "running")))
 		r.see("cancel", answerOrErrors(call(t, http.MethodPatch, rest+"/jobs/"+second+"?mode=cancel", "", nil)))
-		r.see("/jobs/overview, cancelled", settledJobs(t, rest, func(j map[string]any) bool { return j["jid"] != second || j["state"] == "CANCELED" }))
+		r.see("/jobs/overview, cancelled", settledJobs(t, f.line, rest, func(j map[string]any) bool { return j["jid"] != second || j["state"] == "CANCELED" }))
 		r.see("cancel a cancelled job", answerOrErrors(call(t, http.MethodPatch, rest+"/jobs/"+second+"?mode=cancel", "", nil)))
 		r.see("overview, both jobs ended", overviewOf(get(t, rest+"/overview")))
 
@@ -175,7 +175,7 @@ func configOf(r reply) map[string]any {
 	var entries []string
 	list, _ := r.body.([]any)
 	for _, e := range list {
-		entries = append(entries, normText(str(field(e, "key"))+": "+str(field(e, "value"))))
+		entries = append(entries, normText(str(field(e, "key")))+": "+configValue(str(field(e, "value"))))
 	}
 	return map[string]any{"status": r.status, "entries": unordered(entries)}
 }
@@ -189,7 +189,7 @@ func taskManagersOf(r reply) map[string]any {
 			m[k] = normValue(field(tm, k))
 		}
 		m["hardware.cpuCores"] = field(tm, "hardware", "cpuCores")
-		m["timeSinceLastHeartbeat"] = epoch(field(tm, "timeSinceLastHeartbeat"))
+		m["timeSinceLastHeartbeat"] = lastHeartbeat(field(tm, "timeSinceLastHeartbeat"))
 		tms = append(tms, fmt.Sprint(m))
 	}
 	return map[string]any{"status": r.status, "taskmanagers": unordered(tms)}
@@ -209,7 +209,7 @@ func jobEntry(j any) map[string]any {
 
 // settledJobs waits until every job of /jobs/overview satisfies ready and the answer has
 // settled, and returns it as compared.
-func settledJobs(t *testing.T, rest string, ready func(map[string]any) bool) map[string]any {
+func settledJobs(t *testing.T, line, rest string, ready func(map[string]any) bool) map[string]any {
 	t.Helper()
 	return settled(t, "/jobs/overview", func() (map[string]any, bool) {
 		r := get(t, rest+"/jobs/overview")
@@ -221,13 +221,16 @@ func settledJobs(t *testing.T, rest string, ready func(map[string]any) bool) map
 			ok = ok && ready(m)
 			jobs = append(jobs, jobEntry(j))
 		}
-		return map[string]any{"status": r.status, "jobs": jobs}, ok
+		return map[string]any{"status": r.status, "jobs": jobsInOrder(line, jobs)}, ok
 	})
 }
 
-// allTasks is ready when every task of every job is in state.
-func allTasks(state string) func(map[string]any) bool {
+// allTasks is ready when every task of the job is in state (other jobs do not matter).
+func allTasks(job, state string) func(map[string]any) bool {
 	return func(j map[string]any) bool {
+		if j["jid"] != job {
+			return true
+		}
 		total, _ := field(j, "tasks", "total").(float64)
 		n, _ := field(j, "tasks", state).(float64)
 		return total > 0 && n == total

@@ -218,7 +218,7 @@ func TestReadOnlyConfigWithoutTheModuleFlags(t *testing.T) {
 			binds: []string{dir + ":/opt/flink/conf:ro"}})
 		rest := restURL(t, jm)
 		logs := containerLogs(t, jm)
-		r.see("the shell's errors", linesWith(logs, "/opt/flink/conf/"))
+		r.see("the shell's errors", linesWith(logs, "Read-only file system"))
 		r.see("JVM options with module flags", len(linesWith(logs, "--add-opens")))
 		r.see("config.yaml unchanged", readFile(t, filepath.Join(dir, "config.yaml")) == before)
 		r.see("/jobmanager/config", configOf(get(t, rest+"/jobmanager/config")))

@@ -52,24 +52,65 @@ func (r *record) see(name string, v any) {
 }
 
 // judge runs a scenario on the real image and on the stand-in of every line and fails on
-// any difference between what the two records hold.
+// any difference between what the two records hold. Records are compared as JSON would
+// carry them (numbers are numbers, whatever Go type made them).
+//
+// FIDELITY_REAL_RECORDS=<dir>, for whoever works on the stand-in, keeps each real record in
+// dir after a run and, when one is there, reuses it instead of running the real image
+// again (a JVM cluster takes minutes). It is never set by make test or CI: delete the
+// folder when the real images change.
 func judge(t *testing.T, scenario func(t *testing.T, f flavor, r *record)) {
 	for _, line := range lines {
 		t.Run(line, func(t *testing.T) {
 			real, sim := flavors(t, line)
-			records := map[string]*record{}
+			records := map[string]any{}
 			for _, f := range []flavor{real, sim} {
+				cache := ""
+				if dir := os.Getenv("FIDELITY_REAL_RECORDS"); dir != "" && f.kind == "real" {
+					cache = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".json")
+					if data, err := os.ReadFile(cache); err == nil {
+						var v any
+						if err := json.Unmarshal(data, &v); err != nil {
+							t.Fatalf("%s: %v", cache, err)
+						}
+						t.Logf("%s: the record of an earlier run, %s (FIDELITY_REAL_RECORDS)", f, cache)
+						records[f.kind] = v
+						continue
+					}
+				}
 				r := &record{obs: map[string]any{}}
 				start := time.Now()
-				if t.Run(f.kind, func(t *testing.T) { scenario(t, f, r) }) {
-					records[f.kind] = r
-				}
+				ok := t.Run(f.kind, func(t *testing.T) { scenario(t, f, r) })
 				t.Logf("%s: %d observations in %s", f, len(r.order), time.Since(start).Round(time.Second))
+				if !ok {
+					continue
+				}
+				data, err := json.Marshal(r.obs)
+				if err != nil {
+					t.Fatalf("%s: record: %v", f, err)
+				}
+				var v any
+				if err := json.Unmarshal(data, &v); err != nil {
+					t.Fatal(err)
+				}
+				records[f.kind] = v
+				if dir := os.Getenv("FIDELITY_REAL_RECORDS"); dir != "" && f.kind == "sim" {
+					// The stand-in's record beside it, to read the two side by side.
+					_ = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".sim.json"), data, 0o644)
+				}
+				if cache != "" {
+					if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(cache, data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
 			if len(records) != 2 {
 				t.Fatalf("a flavor failed before its record was complete; nothing to compare")
 			}
-			if d := cmp.Diff(records["real"].obs, records["sim"].obs); d != "" {
+			if d := cmp.Diff(records["real"], records["sim"]); d != "" {
 				t.Errorf("the stand-in differs from real Flink %s (-real +sim):\n%s", line, d)
 			}
 		})
@@ -204,20 +245,27 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // settled polls observe until it gives the same value twice in a row, a second apart,
-// with ready true; it returns that value. What a flavor shows once it has settled is
-// compared, not how fast it got there (the stand-in is up in milliseconds, a JVM in tens of
-// seconds).
+// with ready true, and returns that value. A value that stays the same for quiet without
+// becoming ready is returned too: the flavor has settled elsewhere, and the comparison says
+// where. What a flavor shows once it has settled is compared, not how fast it got there (the
+// stand-in is up in milliseconds, a JVM in tens of seconds).
 func settled[T any](t *testing.T, what string, observe func() (T, bool)) T {
 	t.Helper()
+	const quiet = 20 * time.Second
 	var last T
 	have := false
+	var since time.Time
 	deadline := time.Now().Add(startTimeout)
 	for {
 		v, ready := observe()
-		if ready && have && cmp.Equal(v, last) {
+		same := have && cmp.Equal(v, last, cmp.AllowUnexported(reply{}))
+		if !same {
+			since = time.Now()
+		}
+		if same && (ready || time.Since(since) >= quiet) {
 			return v
 		}
-		last, have = v, ready
+		last, have = v, true
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s to settle; last seen: %v", startTimeout, what, v)
 		}

@@ -86,6 +86,17 @@ func epoch(v any) any {
 	return n
 }
 
+// lastHeartbeat normalises /taskmanagers' timeSinceLastHeartbeat, which despite its name is
+// the epoch millis of the last heartbeat, or 0 before the first one (one heartbeat.interval,
+// 10 s, after the registration). Which of the two a run sees depends on when it looks, so
+// both are "<last heartbeat>"; a duration (a small number) is shown as it is, and differs.
+func lastHeartbeat(v any) any {
+	if n, ok := v.(float64); ok && n == 0 || epoch(v) == "<epoch-ms>" {
+		return "<last heartbeat>"
+	}
+	return v
+}
+
 // firstLine is a text up to its first line break.
 func firstLine(s string) string {
 	head, _, _ := strings.Cut(s, "\n")
@@ -163,6 +174,31 @@ func linesWith(text string, markers ...string) []string {
 func unordered(entries []string) []string {
 	sort.Strings(entries)
 	return entries
+}
+
+// ephemeralPort matches a port the system picked (Linux's ephemeral range starts at 32768):
+// what Flink writes into its configuration for a server told to take any free port
+// (blob.server.port unset or 0, see ClusterEntrypoint.initializeServices).
+var ephemeralPort = regexp.MustCompile(`^(3[2-9]|[4-6][0-9])[0-9]{3}$`)
+
+// configValue normalises a /jobmanager/config value.
+func configValue(v string) string {
+	if ephemeralPort.MatchString(v) {
+		return "<ephemeral port>"
+	}
+	return normText(v)
+}
+
+// jobsInOrder is /jobs/overview's list as compared. 2.x sorts it, newest first
+// (Dispatcher.requestMultipleJobDetails); 1.20 returns a HashSet of JobDetails, whose hash
+// includes an enum's identity hash, so its order differs from run to run and the entries
+// are compared unordered.
+func jobsInOrder(line string, jobs []any) []any {
+	if !strings.HasPrefix(line, "1.") {
+		return jobs
+	}
+	sort.SliceStable(jobs, func(a, b int) bool { return fmt.Sprint(jobs[a]) < fmt.Sprint(jobs[b]) })
+	return jobs
 }
 
 // version is flink-version as compared: the line (major.minor). The real images are the

@@ -417,7 +417,7 @@ func (e *Entrypoint) runJobManager(ctx context.Context, v Version, eff *conf, me
 	ep := log.Logger(logEntrypoint)
 	ep.Infof("Starting StandaloneSessionClusterEntrypoint.")
 	jm, err := StartJobManager(ctx, JobManagerConfig{
-		Config: c, RPCAddr: rpcAddr, RESTAddr: restAddr, Version: v.String(), Logger: log,
+		Config: c, RPCAddr: rpcAddr, RESTAddr: restAddr, BlobAddr: BlobAddr(c), Version: v.String(), Logger: log,
 		JavaVersion: java, JVMOptions: jvm,
 	})
 	if err != nil {
