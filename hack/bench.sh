@@ -5,6 +5,7 @@
 #   bash hack/bench.sh daemon     # issue #3: file write -> first runtime call, status -o json x1000
 #   bash hack/bench.sh docker     # issue #4: start 1+8 and scale 2->20, flinkd against the baseline
 #   bash hack/bench.sh idle       # issue #4: flinkd's RSS and idle CPU with 20 RUNNING clusters
+#   bash hack/bench.sh autoscale  # issue #12: job submitted -> every task RUNNING on an autoscaled cluster
 #
 # BENCH_RUNS (default 5) is the number of flinkd/baseline pairs of the Docker comparisons.
 # Everything printed is also appended to $BENCH_OUT (default: a new file under /tmp), with
@@ -19,9 +20,9 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 what=${1:-all}
 case $what in
-all | daemon | docker | idle) ;;
+all | daemon | docker | idle | autoscale) ;;
 *)
-	say "unknown set '$what' (want all, daemon, docker or idle)"
+	say "unknown set '$what' (want all, daemon, docker, idle or autoscale)"
 	exit 2
 	;;
 esac
@@ -54,5 +55,8 @@ if [[ $what == all || $what == docker ]]; then
 fi
 if [[ $what == all || $what == idle ]]; then
 	step go test -run '^$' -bench 'DaemonIdle20Clusters' -benchtime 1x -timeout 30m ./test/bench
+fi
+if [[ $what == all || $what == autoscale ]]; then
+	step go test -run '^$' -bench 'AutoscaleSubmitToRunning' -benchtime 10x -timeout 30m ./test/bench
 fi
 say "done; results in $out"

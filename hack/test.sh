@@ -22,10 +22,5 @@ export KUBEBUILDER_ASSETS FLINKD_REQUIRE_KUBE=1
 # testcontainers' engine, published-port host and reaper are set in one place, by the tests
 # themselves: test/testenv/testcontainers.go (so `go test` alone behaves the same).
 
-# The engine restart test restarts the Docker engine once: it runs alone, after everything else,
-# so that no other package's engine test sees the engine go away.
-engine_restart='^TestEngineRestartUnderRunningClusters$'
 say "go test ./... (KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS)"
-go test -count=1 -timeout "${TEST_TIMEOUT:-45m}" ${GOTESTFLAGS:-} -skip "$engine_restart" ./...
-say "the engine restart test, alone (it restarts the Docker engine once)"
-go test -count=1 -timeout 15m ${GOTESTFLAGS:-} -run "$engine_restart" ./test/e2e
+go test -count=1 -timeout "${TEST_TIMEOUT:-45m}" ${GOTESTFLAGS:-} ./...

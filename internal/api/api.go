@@ -57,6 +57,20 @@ type ClusterStatus struct {
 type TaskManagers struct {
 	Desired int `json:"desired"`
 	Ready   int `json:"ready"`
+	// Autoscale is set while the cluster is autoscaled (annotation
+	// flinkd.io/autoscale-max-taskmanagers): Desired then moves between its Min and Max.
+	Autoscale *Autoscale `json:"autoscale,omitempty"`
+}
+
+// Autoscale is a cluster's autoscaling: its bounds and what holds it back.
+type Autoscale struct {
+	// Min is spec.numberOfTaskManagers, the floor; Max the annotation's maximum.
+	Min int `json:"min"`
+	Max int `json:"max"`
+	// IdleTimeout is how long a TaskManager with no slot in use stays (a Go duration).
+	IdleTimeout string `json:"idleTimeout"`
+	// Limited says which demand the maximum holds back ("" when none).
+	Limited string `json:"limited,omitempty"`
 }
 
 // Event is one entry of a cluster's event log.

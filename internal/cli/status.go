@@ -231,12 +231,22 @@ func printClusterTable(w io.Writer, rows []api.ClusterStatus, now time.Time, tty
 		}
 		tms := ""
 		if cs.Name != "" {
-			tms = fmt.Sprintf("%d/%d", cs.TaskManagers.Ready, cs.TaskManagers.Desired)
+			tms = taskManagersCell(cs.TaskManagers)
 		}
 		t.row(name, cs.Namespace, cs.DeploymentTarget, cs.DesiredState, string(cs.Phase), tms, cs.RESTURL,
 			timeCell(cs.CreatedAt, now, tty), statusMessage(cs))
 	}
 	return t.flush()
+}
+
+// taskManagersCell is the TASKMANAGERS cell: "ready/desired", and the bounds of an
+// autoscaled cluster: "3/3 (1–6 auto)".
+func taskManagersCell(tm api.TaskManagers) string {
+	cell := fmt.Sprintf("%d/%d", tm.Ready, tm.Desired)
+	if a := tm.Autoscale; a != nil {
+		cell += fmt.Sprintf(" (%d–%d auto)", a.Min, a.Max)
+	}
+	return cell
 }
 
 // statusMessage is the MESSAGE cell: what needs attention.
@@ -292,6 +302,10 @@ func printClusterDetail(w io.Writer, cs api.ClusterStatus, now time.Time, tty bo
 	}
 	if cs.Deleted {
 		field("Deleted", "its file was removed; the cluster is being torn down")
+	}
+	if a := cs.TaskManagers.Autoscale; a != nil {
+		field("Autoscale", fmt.Sprintf("%d to %d TaskManagers, idle timeout %s", a.Min, a.Max, a.IdleTimeout))
+		field("Limited", a.Limited)
 	}
 	field("Refused", cs.Refused)
 	list("Warnings", cs.Warnings)

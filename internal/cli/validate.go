@@ -90,8 +90,12 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 			continue
 		}
 		defined[key] = file
+		tms := plural(c.TaskManagers(), "taskmanager")
+		if a := c.Autoscale(); a.Enabled {
+			tms = fmt.Sprintf("%d–%d taskmanagers (autoscaled, idle timeout %s)", a.Min, a.Max, a.IdleTimeout)
+		}
 		fmt.Fprintf(out, "%s: ok  %s %s, image %s, %s, target %s\n",
-			file, key, c.Spec.State, c.Image(), plural(c.TaskManagers(), "taskmanager"), c.Spec.DeploymentTargetName)
+			file, key, c.Spec.State, c.Image(), tms, c.Spec.DeploymentTargetName)
 		printWarnings(errOut, file, warns)
 	}
 	if failed {

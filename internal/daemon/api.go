@@ -121,7 +121,7 @@ func (d *Daemon) statuses(ctx context.Context) ([]api.ClusterStatus, error) {
 func clusterStatus(c db.Cluster, f db.File) api.ClusterStatus {
 	st := api.ClusterStatus{
 		Name: c.Name, Namespace: c.Namespace, DeploymentTarget: c.Target, DesiredState: c.DesiredState,
-		Phase: c.Phase, TaskManagers: api.TaskManagers{Desired: c.TMDesired, Ready: c.TMReady},
+		Phase: c.Phase, TaskManagers: api.TaskManagers{Desired: c.TMDesired, Ready: c.TMReady, Autoscale: autoscaleStatus(c.Autoscale)},
 		RESTURL: c.RESTURL, Message: c.Message, File: c.File, Refused: c.Refused, Warnings: c.Warnings,
 		Deleted: c.Deleted, CreatedAt: c.CreatedAt, PhaseSince: c.PhaseSince, Image: c.Image,
 	}

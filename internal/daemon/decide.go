@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flinkd/flinkd/internal/autoscale"
 	"github.com/flinkd/flinkd/internal/db"
 	"github.com/flinkd/flinkd/internal/flink"
 	"github.com/flinkd/flinkd/internal/runtime"
@@ -22,6 +23,8 @@ type flinkView struct {
 	TaskManagers []flink.TaskManager
 	// Jobs are the jobs that are not in a terminal state.
 	Jobs []flink.Job
+	// Autoscale is what an autoscaled cluster's pass read for the autoscaler.
+	Autoscale *autoscaleView
 }
 
 func (f flinkView) answered() bool { return f.Asked && f.Err == nil }
@@ -44,6 +47,8 @@ type input struct {
 	Obs   runtime.Observed
 	Flink flinkView
 	Now   time.Time
+	// Autoscale is the autoscaler's recorded state (table autoscale); nil when none.
+	Autoscale []byte
 }
 
 type action int
@@ -83,6 +88,10 @@ type decision struct {
 	// cluster whose platform reports a failure that needs a change is retried, ever more
 	// slowly).
 	Backoff bool
+
+	// Autoscale is the autoscaler's state to record when setAutoscale (nil clears it).
+	Autoscale    []byte
+	setAutoscale bool
 
 	// clearRunning records that nothing runs (set by execute, not by decide).
 	clearRunning bool
@@ -148,6 +157,17 @@ func decide(in input) decision {
 		}
 	}
 	var d decision
+	stopping := in.Deleted || want.Spec.State == spec.StateStopped
+	var as autoscaleOutcome
+	if !stopping {
+		// An autoscaled cluster runs the autoscaler's count, between the floor and the maximum.
+		if as = decideAutoscale(in); as.On {
+			want = want.DeepCopy()
+			n := as.Count
+			want.Spec.NumberOfTaskManagers = &n
+		}
+		d.Autoscale, d.setAutoscale = as.Record, as.On || in.Autoscale != nil
+	}
 	d.Status.Refused = refused
 	d.Status.TMDesired = want.TaskManagers()
 	d.Status.RESTURL = obs.REST.Display
@@ -157,10 +177,13 @@ func decide(in input) decision {
 
 	jobs := jobsOf(obs, in.Flink)
 	decideStopRequest(in, jobs, &d)
-	if in.Deleted || want.Spec.State == spec.StateStopped {
+	if stopping {
 		decideStop(in, jobs, &d)
+		// A stopped cluster starts again from its floor.
+		d.setAutoscale = d.Status.Phase == spec.PhaseStopped && in.Autoscale != nil
 	} else {
-		decideRun(in, want, &d)
+		d.Events = append(d.Events, as.Events...)
+		decideRun(in, want, as, &d)
 	}
 	if d.Status.Phase != in.Recorded.Phase {
 		d.Events = append(d.Events, phaseEvent(d.Status))
@@ -317,7 +340,7 @@ func decideStop(in input, v jobsVerdict, d *decision) {
 	d.DoneEvents = []db.Event{normal(phaseReason(spec.PhaseStopped), "JobManager and TaskManagers removed")}
 }
 
-func decideRun(in input, want *spec.SessionCluster, d *decision) {
+func decideRun(in input, want *spec.SessionCluster, as autoscaleOutcome, d *decision) {
 	obs := in.Obs
 	n := want.TaskManagers()
 	hash := want.Hash()
@@ -357,6 +380,10 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 		}
 		var busy []string
 		removeFirst, busy = removalOrder(obs, in.Flink)
+		if len(as.RemoveFirst) > 0 {
+			// The autoscaler chose the idle TaskManagers that go.
+			removeFirst = slices.Concat(as.RemoveFirst, slices.DeleteFunc(removeFirst, func(id string) bool { return slices.Contains(as.RemoveFirst, id) }))
+		}
 		excess := len(obs.TaskManagers) - n
 		msg := fmt.Sprintf("scaling down from %d to %d TaskManagers", len(obs.TaskManagers), n)
 		if excess > len(removeFirst) {
@@ -365,10 +392,10 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 		} else {
 			msg += fmt.Sprintf("; removing idle ones: %s", strings.Join(removeFirst[:excess], ", "))
 		}
-		if in.Recorded.Phase != spec.PhaseScaling || in.Recorded.TMDesired != n {
+		if (in.Recorded.Phase != spec.PhaseScaling || in.Recorded.TMDesired != n) && as.Direction == autoscale.None {
 			d.Events = append(d.Events, normal("ScalingDown", msg))
 		}
-	} else if obs.Exists && len(obs.TaskManagers) < n && in.Recorded.TMDesired != n && wasUp(in.Recorded.Phase) {
+	} else if obs.Exists && len(obs.TaskManagers) < n && in.Recorded.TMDesired != n && wasUp(in.Recorded.Phase) && as.Direction == autoscale.None {
 		d.Events = append(d.Events, normal("ScalingUp", fmt.Sprintf("scaling up from %d to %d TaskManagers", len(obs.TaskManagers), n)))
 	}
 	if needApply {
@@ -404,6 +431,12 @@ func decideRun(in input, want *spec.SessionCluster, d *decision) {
 		d.Status.Phase = spec.PhaseRunning
 		d.Status.Message = fmt.Sprintf("%d/%d TaskManagers registered, %d/%d slots free", registered, n,
 			in.Flink.Overview.SlotsAvailable, in.Flink.Overview.SlotsTotal)
+		if as.Limited != "" {
+			d.Status.Message += "; " + as.Limited
+		}
+		if as.On {
+			d.requeue(requeueAutoscale)
+		}
 	default:
 		if wasUp(in.Recorded.Phase) && obs.Exists && obs.Hash == hash {
 			d.Status.Phase = spec.PhaseScaling

@@ -88,14 +88,19 @@ func (d *Daemon) reconcile(ctx context.Context, k runtime.Key) (result, error) {
 	// Ask the JobManager only what this pass can use: its overview always; slot use only
 	// when TaskManagers may have to go; jobs only when the cluster is to stop. A cluster at
 	// rest costs one REST call per resync.
+	// An autoscaled cluster that is to run also costs its jobs and TaskManagers (and the
+	// details of jobs that may wait): see askAutoscale.
+	autoscaled := desired.Autoscale().Enabled && !rec.Deleted && desired.Spec.State == spec.StateRunning
 	need := flinkNeeds{
-		TaskManagers: len(obs.TaskManagers) > desired.TaskManagers(),
-		Jobs:         rec.Deleted || desired.Spec.State == spec.StateStopped || (stop != nil && stop.Live()),
+		TaskManagers: len(obs.TaskManagers) > desired.TaskManagers() || autoscaled,
+		Jobs:         rec.Deleted || desired.Spec.State == spec.StateStopped || (stop != nil && stop.Live()) || autoscaled,
+		Autoscale:    autoscaled,
+		Adaptive:     adaptiveScheduler(desired),
 	}
 	dec := decide(input{
 		Key: k, Desired: desired, Running: running, Deleted: rec.Deleted,
 		Recorded: rec.Status, PhaseSince: rec.PhaseSince, SpecChangedAt: rec.SpecChangedAt, Stop: stop,
-		Obs: obs, Flink: d.askFlink(ctx, obs, need), Now: d.now(),
+		Obs: obs, Flink: d.askFlink(ctx, obs, need), Now: d.now(), Autoscale: rec.Autoscale,
 	})
 	return d.execute(ctx, rec, t, obs, dec)
 }
@@ -138,6 +143,8 @@ func failedEvent(rec db.Cluster, st db.Status) []db.Event {
 type flinkNeeds struct {
 	TaskManagers bool // slot use per TaskManager (scale-down)
 	Jobs         bool // the jobs that are not finished (stop)
+	Autoscale    bool // what the autoscaler needs (askAutoscale)
+	Adaptive     bool // the cluster runs Flink's adaptive scheduler
 }
 
 // askFlink asks a running JobManager for its overview and, as needed, its TaskManagers and
@@ -159,7 +166,12 @@ func (d *Daemon) askFlink(ctx context.Context, obs runtime.Observed, need flinkN
 		}
 	}
 	if need.Jobs {
-		fv.Jobs, fv.Err = c.ActiveJobs(ctx)
+		if fv.Jobs, fv.Err = c.ActiveJobs(ctx); fv.Err != nil {
+			return fv
+		}
+	}
+	if need.Autoscale {
+		fv.Autoscale = askAutoscale(ctx, c, &fv, need.Adaptive)
 	}
 	return fv
 }
@@ -250,7 +262,8 @@ func (d *Daemon) execute(ctx context.Context, rec db.Cluster, t Target, obs runt
 		if err != nil {
 			return result{}, fmt.Errorf("reload cluster: %w", err)
 		}
-		done := decision{Status: dec.Done, Events: dec.DoneEvents, Forget: dec.Forget, EndStop: true, clearRunning: true}
+		done := decision{Status: dec.Done, Events: dec.DoneEvents, Forget: dec.Forget, EndStop: true, clearRunning: true,
+			setAutoscale: cur.Autoscale != nil} // a stopped cluster starts again from its floor
 		return result{}, d.record(ctx, cur, done)
 
 	default:
@@ -276,7 +289,8 @@ func (d *Daemon) record(ctx context.Context, rec db.Cluster, dec decision) error
 		running, setRunning = b, !bytes.Equal(b, rec.Running)
 	}
 	statusChanged := !dec.Forget && dec.Status != rec.Status
-	if !dec.Forget && !statusChanged && !setRunning && len(dec.Events) == 0 && dec.Stop == nil && !dec.EndStop {
+	setAutoscale := !dec.Forget && dec.setAutoscale && autoscaleChanged(rec.Autoscale, dec.Autoscale)
+	if !dec.Forget && !statusChanged && !setRunning && !setAutoscale && len(dec.Events) == 0 && dec.Stop == nil && !dec.EndStop {
 		return nil
 	}
 	err := d.store.Update(ctx, func(tx *db.Tx) error {
@@ -300,6 +314,11 @@ func (d *Daemon) record(ctx context.Context, rec db.Cluster, dec decision) error
 		}
 		if setRunning {
 			if err := tx.SetRunning(k.Namespace, k.Name, running); err != nil {
+				return err
+			}
+		}
+		if setAutoscale {
+			if err := tx.SetAutoscale(k.Namespace, k.Name, dec.Autoscale); err != nil {
 				return err
 			}
 		}

@@ -41,7 +41,10 @@ type Cluster struct {
 	Image   string
 	Deleted bool
 	Status
-	Warnings  []string
+	Warnings []string
+	// Autoscale is the autoscaler's state as JSON (table autoscale; the daemon's format); nil
+	// when the cluster is not autoscaled.
+	Autoscale []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// PhaseSince is when Phase last changed.
@@ -113,27 +116,34 @@ const (
 
 const clusterColumns = `namespace, name, file, spec_yaml, file_hash, desired, running, desired_state, target,
 	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since,
-	spec_changed_at`
+	spec_changed_at, autoscale.state`
+
+// clustersFrom is what clusterColumns and statusColumns are read from: each cluster with
+// its autoscaler state, when it has one.
+const clustersFrom = `clusters LEFT JOIN autoscale USING (namespace, name)`
 
 // statusColumns are clusterColumns without the specs (listing for status).
 const statusColumns = `namespace, name, file, x'', file_hash, x'', NULL, desired_state, target,
 	image, deleted, phase, message, refused, warnings, tm_desired, tm_ready, rest_url, created_at, updated_at, phase_since,
-	spec_changed_at`
+	spec_changed_at, autoscale.state`
 
 func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
 	var c Cluster
-	var running sql.NullString
+	var running, autoscale sql.NullString
 	var warnings string
 	var deleted int
 	var created, updated, since, specChanged int64
 	err := row.Scan(&c.Namespace, &c.Name, &c.File, &c.SpecYAML, &c.FileHash, &c.Desired, &running,
 		&c.DesiredState, &c.Target, &c.Image, &deleted, &c.Phase, &c.Message, &c.Refused, &warnings,
-		&c.TMDesired, &c.TMReady, &c.RESTURL, &created, &updated, &since, &specChanged)
+		&c.TMDesired, &c.TMReady, &c.RESTURL, &created, &updated, &since, &specChanged, &autoscale)
 	if err != nil {
 		return Cluster{}, err
 	}
 	if running.Valid {
 		c.Running = []byte(running.String)
+	}
+	if autoscale.Valid {
+		c.Autoscale = []byte(autoscale.String)
 	}
 	c.Deleted = deleted != 0
 	if err := json.Unmarshal([]byte(warnings), &c.Warnings); err != nil {
@@ -146,7 +156,7 @@ func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
 
 // Cluster returns one cluster, or ErrNotFound.
 func (tx *Tx) Cluster(namespace, name string) (Cluster, error) {
-	row := tx.tx.QueryRowContext(tx.ctx, `SELECT `+clusterColumns+` FROM clusters WHERE namespace = ? AND name = ?`, namespace, name)
+	row := tx.tx.QueryRowContext(tx.ctx, `SELECT `+clusterColumns+` FROM `+clustersFrom+` WHERE namespace = ? AND name = ?`, namespace, name)
 	c, err := scanCluster(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Cluster{}, fmt.Errorf("cluster %s/%s: %w", namespace, name, ErrNotFound)
@@ -165,7 +175,7 @@ func (tx *Tx) Clusters() ([]Cluster, error) { return tx.listClusters(clusterColu
 func (tx *Tx) ClusterStatuses() ([]Cluster, error) { return tx.listClusters(statusColumns) }
 
 func (tx *Tx) listClusters(columns string) ([]Cluster, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+columns+` FROM clusters ORDER BY namespace, name`)
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+columns+` FROM `+clustersFrom+` ORDER BY namespace, name`)
 	if err != nil {
 		return nil, fmt.Errorf("list clusters: %w", err)
 	}
@@ -230,6 +240,26 @@ func (tx *Tx) SetStatus(namespace, name string, st Status) error {
 			phase = ?, message = ?, refused = ?, tm_desired = ?, tm_ready = ?, rest_url = ?, updated_at = ?
 		WHERE namespace = ? AND name = ?`,
 		st.Phase, now, st.Phase, st.Message, st.Refused, st.TMDesired, st.TMReady, st.RESTURL, now, namespace, name)
+}
+
+// SetAutoscale records the autoscaler's state of a cluster (nil: it is not autoscaled).
+func (tx *Tx) SetAutoscale(namespace, name string, state []byte) error {
+	what := fmt.Sprintf("record autoscaler state of %s/%s", namespace, name)
+	if state == nil {
+		if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM autoscale WHERE namespace = ? AND name = ?`, namespace, name); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	if _, err := tx.Cluster(namespace, name); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO autoscale (namespace, name, state) VALUES (?, ?, ?)
+		ON CONFLICT (namespace, name) DO UPDATE SET state = excluded.state`, namespace, name, string(state))
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // MarkDeleted records that the cluster's file is gone: it is to be torn down, then forgotten.

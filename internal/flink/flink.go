@@ -1,6 +1,7 @@
 // Package flink is a small client for the JobManager REST API calls flinkd needs: cluster
-// health (/overview), TaskManager slot use (/taskmanagers), running jobs (/jobs/overview) and
-// cancelling jobs. Field names are Flink's wire names (flink.md §3), not the OpenAPI file's.
+// health (/overview), TaskManager slot use (/taskmanagers), running jobs (/jobs/overview),
+// what a job's vertices need (/jobs/:id, /jobs/:id/resource-requirements) and cancelling
+// jobs. Field names are Flink's wire names (flink.md §3), not the OpenAPI file's.
 package flink
 
 import (
@@ -53,6 +54,51 @@ type Job struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
 	Start int64  `json:"start-time"`
+	// Tasks counts the job's tasks by execution state.
+	Tasks Tasks `json:"tasks"`
+}
+
+// Tasks counts tasks by execution state, with Flink's lower-case state names
+// (apache/flink: flink-runtime .../messages/webmonitor/JobDetails.java, getTaskInfo).
+type Tasks struct {
+	Total        int `json:"total"`
+	Created      int `json:"created"`
+	Scheduled    int `json:"scheduled"`
+	Deploying    int `json:"deploying"`
+	Running      int `json:"running"`
+	Finished     int `json:"finished"`
+	Canceling    int `json:"canceling"`
+	Canceled     int `json:"canceled"`
+	Failed       int `json:"failed"`
+	Reconciling  int `json:"reconciling"`
+	Initializing int `json:"initializing"`
+}
+
+// JobDetail is GET /jobs/:jobid, the parts flinkd reads
+// (apache/flink: flink-runtime .../rest/messages/job/JobDetailsInfo.java).
+type JobDetail struct {
+	ID       string   `json:"jid"`
+	Name     string   `json:"name"`
+	State    string   `json:"state"`
+	Vertices []Vertex `json:"vertices"`
+}
+
+// Vertex is one job vertex of a JobDetail (JobDetailsInfo.JobVertexDetailsInfo).
+type Vertex struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Parallelism int    `json:"parallelism"`
+	// Status is the vertex's aggregate execution state (CREATED, RUNNING, ...).
+	Status string `json:"status"`
+	// SlotSharingGroupID is reported from Flink 1.20 on; empty before.
+	SlotSharingGroupID string `json:"slotSharingGroupId"`
+}
+
+// Parallelism is the range of a vertex's parallelism the adaptive scheduler works within
+// (apache/flink: flink-runtime .../jobgraph/JobVertexResourceRequirements.java).
+type Parallelism struct {
+	LowerBound int `json:"lowerBound"`
+	UpperBound int `json:"upperBound"`
 }
 
 // Terminal reports whether the job reached a globally terminal state.
@@ -149,6 +195,30 @@ func (c *Client) Jobs(ctx context.Context) ([]Job, error) {
 	}
 	err := c.do(ctx, http.MethodGet, "/jobs/overview", http.StatusOK, &out)
 	return out.Jobs, err
+}
+
+// JobDetail returns GET /jobs/:jobid.
+func (c *Client) JobDetail(ctx context.Context, id string) (JobDetail, error) {
+	var out JobDetail
+	err := c.do(ctx, http.MethodGet, "/jobs/"+url.PathEscape(id), http.StatusOK, &out)
+	return out, err
+}
+
+// ResourceRequirements returns GET /jobs/:jobid/resource-requirements (Flink 1.18 on): each
+// vertex's parallelism bounds, by vertex ID. Only the adaptive scheduler answers; the default
+// scheduler's answer is an HTTP 500.
+func (c *Client) ResourceRequirements(ctx context.Context, id string) (map[string]Parallelism, error) {
+	var out map[string]struct {
+		Parallelism Parallelism `json:"parallelism"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/jobs/"+url.PathEscape(id)+"/resource-requirements", http.StatusOK, &out); err != nil {
+		return nil, err
+	}
+	req := make(map[string]Parallelism, len(out))
+	for v, r := range out {
+		req[v] = r.Parallelism
+	}
+	return req, nil
 }
 
 // ActiveJobs returns the jobs that are not in a terminal state.

@@ -58,6 +58,7 @@ func Validate(c *SessionCluster) (field.ErrorList, []Warning) {
 	v.envelope(c)
 	v.metadata(&c.Metadata, field.NewPath("metadata"))
 	v.spec(&c.Spec, field.NewPath("spec"))
+	v.flinkdAnnotations(c)
 	return v.errs, v.warns
 }
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,13 +24,13 @@ import (
 // restart policy is flinkd's, "no"): flinkd stays up and answers throughout, and brings every
 // cluster back to RUNNING, each instance once, the networks not duplicated.
 //
-// It restarts the engine this test's DOCKER_HOST names (it must be a local dockerd on a unix
-// socket, and the test must run as root), once, and starts it again whatever happens, as it
-// was started. The engine is shared: this test does not run in parallel with the others of
-// this package, and hack/test.sh runs it alone after every other package.
+// The engine it restarts is a private one it starts itself (privateEngine): restarting the
+// shared engine would kill every other test's containers. It needs root and dockerd, as the
+// rest of these tests do on this project's machines.
 func TestEngineRestartUnderRunningClusters(t *testing.T) {
 	requireE2E(t)
-	engine := findDockerd(t)
+	engine := privateEngine(t)
+	t.Setenv("DOCKER_HOST", "unix://"+engine.socket) // for flinkd and this test's client (no t.Parallel)
 	f := newFlinkd(t)
 	names := []string{uniqueName("engine-a"), uniqueName("engine-b")}
 	for i, n := range names {
@@ -107,57 +109,129 @@ func TestEngineRestartUnderRunningClusters(t *testing.T) {
 
 // dockerd is the process of a local Docker engine.
 type dockerd struct {
-	pid    int
-	argv   []string
-	socket string
+	pid     int
+	argv    []string
+	socket  string
+	logPath string
 }
 
-// findDockerd finds the dockerd process that serves this test's DOCKER_HOST, or fails the test.
-func findDockerd(t *testing.T) dockerd {
+// Addresses of the private engine: its default bridge, and the pool it allocates from. Apart
+// from the shared engine's (172.17.0.0/16 and Docker's default pools), test/kubetest's pod
+// networks (10.213.0.0/16) and flinkd's own default pool (10.200.0.0/14).
+const (
+	privateBridgeCIDR = "10.218.0.1/24"
+	privatePool       = "base=10.218.128.0/17,size=24"
+)
+
+// privateEngine starts a dockerd of this test's own: its own socket, data and exec roots, its
+// own default bridge interface (a dockerd given --bridge=none deletes the host's docker0, the
+// shared engine's), no iptables rules (nothing of the host's firewall changes; published ports
+// go through docker-proxy), and the stand-in image loaded from the shared engine. Cleanup stops
+// it and removes all of it.
+func privateEngine(t *testing.T) dockerd {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatal("restarting the Docker engine needs root: run the end-to-end tests as root (make test does, in CI)")
+		t.Fatal("a private Docker engine needs root: run the end-to-end tests as root (make test does, in CI)")
 	}
-	socket := strings.TrimPrefix(dockerclient.DefaultDockerHost, "unix://")
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		if !strings.HasPrefix(h, "unix://") {
-			t.Fatalf("DOCKER_HOST=%s: restarting the engine needs a local dockerd on a unix socket", h)
-		}
-		socket = strings.TrimPrefix(h, "unix://")
+	exe, err := exec.LookPath("dockerd")
+	if err != nil {
+		t.Fatalf("a private Docker engine needs dockerd (%v): run `bash hack/ensure-docker.sh`", err)
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if filepath.Base(argv[0]) != "dockerd" {
-			continue
-		}
-		host := hostFlag(argv[1:])
-		if strings.TrimPrefix(host, "unix://") == socket || (host == "" && socket == strings.TrimPrefix(dockerclient.DefaultDockerHost, "unix://")) {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			return dockerd{pid: pid, argv: argv, socket: socket}
+	// Short paths: containerd's sockets live under the exec root, and unix socket paths are
+	// limited to about 100 bytes.
+	dir, err := os.MkdirTemp("", "fe-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bridge := "fdt" + strconv.FormatInt(time.Now().UnixNano()%1_000_000, 36)
+	for _, args := range [][]string{
+		{"link", "add", bridge, "type", "bridge"},
+		{"addr", "add", privateBridgeCIDR, "dev", bridge},
+		{"link", "set", bridge, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			_ = exec.Command("ip", "link", "del", bridge).Run()
+			os.RemoveAll(dir)
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	t.Fatalf("no dockerd process serves %s: start it with `bash hack/ensure-docker.sh`", socket)
-	return dockerd{}
+	// Without iptables of its own, the private engine's containers on one network reach each
+	// other only if the host's firewall lets bridged traffic through: with br_netfilter it
+	// goes through FORWARD, whose policy the shared engine sets to DROP. Accept frames bridged
+	// within one bridge (never routed between two, so no network reaches another), as the
+	// shared engine does for its own networks; removed at cleanup.
+	accept := []string{"FORWARD", "-m", "physdev", "--physdev-is-bridged", "-m", "comment", "--comment", "flinkd-e2e " + bridge, "-j", "ACCEPT"}
+	if out, err := exec.Command("iptables", append([]string{"-I"}, accept...)...).CombinedOutput(); err != nil {
+		_ = exec.Command("ip", "link", "del", bridge).Run()
+		os.RemoveAll(dir)
+		t.Fatalf("iptables -I %s: %v\n%s", strings.Join(accept, " "), err, out)
+	}
+	d := dockerd{
+		socket:  filepath.Join(dir, "docker.sock"),
+		logPath: filepath.Join(dir, "dockerd.log"),
+		argv: []string{exe,
+			"--host", "unix://" + filepath.Join(dir, "docker.sock"),
+			"--data-root", filepath.Join(dir, "root"),
+			"--exec-root", filepath.Join(dir, "exec"),
+			"--pidfile", filepath.Join(dir, "docker.pid"),
+			"--bridge", bridge,
+			"--iptables=false",
+			"--default-address-pool", privatePool,
+		},
+	}
+	t.Cleanup(func() {
+		if pid := d.currentPID(); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			for deadline := time.Now().Add(time.Minute); pidAlive(pid) && time.Now().Before(deadline); {
+				time.Sleep(100 * time.Millisecond) // poll interval
+			}
+		}
+		if out, err := exec.Command("iptables", append([]string{"-D"}, accept...)...).CombinedOutput(); err != nil {
+			t.Errorf("remove the private engine's firewall rule: %v\n%s", err, out)
+		}
+		if out, err := exec.Command("ip", "link", "del", bridge).CombinedOutput(); err != nil {
+			t.Errorf("remove the private engine's bridge %s: %v\n%s", bridge, err, out)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("remove the private engine's folder: %v", err)
+		}
+	})
+	d.ensureUp(t, false)
+	d.pid = d.currentPID()
+
+	// The stand-in image, from the shared engine.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	shared := dockerClient(t)
+	rc, err := shared.ImageSave(ctx, []string{simImage})
+	if err != nil {
+		t.Fatalf("save %s from the shared engine: %v", simImage, err)
+	}
+	defer rc.Close()
+	resp, err := dockerClientFor(t, d.socket).ImageLoad(ctx, rc)
+	if err != nil {
+		t.Fatalf("load %s into the private engine: %v (log: %s)", simImage, err, d.logPath)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return d
 }
 
-// hostFlag returns the value of dockerd's -H/--host flag ("" when there is none).
-func hostFlag(args []string) string {
-	for i, a := range args {
-		for _, f := range []string{"-H", "--host"} {
-			if v, ok := strings.CutPrefix(a, f+"="); ok {
-				return v
+// currentPID is the private engine's pid from its pid file (0 when it does not run).
+func (d dockerd) currentPID() int {
+	for i, a := range d.argv {
+		if a == "--pidfile" && i+1 < len(d.argv) {
+			b, err := os.ReadFile(d.argv[i+1])
+			if err != nil {
+				return 0
 			}
-			if a == f && i+1 < len(args) {
-				return args[i+1]
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			if pid > 0 && pidAlive(pid) {
+				return pid
 			}
 		}
 	}
-	return ""
+	return 0
 }
 
 // restart stops the engine and starts it again with the same command line, and waits until
@@ -166,11 +240,7 @@ func hostFlag(args []string) string {
 // its cleanup starts it again if it is down. It returns how long the engine did not answer.
 func (d dockerd) restart(t *testing.T) time.Duration {
 	t.Helper()
-	logPath := os.Getenv("FLINKD_DOCKERD_LOG")
-	if logPath == "" {
-		logPath = "/var/log/flinkd-dockerd.log"
-	}
-	t.Cleanup(func() { d.ensureUp(t, logPath) })
+	logPath := d.logPath
 	quoted := make([]string, len(d.argv))
 	for i, a := range d.argv {
 		quoted[i] = shellQuote(a)
@@ -207,30 +277,33 @@ func (d dockerd) restart(t *testing.T) time.Duration {
 	}
 }
 
-// ensureUp starts the engine again with its command line when nothing answers on its socket.
-func (d dockerd) ensureUp(t *testing.T, logPath string) {
+// ensureUp starts the engine with its command line when nothing answers on its socket, and
+// waits until it answers.
+func (d dockerd) ensureUp(t *testing.T, wasUp bool) {
+	t.Helper()
 	cli := dockerClientFor(t, d.socket)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_, err := cli.Ping(ctx)
 	cancel()
 	if err == nil {
 		return
 	}
-	t.Errorf("the engine is down after the test (%v): starting it again", err)
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if wasUp {
+		t.Errorf("the engine is down (%v): starting it again", err)
+	}
+	lf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Errorf("open %s: %v", logPath, err)
-		return
+		t.Fatalf("open %s: %v", d.logPath, err)
 	}
 	defer lf.Close()
-	cmd := exec.Command("setsid", append([]string{"nohup"}, d.argv...)...)
+	cmd := exec.Command(d.argv[0], d.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		t.Errorf("start dockerd again: %v", err)
-		return
+		t.Fatalf("start dockerd: %v", err)
 	}
 	go func() { _ = cmd.Wait() }()
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) { // poll interval
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) { // poll interval
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := cli.Ping(ctx)
 		cancel()
@@ -238,7 +311,7 @@ func (d dockerd) ensureUp(t *testing.T, logPath string) {
 			return
 		}
 	}
-	t.Errorf("the engine does not answer after starting it again; run `bash hack/ensure-docker.sh`")
+	t.Fatalf("the engine does not answer within 2m; log: %s", d.logPath)
 }
 
 func dockerClientFor(t *testing.T, socket string) *dockerclient.Client {

@@ -161,7 +161,8 @@
 //
 // Wire names and status codes as Flink's: GET /config, /overview, /jobmanager/config,
 // /taskmanagers, /taskmanagers/:id, /jobs, /jobs/overview, /jobs/:id, /jobs/:id/status,
-// /jobs/:id/exceptions, /jars, /jobs/:id/savepoints/:triggerid; POST /jars/upload,
+// /jobs/:id/exceptions, /jobs/:id/resource-requirements, /jars,
+// /jobs/:id/savepoints/:triggerid; POST /jars/upload,
 // /jars/:jarid/run, /jobs/:id/stop, /jobs/:id/savepoints; PATCH /jobs/:id?mode=cancel
 // (202); DELETE /jars/:jarid, /cluster. Paths may carry the /v1 prefix. Like Flink's
 // router, an unknown path and a wrong method are both 404 {"errors":["Not found: <uri>"]}.
@@ -171,17 +172,31 @@
 // fs.azure.account.key, apikey, auth-params, service-key, token, basic-auth, jaas.config;
 // http-headers from 1.19; api-key from 2.0; "key" alone is not one).
 //
-// Any uploaded *.jar becomes a job when run: one vertex of the requested parallelism
-// (default parallelism.default) that takes that many slots, one per TaskManager in turn.
-// Without enough free slots it waits in CREATED. When a task fails (its TaskManager
-// deregisters or stops heartbeating), the job records an
-// exceptionHistory entry and follows its restart strategy as Flink picks it
-// (restart-strategy.type; unset: none without checkpointing, exponential-delay with
-// execution.checkpointing.interval; fixed-delay gives up after its attempts): RESTARTING
-// and, after the delay, running again on free slots, or FAILED. Cancel goes CANCELLING then
-// CANCELED; stop-with-savepoint needs a targetDirectory or a configured savepoint directory
-// (else 400, as Flink), answers 202 {"request-id"}, reports IN_PROGRESS then COMPLETED with
-// the savepoint location, and the job FINISHES. /jobs/:id/exceptions is
+// Any uploaded *.jar becomes a job when run: by default one vertex "Source: sim -> Sink:
+// sim" of the requested parallelism (default parallelism.default); each program argument
+// "--vertex NAME[=PARALLELISM][@GROUP]" adds a vertex instead (parallelism: the job's; slot
+// sharing group: "default"). A job needs, per slot sharing group, as many slots as its
+// largest vertex parallelism (slots.go names the Flink sources modelled). Under the default
+// scheduler the job goes RUNNING at once with every task SCHEDULED; free slots are assigned
+// to it as they appear (one per TaskManager in turn, ordered by ID) and held while it waits;
+// with all of them its tasks go DEPLOYING, INITIALIZING, then RUNNING. A job still waiting
+// after slot.request.timeout (5 min) fails with NoResourceAvailableException. Under
+// jobmanager.scheduler: adaptive a job waits in CREATED with no tasks; it runs at once with
+// every slot it wants, with fewer (one per group at least) after the resource stabilization
+// timeout, fails after the resource wait timeout with none, and rescales wider when it gets
+// more slots and the scaling cooldown has passed. /jobs/overview counts tasks by state;
+// /jobs/:id reports vertices with parallelism, aggregate status and (1.20+)
+// slotSharingGroupId; /jobs/:id/resource-requirements (1.18+) answers the adaptive
+// scheduler's parallelism bounds (HTTP 500 under the default scheduler).
+//
+// When a task fails (its TaskManager deregisters or stops heartbeating, or its slot request
+// times out), the job records an exceptionHistory entry and follows its restart strategy as
+// Flink picks it (restart-strategy.type; unset: none without checkpointing,
+// exponential-delay with execution.checkpointing.interval; fixed-delay gives up after its
+// attempts): RESTARTING and, after the delay, scheduled again, or FAILED. Cancel goes
+// CANCELLING then CANCELED; stop-with-savepoint needs a targetDirectory or a configured
+// savepoint directory (else 400, as Flink), answers 202 {"request-id"}, reports IN_PROGRESS
+// then COMPLETED with the savepoint location, and the job FINISHES. /jobs/:id/exceptions is
 // JobExceptionsInfoWithHistory: 1.x also has the deprecated root-exception, timestamp,
 // all-exceptions, truncated and each entry's location, 2.x only exceptionHistory.
 package sim

@@ -32,7 +32,7 @@ func terminal(state string) bool {
 	return state == StateFailed || state == StateCanceled || state == StateFinished
 }
 
-// A job is a pretend streaming job: one vertex of parallelism p that needs p slots.
+// A job is a pretend streaming job: its vertices and their slots are in sched (slots.go).
 type job struct {
 	id, name, jarID string
 	entryClass      string
@@ -46,6 +46,7 @@ type job struct {
 	failures        []time.Time
 	waitLogged      bool
 	exceptions      []exceptionEntry // oldest first
+	sched           schedule
 }
 
 type exceptionEntry struct {
@@ -92,6 +93,7 @@ func (j *JobManager) release(jb *job) {
 	for _, tm := range j.tms {
 		delete(tm.alloc, jb.id)
 	}
+	j.kick() // jobs that wait may take the slots
 }
 
 func (j *JobManager) freeSlots() int {
@@ -100,26 +102,6 @@ func (j *JobManager) freeSlots() int {
 		n += tm.slots - tm.used()
 	}
 	return n
-}
-
-// allocate gives jb its slots, one per TaskManager in turn (ordered by ID), when enough are
-// free; it reports whether it did.
-func (j *JobManager) allocate(jb *job) bool {
-	if j.freeSlots() < jb.parallelism {
-		return false
-	}
-	ids := slices.Sorted(maps.Keys(j.tms))
-	need := jb.parallelism
-	for need > 0 {
-		for _, id := range ids {
-			tm := j.tms[id]
-			if need > 0 && tm.used() < tm.slots {
-				tm.alloc[jb.id]++
-				need--
-			}
-		}
-	}
-	return true
 }
 
 // stepJobs advances jobs in submission order. j.mu is held.
@@ -139,24 +121,12 @@ func (j *JobManager) stepJobs(now time.Time) time.Time {
 				next = earliest(next, jb.deadline)
 				continue
 			}
-			if j.allocate(jb) {
-				j.deploy(jb, now)
-			}
-		case StateCreated:
-			if j.allocate(jb) {
-				j.deploy(jb, now)
-			} else if !jb.waitLogged {
-				jb.waitLogged = true
-				j.log.Logger(logSlotPool).Infof("Requesting new slots for job %s: %d slots needed, %d free.", jb.id, jb.parallelism, j.freeSlots())
-			}
+			next = earliest(next, j.scheduleJob(jb, now))
+		case StateCreated, StateRunning:
+			next = earliest(next, j.scheduleJob(jb, now))
 		}
 	}
 	return next
-}
-
-// deploy runs jb on the slots it was given. j.mu is held.
-func (j *JobManager) deploy(jb *job, now time.Time) {
-	j.setState(jb, StateRunning, now)
 }
 
 // failover restarts jb after losing tm. j.mu is held.
@@ -170,27 +140,10 @@ func (j *JobManager) failTask(jb *job, now time.Time, e exceptionEntry, tm *tmEn
 	if terminal(jb.state) {
 		return
 	}
-	task := "Source: sim -> Sink: sim"
-	e.taskName = fmt.Sprintf("%s (1/%d)#%d", task, jb.parallelism, jb.attempt)
+	v := jb.sched.vertices[0]
+	e.taskName = fmt.Sprintf("%s (1/%d)#%d", v.name, jb.sched.parallelism(v), jb.attempt)
 	e.location, e.tmID, e.at = tm.host, tm.id, now
-	jb.exceptions = append(jb.exceptions, e)
-	j.release(jb)
-	if jb.state == StateCancelling {
-		return
-	}
-	jb.failures = append(jb.failures, now)
-	delay, ok := j.restart.next(jb.failures)
-	if !ok {
-		if j.restart.kind == "none" {
-			j.log.Logger(logJobMaster).Infof("Recovery is suppressed by NoRestartBackoffTimeStrategy")
-		}
-		j.setState(jb, StateFailing, now)
-		j.setState(jb, StateFailed, now)
-		return
-	}
-	jb.attempt++
-	jb.deadline = now.Add(delay)
-	j.setState(jb, StateRestarting, now)
+	j.failJob(jb, now, e)
 }
 
 // stepTriggers completes savepoints that are due. j.mu is held.
@@ -213,9 +166,10 @@ func (j *JobManager) stepTriggers(now time.Time) time.Time {
 			tr.failMsg = fmt.Sprintf("Could not find Flink job (%s)", tr.jobID)
 			continue
 		}
-		if jb.state != StateRunning {
+		if !tasksRunning(jb, now) {
+			v := jb.sched.vertices[0]
 			tr.failClass = "org.apache.flink.runtime.checkpoint.CheckpointException"
-			tr.failMsg = fmt.Sprintf("Checkpoint triggering task Source: sim -> Sink: sim (1/%d) of job %s is not being executed at the moment. Aborting checkpoint. Failure reason: Not all required tasks are currently running.", jb.parallelism, jb.id)
+			tr.failMsg = fmt.Sprintf("Checkpoint triggering task %s (1/%d) of job %s is not being executed at the moment. Aborting checkpoint. Failure reason: Not all required tasks are currently running.", v.name, jb.sched.parallelism(v), jb.id)
 			j.log.Logger(logCheckpoint).Warnf("Failed to trigger savepoint for job %s: %s", jb.id, tr.failMsg)
 			continue
 		}

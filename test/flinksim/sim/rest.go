@@ -48,6 +48,12 @@ func (j *JobManager) routes() []route {
 		{http.MethodGet, "/jobs/:jobid/savepoints/:triggerid", j.getSavepoint},
 		{http.MethodDelete, "/cluster", j.deleteCluster},
 	}
+	if j.version.AtLeast(1, 18) {
+		rs = append(rs, struct {
+			method, pattern string
+			h               restHandler
+		}{http.MethodGet, "/jobs/:jobid/resource-requirements", j.getResourceRequirements})
+	}
 	if j.webSubmit {
 		rs = append(rs, []struct {
 			method, pattern string
@@ -364,33 +370,7 @@ func (j *JobManager) getTaskManager(w http.ResponseWriter, _ *http.Request, p ma
 
 // ---- jobs ----
 
-func taskCounts(jb *job) map[string]int {
-	c := map[string]int{}
-	for _, s := range []string{"CREATED", "SCHEDULED", "DEPLOYING", "RUNNING", "FINISHED", "CANCELING", "CANCELED", "FAILED", "RECONCILING", "INITIALIZING"} {
-		c[s] = 0
-	}
-	switch jb.state {
-	case StateRunning:
-		c["RUNNING"] = jb.parallelism
-	case StateCancelling:
-		c["CANCELING"] = jb.parallelism
-	case StateCanceled:
-		c["CANCELED"] = jb.parallelism
-	case StateFinished:
-		c["FINISHED"] = jb.parallelism
-	case StateFailed, StateFailing:
-		c["FAILED"] = jb.parallelism
-	default:
-		c["CREATED"] = jb.parallelism
-	}
-	return c
-}
-
 func (j *JobManager) jobOverview(jb *job, now time.Time) map[string]any {
-	tasks := map[string]int{"total": jb.parallelism}
-	for k, v := range taskCounts(jb) {
-		tasks[strings.ToLower(k)] = v
-	}
 	out := map[string]any{
 		"jid":               jb.id,
 		"name":              jb.name,
@@ -399,7 +379,7 @@ func (j *JobManager) jobOverview(jb *job, now time.Time) map[string]any {
 		"duration":          duration(jb, now),
 		"state":             jb.state,
 		"last-modification": ms(jb.modified),
-		"tasks":             tasks,
+		"tasks":             taskInfo(jb, now),
 	}
 	j.addPendingOperators(out)
 	return out
@@ -494,44 +474,14 @@ func (j *JobManager) getJob(w http.ResponseWriter, _ *http.Request, p map[string
 			timestamps[s] = t.UnixMilli()
 		}
 	}
-	vertexID := jb.id[16:] + jb.id[:16]
-	counts := taskCounts(jb)
-	vertex := map[string]any{
-		"id": vertexID, "name": "Source: sim -> Sink: sim", "maxParallelism": 128,
-		"parallelism": jb.parallelism, "status": vertexStatus(jb.state),
-		"start-time": ms(jb.start), "end-time": ms(jb.end), "duration": duration(jb, now),
-		"tasks": counts,
-		"metrics": map[string]any{
-			"read-bytes": 0, "read-bytes-complete": true, "write-bytes": 0, "write-bytes-complete": true,
-			"read-records": 0, "read-records-complete": true, "write-records": 0, "write-records-complete": true,
-		},
-	}
+	vertices, counts := j.vertexInfos(jb, now)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"jid": jb.id, "name": jb.name, "isStoppable": false, "state": jb.state, "job-type": "STREAMING",
 		"start-time": ms(jb.start), "end-time": ms(jb.end), "duration": duration(jb, now),
 		"maxParallelism": -1, "now": now.UnixMilli(), "timestamps": timestamps,
-		"vertices": []any{vertex}, "status-counts": counts,
-		"plan": map[string]any{"jid": jb.id, "name": jb.name, "type": "STREAMING", "nodes": []any{
-			map[string]any{"id": vertexID, "parallelism": jb.parallelism, "operator": "", "operator_strategy": "",
-				"description": "Source: sim -&gt; Sink: sim", "optimizer_properties": map[string]any{}},
-		}},
+		"vertices": vertices, "status-counts": counts,
+		"plan": map[string]any{"jid": jb.id, "name": jb.name, "type": "STREAMING", "nodes": planNodes(jb)},
 	})
-}
-
-func vertexStatus(jobState string) string {
-	switch jobState {
-	case StateRunning:
-		return "RUNNING"
-	case StateCancelling:
-		return "CANCELING"
-	case StateCanceled:
-		return "CANCELED"
-	case StateFinished:
-		return "FINISHED"
-	case StateFailed, StateFailing:
-		return "FAILED"
-	}
-	return "CREATED"
 }
 
 func (j *JobManager) getJobStatus(w http.ResponseWriter, _ *http.Request, p map[string]string) {
@@ -561,13 +511,13 @@ func (j *JobManager) getJobExceptions(w http.ResponseWriter, _ *http.Request, p 
 			"stacktrace":           e.stacktrace(),
 			"timestamp":            e.at.UnixMilli(),
 			"taskName":             e.taskName,
-			"endpoint":             e.location,
-			"taskManagerId":        e.tmID,
+			"endpoint":             nullable(e.location),
+			"taskManagerId":        nullable(e.tmID),
 			"failureLabels":        map[string]string{},
 			"concurrentExceptions": []any{},
 		}
 		if legacy {
-			entry["location"] = e.location
+			entry["location"] = nullable(e.location)
 		}
 		entries = append(entries, entry)
 	}
@@ -581,6 +531,14 @@ func (j *JobManager) getJobExceptions(w http.ResponseWriter, _ *http.Request, p 
 		}
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// nullable is s, or JSON null when s is empty (an exception on no TaskManager).
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func (j *JobManager) patchJob(w http.ResponseWriter, r *http.Request, p map[string]string) {
@@ -912,10 +870,16 @@ func (j *JobManager) postJarRun(w http.ResponseWriter, r *http.Request, p map[st
 	if p, ok := exampleProgramOf(entryClass); ok {
 		name = p.name
 	}
+	sched, err := j.newSchedule(parallelism, args)
+	if err != nil {
+		j.mu.Unlock()
+		writeErrors(w, http.StatusBadRequest, "org.apache.flink.client.program.ProgramInvocationException: The main method caused an error: "+err.Error())
+		return
+	}
 	jb := &job{
 		id: id, name: name, jarID: jf.id, entryClass: body.EntryClass,
 		parallelism: parallelism, state: StateInitializing, start: now, modified: now,
-		stateTimes: map[string]time.Time{StateInitializing: now},
+		stateTimes: map[string]time.Time{StateInitializing: now}, sched: sched,
 	}
 	j.jobs[id] = jb
 	j.jobOrder = append(j.jobOrder, id)

@@ -251,6 +251,7 @@ func TestUploadedJarRunsAsAJobOnTaskManagerSlots(t *testing.T) {
 	run := obj(t, doJSON(t, http.MethodPost, c.rest+"/jars/"+jarID+"/run", `{"parallelism":3,"programArgsList":["--name","wc"]}`, 200))
 	id := run["jobid"].(string)
 	waitJobState(t, c, id, StateRunning)
+	waitTasks(t, c, id, "running", 3)
 
 	if o := c.overview(t); o["slots-available"] != float64(1) || o["jobs-running"] != float64(1) {
 		t.Errorf("overview = %v, want 1 slot available and 1 job running", o)
@@ -286,19 +287,6 @@ func TestUploadedJarRunsAsAJobOnTaskManagerSlots(t *testing.T) {
 	if status := obj(t, getJSON(t, c.rest+"/jobs/"+id+"/status", 200)); status["status"] != "RUNNING" {
 		t.Errorf("/jobs/:id/status = %v", status)
 	}
-}
-
-func TestJobWaitsInCreatedUntilEnoughSlotsAreFree(t *testing.T) {
-	c := startJobManager(t, testConf(map[string]string{"parallelism.default": "2"}))
-	c.addTaskManager(t, "tm-a", 1, nil)
-	c.waitTaskManagers(t, 1)
-	id := runJob(t, c, 0) // parallelism 0 in the body: parallelism.default applies
-	waitJobState(t, c, id, StateCreated)
-	if free := c.overview(t)["slots-available"]; free != float64(1) {
-		t.Errorf("a waiting job holds slots: slots-available = %v", free)
-	}
-	c.addTaskManager(t, "tm-b", 1, nil)
-	waitJobState(t, c, id, StateRunning)
 }
 
 func TestJobRestartsOnAnotherTaskManagerWhenItsTaskManagerVanishes(t *testing.T) {
@@ -412,8 +400,8 @@ func TestStopWithSavepointAnswers202AndIsPollableUntilTheJobFinishes(t *testing.
 
 func TestSavepointOfAJobThatIsNotRunningFails(t *testing.T) {
 	c := startJobManager(t, testConf(map[string]string{"state.savepoints.dir": "s3://b/sp"}))
-	id := runJob(t, c, 1) // no TaskManager: the job waits in CREATED
-	waitJobState(t, c, id, StateCreated)
+	id := runJob(t, c, 1) // no TaskManager: its task waits in SCHEDULED
+	waitTasks(t, c, id, "scheduled", 1)
 	r := obj(t, doJSON(t, http.MethodPost, c.rest+"/jobs/"+id+"/savepoints", `{"cancel-job":false}`, http.StatusAccepted))
 	trigger := r["request-id"].(string)
 	var done map[string]any
