@@ -37,6 +37,27 @@ func normText(s string) string {
 	return s
 }
 
+// normValue normalises every string inside a JSON value.
+func normValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return normText(x)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = normValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normValue(e)
+		}
+		return out
+	}
+	return v
+}
+
 // shape is a JSON value with every scalar replaced by its JSON type: objects keep their
 // keys, arrays their length. Values flinkd or a user reads are compared on top of it, by
 // name, in the scenarios.

@@ -475,13 +475,15 @@ func (j *JobManager) getJob(w http.ResponseWriter, _ *http.Request, p map[string
 		}
 	}
 	vertices, counts := j.vertexInfos(jb, now)
-	writeJSON(w, http.StatusOK, map[string]any{
+	details := map[string]any{
 		"jid": jb.id, "name": jb.name, "isStoppable": false, "state": jb.state, "job-type": "STREAMING",
 		"start-time": ms(jb.start), "end-time": ms(jb.end), "duration": duration(jb, now),
 		"maxParallelism": -1, "now": now.UnixMilli(), "timestamps": timestamps,
 		"vertices": vertices, "status-counts": counts,
 		"plan": map[string]any{"jid": jb.id, "name": jb.name, "type": "STREAMING", "nodes": planNodes(jb)},
-	})
+	}
+	j.addPendingOperators(details)
+	writeJSON(w, http.StatusOK, details)
 }
 
 func (j *JobManager) getJobStatus(w http.ResponseWriter, _ *http.Request, p map[string]string) {
@@ -653,7 +655,11 @@ func (j *JobManager) triggerSavepoint(w http.ResponseWriter, jobID, target, targ
 	}
 	key := jobID + "/" + id
 	if _, exists := j.triggers[key]; !exists {
-		j.triggers[key] = &trigger{id: id, jobID: jobID, stop: stop, cancelJob: cancelJob, target: target, deadline: time.Now().Add(savepointDuration)}
+		deadline := time.Now().Add(savepointDuration)
+		if jb, ok := j.jobs[jobID]; !ok || terminal(jb.state) {
+			deadline = time.Now() // the Dispatcher fails it at once (stepTriggers)
+		}
+		j.triggers[key] = &trigger{id: id, jobID: jobID, stop: stop, cancelJob: cancelJob, target: target, deadline: deadline}
 		j.log.Logger(logCheckpoint).Infof("Triggering %s for job %s.", map[bool]string{true: "stop-with-savepoint", false: "savepoint"}[stop], jobID)
 	}
 	j.kick()
@@ -867,10 +873,11 @@ func (j *JobManager) postJarRun(w http.ResponseWriter, r *http.Request, p map[st
 		entryClass = jf.entries[0]
 	}
 	name := jobName(args)
+	var program *exampleProgram
 	if p, ok := exampleProgramOf(entryClass); ok {
-		name = p.name
+		name, program = p.name, &p
 	}
-	sched, err := j.newSchedule(parallelism, args)
+	sched, err := j.newSchedule(parallelism, args, program)
 	if err != nil {
 		j.mu.Unlock()
 		writeErrors(w, http.StatusBadRequest, "org.apache.flink.client.program.ProgramInvocationException: The main method caused an error: "+err.Error())
