@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # bench.sh runs flinkd's benchmarks; docs/benchmarks.md explains them and records figures.
 #
-#   bash hack/bench.sh            # all of them (about 15 minutes on 2 cores)
+#   bash hack/bench.sh            # all of them (about 25 minutes on 2 cores, compose built)
 #   bash hack/bench.sh daemon     # issue #3: file write -> first runtime call, status -o json x1000
-#   bash hack/bench.sh docker     # issue #4: start 1+8 and scale 2->20, flinkd against the baseline
-#   bash hack/bench.sh idle       # issue #4: flinkd's RSS and idle CPU with 20 RUNNING clusters
+#   bash hack/bench.sh docker     # start 1+8 and scale 2->20: flinkd, the baseline (the engine's
+#                                 # limit) and docker compose v2, side by side
+#   bash hack/bench.sh idle       # 100 RUNNING clusters: idle CPU and RSS, status -o json,
+#                                 # a restart that sees them all RUNNING again
 #   bash hack/bench.sh autoscale  # issue #12: job submitted -> every task RUNNING on an autoscaled cluster
 #
-# BENCH_RUNS (default 5) is the number of flinkd/baseline pairs of the Docker comparisons.
+# BENCH_RUNS (default 5) is the number of runs of each side of the Docker comparisons.
+# docker compose v2 is built from its Go module first when it is missing (hack/compose.sh).
 # Everything printed is also appended to $BENCH_OUT (default: a new file under /tmp), with
 # the load average before and after each step: the figures depend on what else the machine
 # runs, so compare only figures measured side by side.
@@ -41,10 +44,14 @@ step() {
 
 bash hack/ensure-docker.sh
 bash hack/sim-image.sh 1.20
+if [[ $what == all || $what == docker ]]; then
+	bash hack/compose.sh
+fi
 say "results also go to $out"
 {
 	printf '# flinkd benchmarks, %s (git %s)\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(git describe --always --dirty 2>/dev/null || echo unknown)"
-	printf '# %s; docker %s\n' "$(go version)" "$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo unknown)"
+	printf '# %s; docker %s; compose %s\n' "$(go version)" "$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo unknown)" \
+		"$(docker compose version --short 2>/dev/null || echo none)"
 } >>"$out"
 
 if [[ $what == all || $what == daemon ]]; then
@@ -54,7 +61,7 @@ if [[ $what == all || $what == docker ]]; then
 	step go test -run '^$' -bench 'StartToRunning|Scale2To20' -benchtime "${runs}x" -timeout 90m ./test/bench
 fi
 if [[ $what == all || $what == idle ]]; then
-	step go test -run '^$' -bench 'DaemonIdle20Clusters' -benchtime 1x -timeout 30m ./test/bench
+	step go test -run '^$' -bench 'DaemonIdle100Clusters' -benchtime 1x -timeout 60m ./test/bench
 fi
 if [[ $what == all || $what == autoscale ]]; then
 	step go test -run '^$' -bench 'AutoscaleSubmitToRunning' -benchtime 10x -timeout 30m ./test/bench

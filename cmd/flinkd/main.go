@@ -37,6 +37,7 @@ type options struct {
 	adopt                                                       []string
 	resync                                                      time.Duration
 	workers                                                     int
+	addressPools                                                []string
 }
 
 func main() {
@@ -88,6 +89,8 @@ and two daemons on different folders never touch each other's clusters.`,
 	f.IntVar(&o.workers, "workers", 4, "clusters reconciled at once")
 	f.StringVar(&o.owner, "owner", "", "owner identity `NAME` (a label value) instead of the one derived from the specs folder: for flinkd in containers that each see their folder at the same path, or one folder reached by two paths")
 	f.StringSliceVar(&o.adopt, "adopt", nil, "also own the clusters labelled with this former owner `IDENTITY` (see flinkctl status --all-owners); remembered in the database")
+	f.StringArrayVar(&o.addressPools, "docker-address-pool", nil,
+		"`base=CIDR,size=N`: a range Docker targets take their clusters' network subnets from (repeatable; for targets whose config names none; default base=10.200.0.0/14,size=22)")
 	cmd.SetArgs(args)
 	cmd.SetOut(stderr)
 	cmd.SetErr(stderr)
@@ -174,7 +177,11 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 		return err
 	}
 
-	targets, closeTargets, err := buildTargets(cfg, o.configFile, own, authority.ClientTLSFor, log)
+	pools, err := addressPools(o.addressPools)
+	if err != nil {
+		return err
+	}
+	targets, closeTargets, err := buildTargets(cfg, o.configFile, own, authority.ClientTLSFor, pools, log)
 	if err != nil {
 		return err
 	}
@@ -228,10 +235,27 @@ func ignoreClosed(err error) error {
 	return err
 }
 
+// addressPools reads --docker-address-pool values.
+func addressPools(flags []string) ([]docker.AddressPool, error) {
+	var pools []docker.AddressPool
+	for _, s := range flags {
+		p, err := docker.ParseAddressPool(s)
+		if err != nil {
+			return nil, fmt.Errorf("--docker-address-pool: %w", err)
+		}
+		pools = append(pools, p)
+	}
+	if err := docker.ValidatePools(pools); err != nil {
+		return nil, fmt.Errorf("--docker-address-pool: %w", err)
+	}
+	return pools, nil
+}
+
 // buildTargets makes a runtime per configured target. A configuration error (a kubeconfig
 // that cannot be read, an unknown context) stops the daemon here, naming the file, the target
 // and the field; a target that does not answer is not an error here: only its clusters fail.
-func buildTargets(cfg *config.Config, file string, own runtime.Ownership, clientTLS runtime.ClientTLS, log *slog.Logger) ([]daemon.Target, func(), error) {
+// Docker targets whose configuration names no address pools get pools (the flag's).
+func buildTargets(cfg *config.Config, file string, own runtime.Ownership, clientTLS runtime.ClientTLS, pools []docker.AddressPool, log *slog.Logger) ([]daemon.Target, func(), error) {
 	var out []daemon.Target
 	var closers []func() error
 	closeAll := func() {
@@ -248,7 +272,12 @@ func buildTargets(cfg *config.Config, file string, own runtime.Ownership, client
 		tlog := log.With("target", name)
 		switch {
 		case t.Docker != nil:
-			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Ownership: own, ClientTLS: clientTLS, Logger: tlog})
+			tp := t.Docker.AddressPools
+			if len(tp) == 0 {
+				tp = pools
+			}
+			rt, err := docker.New(docker.Config{Host: t.Docker.Host, ImageFallback: t.Docker.ImageFallback, Ownership: own, ClientTLS: clientTLS,
+				AddressPools: tp, Logger: tlog})
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.docker: %w", where, name, err)

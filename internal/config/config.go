@@ -9,6 +9,8 @@
 //	    docker:
 //	      host: unix:///var/run/docker.sock
 //	      imageFallback: localhost/flink-sim:1.20
+//	      addressPools:         # cluster networks' subnets (default 10.200.0.0/14 in /22s)
+//	        - {base: 10.200.0.0/14, size: 22}
 //	  staging:                  # a Kubernetes namespace
 //	    kubernetes:
 //	      kubeconfig: ~/.kube/config
@@ -35,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/flinkd/flinkd/internal/runtime/docker"
 	"github.com/flinkd/flinkd/internal/spec"
 )
 
@@ -57,6 +60,12 @@ type Docker struct {
 	// ImageFallback is run when a spec's image is neither present nor pullable (offline
 	// demos); each use is reported as an event.
 	ImageFallback string `json:"imageFallback,omitempty"`
+	// AddressPools are the ranges each cluster's network gets its own subnet from, as
+	// dockerd's default-address-pools: base split into subnets of prefix length size. A
+	// subnet is used only when it overlaps no network of the engine and, for a local
+	// engine, no address or route of the host. Empty: flinkd --docker-address-pool, else
+	// docker.DefaultAddressPools (10.200.0.0/14 in /22 subnets: 256 clusters).
+	AddressPools []docker.AddressPool `json:"addressPools,omitempty"`
 }
 
 // Kubernetes is a namespace of a Kubernetes cluster.
@@ -134,6 +143,10 @@ func Parse(data []byte) (*Config, error) {
 			errs = append(errs, p+": needs one of docker or kubernetes")
 		case t.Docker != nil && t.Kubernetes != nil:
 			errs = append(errs, p+": has both docker and kubernetes; a target is one of them")
+		case t.Docker != nil:
+			if err := docker.ValidatePools(t.Docker.AddressPools); err != nil {
+				errs = append(errs, fmt.Sprintf("%s.docker.addressPools: %v", p, strings.ReplaceAll(err.Error(), "\n", "; ")))
+			}
 		case t.Kubernetes != nil:
 			k := t.Kubernetes
 			if k.InCluster && (k.Kubeconfig != "" || k.Context != "") {
@@ -198,7 +211,12 @@ func unknownFields(raw any) []string {
 	for _, n := range names {
 		p := "targets." + n
 		t := check(targets[n], p, "docker", "kubernetes")
-		check(t["docker"], p+".docker", "host", "imageFallback")
+		d := check(t["docker"], p+".docker", "host", "imageFallback", "addressPools")
+		if pools, ok := d["addressPools"].([]any); ok {
+			for i, pool := range pools {
+				check(pool, fmt.Sprintf("%s.docker.addressPools[%d]", p, i), "base", "size")
+			}
+		}
 		check(t["kubernetes"], p+".kubernetes", "kubeconfig", "context", "namespace", "inCluster")
 	}
 	return errs

@@ -58,3 +58,32 @@ func TestLoadNamesTheFile(t *testing.T) {
 		t.Fatal("loading a missing file succeeded")
 	}
 }
+
+func TestParseAddressPools(t *testing.T) {
+	c, err := Parse([]byte(`
+targets:
+  default:
+    docker:
+      addressPools:
+        - {base: 10.210.0.0/16, size: 24}
+        - {base: 192.0.2.0/24, size: 26}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools := c.Targets["default"].Docker.AddressPools
+	if len(pools) != 2 || pools[0].String() != "base=10.210.0.0/16,size=24" || pools[1].String() != "base=192.0.2.0/24,size=26" {
+		t.Fatalf("address pools = %v", pools)
+	}
+	for _, tc := range []struct{ doc, want string }{
+		{"targets:\n  d:\n    docker: {addressPools: [{base: 10.210.0.0/16, size: 24, gateway: x}]}\n", `unknown field "targets.d.docker.addressPools[0].gateway"`},
+		{"targets:\n  d:\n    docker: {addressPools: [{base: 10.210.0.0/16, size: 8}]}\n", "targets.d.docker.addressPools: address pool base=10.210.0.0/16,size=8: size must be from 16"},
+		{"targets:\n  d:\n    docker: {addressPools: [{base: 10.210.0.0/16, size: 24}, {base: 10.210.4.0/22, size: 24}]}\n", "targets.d.docker.addressPools: address pools"},
+		{"targets:\n  d:\n    docker: {addressPools: [{base: nonsense, size: 24}]}\n", "nonsense"},
+	} {
+		_, err := Parse([]byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) error = %v, want it to contain %q", tc.doc, err, tc.want)
+		}
+	}
+}

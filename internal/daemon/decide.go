@@ -109,7 +109,6 @@ const (
 	// crashLoopRestarts is how many restarts in a row make an instance that is down "keeps
 	// dying": the cluster is FAILED.
 	crashLoopRestarts = 3
-	requeueProgress   = time.Second
 	requeueHeld       = 5 * time.Second
 	// requeueCancel is how soon a forced stop looks again at the jobs it cancelled.
 	requeueCancel = 250 * time.Millisecond
@@ -375,7 +374,7 @@ func decideRun(in input, want *spec.SessionCluster, as autoscaleOutcome, d *deci
 			d.Status.Phase = spec.PhaseScaling
 			d.Status.Message = fmt.Sprintf("scale-down to %d waits for the JobManager's REST API to tell which TaskManagers are idle (%s)",
 				n, errText(in.Flink.Err))
-			d.requeue(requeueProgress)
+			d.requeue(progressRequeue(in, d.Status.Phase == in.Recorded.Phase))
 			return
 		}
 		var busy []string
@@ -447,7 +446,7 @@ func decideRun(in input, want *spec.SessionCluster, as autoscaleOutcome, d *deci
 		if restarts.Next.IsZero() || needApply {
 			// (A dead instance that waits out its back-off keeps the cluster from RUNNING
 			// until it is due: the pass then comes at that time, not sooner.)
-			d.requeue(requeueProgress)
+			d.requeue(progressRequeue(in, d.Status.Phase == in.Recorded.Phase))
 		}
 	}
 }
@@ -552,7 +551,7 @@ func decideForeignSpec(in input, hash string, d *decision) {
 	}
 	d.Status.Phase = spec.PhaseStarting
 	d.Status.Message = progressMessage(obs, in.Flink, len(obs.TaskManagers), false, restarts{}) + " (adopted as found; see refused)"
-	d.RequeueAfter = requeueProgress
+	d.RequeueAfter = progressRequeue(in, d.Status.Phase == in.Recorded.Phase)
 }
 
 // describeInstances says what runs, with engine IDs: "jobmanager 3f2a1b0c9d8e and 2

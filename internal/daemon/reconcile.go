@@ -237,7 +237,7 @@ func (d *Daemon) execute(ctx context.Context, rec db.Cluster, t Target, obs runt
 			return result{}, err
 		}
 		if dec.Status.Phase != spec.PhaseRunning && res.RequeueAfter == 0 && !res.Backoff {
-			res.RequeueAfter = requeueProgress
+			res.RequeueAfter = progressPollMin
 		}
 		return res, nil
 

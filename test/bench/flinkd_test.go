@@ -3,24 +3,31 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	dockerclient "github.com/docker/docker/client"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/flinkd/flinkd/internal/api"
 	"github.com/flinkd/flinkd/internal/client"
+	"github.com/flinkd/flinkd/internal/flink"
 	"github.com/flinkd/flinkd/internal/runtime"
 )
 
@@ -65,16 +72,27 @@ func startDaemonWith(tb testing.TB, docker *dockerclient.Client, bin string, env
 		data:   filepath.Join(base, "data"),
 		sock:   filepath.Join(sockDir, "flinkd.sock"),
 		log:    filepath.Join(base, "flinkd.log"),
-		exited: make(chan struct{}),
 		docker: docker,
+		api:    &client.Client{Socket: filepath.Join(sockDir, "flinkd.sock")},
 	}
 	if err := os.MkdirAll(d.specs, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	logFile, err := os.Create(d.log)
+	d.launch(bin, env, args...)
+	tb.Cleanup(d.stop)
+	return d
+}
+
+// launch starts the daemon process on d's folders (its log is appended to) and waits until
+// its API answers.
+func (d *daemon) launch(bin string, env []string, args ...string) {
+	tb := d.tb
+	tb.Helper()
+	logFile, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	d.exited = make(chan struct{})
 	d.cmd = exec.Command(bin, append([]string{"--specs", d.specs, "--data", d.data, "--socket", d.sock}, args...)...)
 	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
@@ -82,13 +100,12 @@ func startDaemonWith(tb testing.TB, docker *dockerclient.Client, bin string, env
 		logFile.Close()
 		tb.Fatalf("start flinkd: %v", err)
 	}
+	exited := d.exited
 	go func() {
 		_ = d.cmd.Wait()
 		logFile.Close()
-		close(d.exited)
+		close(exited)
 	}()
-	tb.Cleanup(d.stop)
-	d.api = &client.Client{Socket: d.sock}
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -100,7 +117,7 @@ func startDaemonWith(tb testing.TB, docker *dockerclient.Client, bin string, env
 			break
 		}
 		select {
-		case <-d.exited:
+		case <-exited:
 			tb.Fatalf("flinkd exited at start:\n%s", d.logTail(40))
 		default:
 		}
@@ -112,7 +129,23 @@ func startDaemonWith(tb testing.TB, docker *dockerclient.Client, bin string, env
 	if d.owner == "" {
 		tb.Fatal("flinkd reported no owner identity; cleanup by owner label would be impossible")
 	}
-	return d
+}
+
+// terminate sends SIGTERM and waits for the process to end (SIGKILL after 30 s); the
+// clusters keep running.
+func (d *daemon) terminate() {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
 }
 
 // Pid is the daemon's process ID.
@@ -121,28 +154,19 @@ func (d *daemon) Pid() int { return d.cmd.Process.Pid }
 // stop sends SIGTERM (SIGKILL after 30 s), then removes whatever carries the daemon's owner
 // label: clusters keep running when flinkd stops.
 func (d *daemon) stop() {
-	select {
-	case <-d.exited:
-	default:
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.exited:
-		case <-time.After(30 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-		}
-	}
+	d.terminate()
 	if d.tb.Failed() {
 		d.tb.Logf("flinkd log (last lines of %s):\n%s", d.log, d.logTail(60))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := removeOwned(ctx, d.docker, d.owner); err != nil {
 		d.tb.Errorf("clean up flinkd's containers: %v", err)
 	}
 }
 
-// removeOwned force-removes the containers and networks labelled with flinkd owner owner.
+// removeOwned force-removes the containers and networks labelled with flinkd owner owner,
+// 8 at a time (the idle benchmark leaves 200 containers and 100 networks).
 func removeOwned(ctx context.Context, cli *dockerclient.Client, owner string) error {
 	if owner == "" {
 		return nil
@@ -152,21 +176,36 @@ func removeOwned(ctx context.Context, cli *dockerclient.Client, owner string) er
 	if err != nil {
 		return err
 	}
+	var mu sync.Mutex
 	var errs []error
+	g := new(errgroup.Group)
+	g.SetLimit(8)
 	for _, c := range ctrs {
-		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			errs = append(errs, err)
-		}
+		g.Go(func() error {
+			if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	for _, n := range nets {
-		if err := cli.NetworkRemove(ctx, n.ID); err != nil {
-			errs = append(errs, err)
-		}
+		g.Go(func() error {
+			if err := cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 	return errors.Join(errs...)
 }
 
@@ -207,7 +246,13 @@ func (d *daemon) wait(name, what string, cond func(st api.ClusterStatus, found b
 // returns when it saw it; cond also describes the list for the failure message.
 func (d *daemon) waitList(what string, cond func([]api.ClusterStatus) (bool, string)) time.Time {
 	d.tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	return d.waitListWithin(what, waitTimeout, cond)
+}
+
+// waitListWithin is waitList with another bound.
+func (d *daemon) waitListWithin(what string, timeout time.Duration, cond func([]api.ClusterStatus) (bool, string)) time.Time {
+	d.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	list, v, err := d.api.Clusters(ctx)
 	last := ""
@@ -224,7 +269,7 @@ func (d *daemon) waitList(what string, cond func([]api.ClusterStatus) (bool, str
 		d.tb.Fatalf("%s: flinkd exited while waiting", what)
 	default:
 	}
-	d.tb.Fatalf("%s: not within %s (%v); last: %s", what, waitTimeout, err, last)
+	d.tb.Fatalf("%s: not within %s (%v); last: %s", what, timeout, err, last)
 	return time.Time{}
 }
 
@@ -353,4 +398,154 @@ func copyOut(ctx context.Context, cli *dockerclient.Client, id, path string) (co
 	}
 	defer rc.Close()
 	return readSingleTar(rc)
+}
+
+// statusWatch is one `flinkctl status --watch -o json` process on a daemon: what a user who
+// watches sees, and when (each JSON document is stamped as it is read from the process).
+type statusWatch struct {
+	tb      testing.TB
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	snaps   []statusSnap
+	changed chan struct{} // closed and replaced at each snapshot
+	exited  chan struct{}
+	err     error
+}
+
+type statusSnap struct {
+	at   time.Time
+	list []api.ClusterStatus
+}
+
+// watchStatus starts `flinkctl status --watch -o json` on d; cleanup ends it.
+func (d *daemon) watchStatus() *statusWatch {
+	d.tb.Helper()
+	w := &statusWatch{tb: d.tb, changed: make(chan struct{}), exited: make(chan struct{})}
+	w.cmd = exec.Command(flinkctlBin, "--socket", d.sock, "status", "--watch", "-o", "json")
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		d.tb.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	w.cmd.Stderr = &stderr
+	if err := w.cmd.Start(); err != nil {
+		d.tb.Fatalf("start flinkctl status --watch: %v", err)
+	}
+	go func() {
+		defer close(w.exited)
+		dec := json.NewDecoder(out)
+		for {
+			var list []api.ClusterStatus
+			err := dec.Decode(&list)
+			at := time.Now()
+			w.mu.Lock()
+			if err != nil {
+				w.err = fmt.Errorf("flinkctl status --watch: %w (stderr: %s)", err, bytes.TrimSpace(stderr.Bytes()))
+				close(w.changed)
+				w.mu.Unlock()
+				_ = w.cmd.Wait()
+				return
+			}
+			w.snaps = append(w.snaps, statusSnap{at: at, list: list})
+			close(w.changed)
+			w.changed = make(chan struct{})
+			w.mu.Unlock()
+		}
+	}()
+	d.tb.Cleanup(func() {
+		_ = w.cmd.Process.Kill()
+		<-w.exited
+	})
+	return w
+}
+
+// mark is where the next wait starts reading snapshots.
+func (w *statusWatch) mark() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.snaps)
+}
+
+// waitFor returns when the first snapshot from index from on for which cond holds was
+// printed; cond also describes a snapshot for the failure message.
+func (w *statusWatch) waitFor(from int, what string, cond func([]api.ClusterStatus) (bool, string)) time.Time {
+	w.tb.Helper()
+	timeout := time.NewTimer(waitTimeout)
+	defer timeout.Stop()
+	last := "no snapshot"
+	for i := from; ; {
+		w.mu.Lock()
+		snaps, changed, err := w.snaps[i:], w.changed, w.err
+		w.mu.Unlock()
+		for _, s := range snaps {
+			ok, desc := cond(s.list)
+			if ok {
+				return s.at
+			}
+			last = desc
+			i++
+		}
+		if err != nil {
+			w.tb.Fatalf("%s: %v; last: %s", what, err, last)
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			w.tb.Fatalf("%s: not within %s; last: %s", what, waitTimeout, last)
+		}
+	}
+}
+
+// runningIn is the condition "cluster name is RUNNING with n of n TaskManagers ready".
+func runningIn(name string, n int) func([]api.ClusterStatus) (bool, string) {
+	return func(list []api.ClusterStatus) (bool, string) {
+		st, found := find(list, name)
+		return found && st.Phase == "RUNNING" && st.TaskManagers.Desired == n && st.TaskManagers.Ready == n,
+			fmt.Sprintf("phase=%s tm=%d/%d message=%q", st.Phase, st.TaskManagers.Ready, st.TaskManagers.Desired, st.Message)
+	}
+}
+
+// firstReported polls the JobManager of cluster name every 10 ms, from when the watch first
+// shows its REST URL, and sends the time /overview first reported n TaskManagers (the zero
+// time if ctx ends first).
+func firstReported(ctx context.Context, w *statusWatch, from int, name string, n int) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	go func() {
+		defer close(out)
+		var url string
+		for url == "" {
+			w.mu.Lock()
+			snaps, changed := w.snaps[from:], w.changed
+			w.mu.Unlock()
+			for _, s := range snaps {
+				if st, ok := find(s.list, name); ok && st.RESTURL != "" {
+					url = st.RESTURL
+				}
+				from++
+			}
+			if url != "" {
+				break
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return
+			}
+		}
+		fc := &flink.Client{BaseURL: url, HTTP: &http.Client{Timeout: 2 * time.Second}}
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if ov, err := fc.Overview(ctx); err == nil && ov.TaskManagers == n {
+				out <- time.Now()
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }

@@ -16,9 +16,11 @@ import (
 )
 
 var (
-	// moduleRoot is the repository root; flinkdBin the flinkd binary built by TestMain.
-	moduleRoot string
-	flinkdBin  string
+	// moduleRoot is the repository root; flinkdBin and flinkctlBin the binaries built by
+	// TestMain (FLINKD_BENCH_BIN replaces flinkd's).
+	moduleRoot  string
+	flinkdBin   string
+	flinkctlBin string
 )
 
 func TestMain(m *testing.M) {
@@ -32,15 +34,6 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	moduleRoot = root
-	// FLINKD_BENCH_BIN measures another flinkd build (a candidate fix, an older commit).
-	if bin := os.Getenv("FLINKD_BENCH_BIN"); bin != "" {
-		if flinkdBin, err = filepath.Abs(bin); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: FLINKD_BENCH_BIN: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "bench: measuring %s (FLINKD_BENCH_BIN)\n", flinkdBin)
-		return m.Run()
-	}
 	dir, err := os.MkdirTemp("", "flinkd-bench-bin-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -54,7 +47,15 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		return 1
 	}
-	flinkdBin = bins.Flinkd
+	flinkdBin, flinkctlBin = bins.Flinkd, bins.Flinkctl
+	// FLINKD_BENCH_BIN measures another flinkd build (a candidate fix, an older commit).
+	if bin := os.Getenv("FLINKD_BENCH_BIN"); bin != "" {
+		if flinkdBin, err = filepath.Abs(bin); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: FLINKD_BENCH_BIN: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "bench: measuring %s (FLINKD_BENCH_BIN)\n", flinkdBin)
+	}
 	return m.Run()
 }
 

@@ -26,7 +26,7 @@ func TestKilledMidCreateConvergesAfterRestart(t *testing.T) {
 		seen        int
 		killedEarly bool
 	)
-	// The engine may, rarely, create all 8 TaskManagers between two looks: then the
+	// The engine may, rarely, start all 8 TaskManagers between two looks: then the
 	// scenario did not happen and is tried again on a fresh daemon.
 	for attempt := 1; attempt <= 3 && !killedEarly; attempt++ {
 		f, name = newFlinkd(t), uniqueName("crash")
@@ -99,23 +99,30 @@ func TestKilledMidCreateConvergesAfterRestart(t *testing.T) {
 }
 
 // killMidCreate waits until f's JobManager runs and at least one TaskManager container
-// exists, then kills f with SIGKILL, unless all total containers exist by then. It returns
-// how many containers it saw before the kill, the daemon's containers right after it (creates
-// the engine had accepted may still complete) and whether the kill came before the last one.
+// exists, then kills f with SIGKILL, unless all total containers run by then. It returns how
+// many containers it saw before the kill, the daemon's containers right after it (creates and
+// starts the engine had accepted may still complete) and whether the kill came before the
+// last one ran.
 func killMidCreate(t *testing.T, f *flinkd, total int) (int, []container.Summary, bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitLong)
 	for {
+		// The TaskManagers' containers are created while the JobManager starts, and start
+		// once it runs: "mid-create" is a running JobManager while not all of them run.
 		ctrs := f.containers()
-		if len(ctrs) >= total {
-			f.kill()
-			return len(ctrs), nil, false
-		}
+		running := 0
 		jmRunning := false
 		for _, c := range ctrs {
-			if c.Labels[runtime.LabelInstanceID] == "jobmanager" && c.State == container.StateRunning {
-				jmRunning = true
+			if c.State == container.StateRunning {
+				running++
+				if c.Labels[runtime.LabelInstanceID] == "jobmanager" {
+					jmRunning = true
+				}
 			}
+		}
+		if running >= total {
+			f.kill()
+			return len(ctrs), nil, false
 		}
 		if jmRunning && len(ctrs) >= 2 {
 			f.kill()

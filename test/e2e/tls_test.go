@@ -23,7 +23,7 @@ import (
 )
 
 // secureYAML is clusterYAML with the TLS annotation, a security.ssl.* key it overrides, and
-// the stand-in image this branch tests ($FLINK_SIM_IMAGE when set).
+// the stand-in image this branch tests (testenv.SimImageOf: $FLINK_SIM_REPOSITORY's when set).
 func secureYAML(t *testing.T, name string, tms int, secure bool) string {
 	t.Helper()
 	extra := ""
@@ -34,7 +34,10 @@ func secureYAML(t *testing.T, name string, tms int, secure bool) string {
 	if secure {
 		y = replaceOnce(t, y, "metadata:\n  name: "+name+"\n", "metadata:\n  name: "+name+"\n  annotations:\n    flink.security.ssl.enabled: \"true\"\n")
 	}
-	repo, tag, _ := strings.Cut(strings.TrimPrefix(testenv.SimImageOr(simImage), "localhost/"), ":")
+	_, repo, tag, err := testenv.SplitImage(testenv.SimImageOf(t, dockerClient(t), "1.20"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	y = replaceOnce(t, y, "flinkImageRepository: flink-sim\n", "flinkImageRepository: "+repo+"\n")
 	return replaceOnce(t, y, "flinkImageTag: \"1.20\"\n", "flinkImageTag: \""+tag+"\"\n")
 }
@@ -212,7 +215,7 @@ func startIntruder(t *testing.T, f *flinkd, sec string) string {
 	name := "flinkd-e2e-intruder-" + sec
 	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
 	defer cancel()
-	resp, err := f.docker.ContainerCreate(ctx, &container.Config{Image: testenv.SimImageOr(simImage), Cmd: []string{"taskmanager"},
+	resp, err := f.docker.ContainerCreate(ctx, &container.Config{Image: testenv.SimImageOf(t, f.docker, "1.20"), Cmd: []string{"taskmanager"},
 		Env: []string{"JOB_MANAGER_RPC_ADDRESS=jobmanager"}, Labels: map[string]string{"flinkd-e2e.test": "intruder"}},
 		&container.HostConfig{NetworkMode: container.NetworkMode("flinkd_default_" + sec)},
 		&network.NetworkingConfig{}, nil, name)

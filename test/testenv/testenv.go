@@ -118,13 +118,3 @@ func BuildBinaries(ctx context.Context, dir string) (Binaries, error) {
 	}
 	return b, nil
 }
-
-// SimImageOr returns $FLINK_SIM_IMAGE when it is set, else image: a branch that changes the
-// stand-in builds its own tag (FLINK_SIM_IMAGE=localhost/flink-sim-x:1.20 bash
-// hack/sim-image.sh 1.20) and runs its tests against it before the change is in main.
-func SimImageOr(image string) string {
-	if v := os.Getenv("FLINK_SIM_IMAGE"); v != "" {
-		return v
-	}
-	return image
-}

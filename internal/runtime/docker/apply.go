@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -37,6 +39,9 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	if c.Key.Namespace == "" || c.Key.Name == "" {
 		return fmt.Errorf("apply: cluster key %q is incomplete", c.Key)
 	}
+	// While it works and after, k's lists are outdated (what it creates is in none yet).
+	r.cache.change(c.Key)
+	defer r.cache.change(c.Key)
 	o, err := r.collect(ctx, c.Key, func(oc observedContainer) bool {
 		return oc.State == container.StateExited || oc.State == container.StateDead
 	})
@@ -60,15 +65,16 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			return err
 		}
 	}
-	// The plan is staged: container removals, network operations, the JobManager's bring-up,
-	// then the TaskManagers'. Network operations run one by one; removals and TaskManager
-	// bring-ups run concurrently (bounded), so that scaling to 20 TaskManagers costs about one
-	// container's start, not 20. The JobManager comes first: a TaskManager that starts before
+	// The plan is staged: container removals, network operations, then the bring-ups.
+	// Network operations run one by one; removals and bring-ups run concurrently (bounded),
+	// so that scaling to 20 TaskManagers costs about one container's start, not 20. The
+	// TaskManagers' containers are created once the JobManager's exists, while it is
+	// configured and started, and start only once it has: a TaskManager that starts before
 	// its JobManager's name resolves waits Flink's registration error delay (10 s) to retry.
 	for len(p) > 0 {
 		n := 1
 		if parallel(p[0]) {
-			for n < len(p) && stage(p[n]) == stage(p[0]) {
+			for n < len(p) && (stage(p[n]) == stage(p[0]) || bringUp(p[n]) && bringUp(p[0])) {
 				n++
 			}
 		}
@@ -79,7 +85,7 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			if op.Kind == opCreateContainer && op.NetworkID == "" {
 				op.NetworkID = netID
 			}
-			id, err := r.execute(ctx, own, c, img, op, progress)
+			id, err := r.execute(ctx, own, c, img, op, nil, progress)
 			if op.Kind == opCreateNetwork {
 				netID = id
 			}
@@ -88,15 +94,29 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 			}
 			continue
 		}
+		// The JobManager's bring-up runs beside maxParallelOps others.
+		gate := newBringUpGate()
+		limit := maxParallelOps + 1
+		jm := slices.IndexFunc(group, func(op operation) bool { return bringUp(op) && op.InstanceID == jobManagerID })
+		switch {
+		case jm < 0:
+			gate.up()
+			limit = maxParallelOps
+		case group[jm].Kind == opStartContainer:
+			gate.created() // it exists, created by an earlier pass
+		}
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(maxParallelOps)
+		g.SetLimit(limit)
 		for _, op := range group {
 			if op.Kind == opCreateContainer && op.NetworkID == "" {
 				op.NetworkID = netID
 			}
 			g.Go(func() error {
-				if _, err := r.execute(gctx, own, c, img, op, progress); err != nil {
+				if _, err := r.execute(gctx, own, c, img, op, gate, progress); err != nil {
 					return fmt.Errorf("%s %s: %w", op.Kind, op.Name, err)
+				}
+				if bringUp(op) && op.InstanceID == jobManagerID {
+					gate.up()
 				}
 				return nil
 			})
@@ -108,7 +128,8 @@ func (r *Runtime) Apply(ctx context.Context, c runtime.Cluster, progress runtime
 	return nil
 }
 
-// maxParallelOps bounds the engine calls one Apply or Delete makes at once.
+// maxParallelOps bounds the engine calls one Apply or Delete makes at once (a JobManager's
+// bring-up runs beside them).
 const maxParallelOps = 8
 
 // stage groups operations that may run together.
@@ -127,9 +148,48 @@ func stage(op operation) int {
 
 func parallel(op operation) bool { return stage(op) != 1 }
 
+// bringUp says whether op creates or starts a container.
+func bringUp(op operation) bool { return op.Kind == opCreateContainer || op.Kind == opStartContainer }
+
+// bringUpGate orders one stage of bring-ups: a TaskManager's container is created once the
+// JobManager's exists, and started once the JobManager has started. A nil gate holds nothing.
+type bringUpGate struct {
+	jmCreated, jmUp     chan struct{}
+	createdOnce, upOnce sync.Once
+}
+
+func newBringUpGate() *bringUpGate {
+	return &bringUpGate{jmCreated: make(chan struct{}), jmUp: make(chan struct{})}
+}
+
+func (g *bringUpGate) created() { g.createdOnce.Do(func() { close(g.jmCreated) }) }
+func (g *bringUpGate) up() {
+	g.created() // an adopted, running JobManager was never created here
+	g.upOnce.Do(func() { close(g.jmUp) })
+}
+
+// wait returns once the JobManager has reached what op needs before its next step (start:
+// false, before the create; true, before the start), at once for the JobManager itself, or
+// with ctx's error.
+func (g *bringUpGate) wait(ctx context.Context, op operation, start bool) error {
+	if g == nil || op.InstanceID == jobManagerID {
+		return nil
+	}
+	ch := g.jmCreated
+	if start {
+		ch = g.jmUp
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // execute runs one operation and returns the engine ID of what it created, if anything. own
-// labels what it creates.
-func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, progress runtime.Progress) (string, error) {
+// labels what it creates; gate orders a bring-up after the JobManager's (nil: at once).
+func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, gate *bringUpGate, progress runtime.Progress) (string, error) {
 	log := r.log.With("cluster", c.Key.String())
 	switch op.Kind {
 	case opRemoveContainer:
@@ -154,6 +214,9 @@ func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.
 		emit(progress, op.Reason, "network "+op.Name+" created")
 		return id, nil
 	case opStartContainer:
+		if err := gate.wait(ctx, op, true); err != nil {
+			return "", err
+		}
 		if err := r.configureAndStart(ctx, c, op.EngineID, op.InstanceID, op.Component); err != nil {
 			if cerrdefs.IsNotFound(err) {
 				// Its network is gone (a removed duplicate): the next pass creates it anew.
@@ -166,7 +229,7 @@ func (r *Runtime) execute(ctx context.Context, own runtime.Ownership, c runtime.
 		log.Info("container started", "container", op.Name, "container_id", op.EngineID, "cause", op.Cause)
 		emit(progress, op.Reason, fmt.Sprintf("%s started: %s", op.InstanceID, op.Cause))
 	case opCreateContainer:
-		id, err := r.createContainer(ctx, own, c, img, op)
+		id, err := r.createContainer(ctx, own, c, img, op, gate)
 		if err != nil {
 			return "", err
 		}
@@ -201,22 +264,52 @@ func instanceOf(op operation) string {
 	return op.Name
 }
 
-// createNetwork creates the cluster's bridge network. A network of that name without
+// createNetwork creates the cluster's bridge network, on a subnet of the address pools that
+// overlaps nothing in use (subnets.go); a subnet the engine refuses as overlapping (taken
+// since the list, by someone else) is left for the next. A network of that name without
 // this flinkd's labels for this cluster is not its to use.
 func (r *Runtime) createNetwork(ctx context.Context, own runtime.Ownership, c runtime.Cluster) (string, error) {
 	name := networkName(c.Key)
+	var refused []netip.Prefix
+	for {
+		inUse, err := r.inUse(ctx)
+		if err != nil {
+			return "", err
+		}
+		subnet, err := r.subnets.reserve(c.Key, inUse, refused)
+		if err != nil {
+			return "", err
+		}
+		cctx, cancel := r.callCtx(ctx)
+		resp, err := r.cli.NetworkCreate(cctx, name, network.CreateOptions{
+			Driver: "bridge",
+			Labels: networkLabels(own, c.Key, c.Hash),
+			IPAM:   &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{Subnet: subnet.String()}}},
+		})
+		cancel()
+		r.subnets.release(subnet)
+		switch {
+		case err == nil:
+			return resp.ID, nil
+		case isPoolOverlap(err) && len(refused) < maxRefusedSubnets:
+			r.log.Debug("subnet taken meanwhile, trying another", "network", name, "subnet", subnet.String(), "err", err)
+			refused = append(refused, subnet)
+			continue
+		case !cerrdefs.IsConflict(err):
+			return "", fmt.Errorf("subnet %s: %w", subnet, err)
+		}
+		return r.adoptNetwork(ctx, c, name, err)
+	}
+}
+
+// maxRefusedSubnets bounds the subnets one creation tries after the engine refused one.
+const maxRefusedSubnets = 64
+
+// adoptNetwork handles a create that found the name taken (err): this flinkd's network for
+// this cluster and spec (an earlier create whose answer was lost) is adopted.
+func (r *Runtime) adoptNetwork(ctx context.Context, c runtime.Cluster, name string, err error) (string, error) {
 	cctx, cancel := r.callCtx(ctx)
 	defer cancel()
-	resp, err := r.cli.NetworkCreate(cctx, name, network.CreateOptions{
-		Driver: "bridge",
-		Labels: networkLabels(own, c.Key, c.Hash),
-	})
-	if err == nil {
-		return resp.ID, nil
-	}
-	if !cerrdefs.IsConflict(err) {
-		return "", err
-	}
 	n, ierr := r.cli.NetworkInspect(cctx, name, network.InspectOptions{})
 	if ierr != nil {
 		return "", fmt.Errorf("%w (inspect: %v)", err, ierr)
@@ -227,13 +320,18 @@ func (r *Runtime) createNetwork(ctx context.Context, own runtime.Ownership, c ru
 	if !sameHash(hashOf(n.Labels), c.Hash) {
 		return "", fmt.Errorf("network %s exists with another spec hash; the next apply replaces it", name)
 	}
-	return n.ID, nil // ours already (an earlier create whose answer was lost): adopt it
+	return n.ID, nil
 }
 
 // createContainer creates one instance's container, copies its configuration in and starts
-// it. A container of that name without flinkd's labels for this instance is not flinkd's;
-// one with them is adopted (an earlier create whose answer was lost).
-func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation) (string, error) {
+// it, each when gate lets it (the JobManager's container is created first, a TaskManager
+// starts once the JobManager has). A container of that name without flinkd's labels for this
+// instance is not flinkd's; one with them is adopted (an earlier create whose answer was
+// lost).
+func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c runtime.Cluster, img string, op operation, gate *bringUpGate) (string, error) {
+	if err := gate.wait(ctx, op, false); err != nil {
+		return "", err
+	}
 	cfg, hc, nc := r.containerSpec(own, c, img, op)
 	cctx, cancel := r.callCtx(ctx)
 	resp, err := r.cli.ContainerCreate(cctx, cfg, hc, nc, nil, op.Name)
@@ -255,6 +353,12 @@ func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c 
 		id = adopted
 	default:
 		return "", err
+	}
+	if op.InstanceID == jobManagerID && gate != nil {
+		gate.created()
+	}
+	if err := gate.wait(ctx, op, true); err != nil {
+		return id, err
 	}
 	if err := r.configureAndStart(ctx, c, id, op.InstanceID, op.Component); err != nil {
 		return id, err

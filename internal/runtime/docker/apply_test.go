@@ -513,7 +513,7 @@ func TestApplyAfterAnInterruptedCreateAdoptsTheContainer(t *testing.T) {
 	c := testCluster(t, k, 1, "hash-one")
 	// What a daemon killed between ContainerCreate and ContainerStart leaves behind: the
 	// network, and a created, unconfigured taskmanager carrying flinkd's labels.
-	netID, err := r.execute(t.Context(), r.own, c, "", operation{Kind: opCreateNetwork, Name: runtime.ResourceName(k)}, nil)
+	netID, err := r.execute(t.Context(), r.own, c, "", operation{Kind: opCreateNetwork, Name: runtime.ResourceName(k)}, nil, nil)
 	if err != nil {
 		t.Fatalf("create network: %v", err)
 	}

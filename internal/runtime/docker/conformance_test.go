@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"testing"
 
 	"github.com/flinkd/flinkd/internal/runtime"
@@ -8,9 +9,25 @@ import (
 )
 
 func TestDockerRuntimePassesTheConformanceSuite(t *testing.T) {
+	conformance(t, false)
+}
+
+// TestDockerRuntimeWithItsEventStreamPassesTheConformanceSuite runs the suite with the
+// engine's event stream consumed, as the daemon does: Observe and List then answer from
+// the observation cache, which must never show what is no longer so.
+func TestDockerRuntimeWithItsEventStreamPassesTheConformanceSuite(t *testing.T) {
+	conformance(t, true)
+}
+
+func conformance(t *testing.T, stream bool) {
 	r, cli := newRuntime(t, Config{Ownership: runtimetest.Mine})
 	other, _ := newRuntime(t, Config{Ownership: runtimetest.Theirs})
 	successor, _ := newRuntime(t, Config{Ownership: runtimetest.Successor})
+	if stream {
+		for _, rt := range []*Runtime{r, other, successor} {
+			drainChanges(t, rt)
+		}
+	}
 	runtimetest.Run(t, runtimetest.Harness{
 		Runtime:   r,
 		Other:     other,
@@ -27,5 +44,25 @@ func TestDockerRuntimePassesTheConformanceSuite(t *testing.T) {
 		RESTAnswers: true,
 		Logs:        true,
 		Timeout:     waitTimeout,
+	})
+}
+
+// drainChanges consumes r's change events until the test ends, as the daemon does.
+func drainChanges(t *testing.T, r *Runtime) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := r.Changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range ch {
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
 	})
 }

@@ -21,8 +21,10 @@ import (
 	"context"
 	"fmt"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"sync"
@@ -56,7 +58,10 @@ type Config struct {
 	// ClientTLS gives the REST client configuration of a secure cluster (nil: its
 	// endpoint has no client, and calls fail the handshake).
 	ClientTLS runtime.ClientTLS
-	Logger    *slog.Logger
+	// AddressPools are the ranges cluster networks get their subnets from
+	// (DefaultAddressPools when empty); see subnets.go.
+	AddressPools []AddressPool
+	Logger       *slog.Logger
 }
 
 // Runtime runs session clusters on a Docker engine. It implements runtime.Runtime,
@@ -78,6 +83,11 @@ type Runtime struct {
 	// published on (loopback for a local engine).
 	restHost string
 	bindIP   string
+	subnets  *subnets
+	// cache holds the last lists of networks and containers (observecache.go); lists
+	// shares one list of everything between concurrent callers.
+	cache *observeCache
+	lists singleflight.Group
 }
 
 var (
@@ -97,6 +107,13 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
+	pools := cfg.AddressPools
+	if len(pools) == 0 {
+		pools = DefaultAddressPools()
+	}
+	if err := ValidatePools(pools); err != nil {
+		return nil, err
+	}
 	r := &Runtime{
 		cli:         cli,
 		log:         cfg.Logger,
@@ -109,17 +126,23 @@ func New(cfg Config) (*Runtime, error) {
 		callTimeout: orDefault(cfg.CallTimeout, 30*time.Second),
 		restHost:    "127.0.0.1",
 		bindIP:      "127.0.0.1",
+		subnets:     &subnets{pools: pools, reserved: map[netip.Prefix]bool{}},
+		cache:       newObserveCache(),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	// A remote engine publishes on its own interfaces: the loopback there is unreachable
 	// from here, so publish on all of them and reach it by the engine's host name.
-	if u, err := url.Parse(cli.DaemonHost()); err == nil && (u.Scheme == "tcp" || u.Scheme == "http" || u.Scheme == "https") {
+	u, err := url.Parse(cli.DaemonHost())
+	if err == nil && (u.Scheme == "tcp" || u.Scheme == "http" || u.Scheme == "https") {
 		if h := u.Hostname(); h != "" && !isLoopback(h) {
 			r.restHost, r.bindIP = h, ""
 		}
 	}
+	// An engine on a unix socket runs on this host: a cluster network must not overlap the
+	// host's addresses and routes either. Elsewhere only its own networks are known.
+	r.subnets.checkHost = err == nil && u.Scheme == "unix"
 	return r, nil
 }
 
@@ -157,32 +180,29 @@ func (r *Runtime) Ping(ctx context.Context) error {
 }
 
 // List returns every cluster key that has labelled containers or networks on the engine.
+// While the event stream runs it is the cache's list of everything (observecache.go).
 func (r *Runtime) List(ctx context.Context) ([]runtime.Key, error) {
-	cctx, cancel := r.callCtx(ctx)
-	ctrs, err := r.cli.ContainerList(cctx, container.ListOptions{All: true, Filters: ownedFilter(r.own)})
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
-	}
-	cctx, cancel = r.callCtx(ctx)
-	nets, err := r.cli.NetworkList(cctx, network.ListOptions{Filters: ownedFilter(r.own)})
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("list networks: %w", err)
-	}
-	seen := map[runtime.Key]bool{}
 	var keys []runtime.Key
-	add := func(labels map[string]string) {
-		if k, ok := r.own.KeyOf(labels); ok && !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
+	if _, streaming := r.cache.begin(); streaming {
+		k, ok := r.cache.keys(time.Now())
+		if !ok {
+			if err := r.listAll(ctx); err != nil {
+				return nil, err
+			}
+			k, ok = r.cache.keys(time.Now())
+		}
+		if ok {
+			keys = k
 		}
 	}
-	for _, c := range ctrs {
-		add(c.Labels)
-	}
-	for _, n := range nets {
-		add(n.Labels)
+	if keys == nil {
+		byKey, err := r.collectWith(ctx, ownedFilter(r.own), func(observedContainer) bool { return false })
+		if err != nil {
+			return nil, err
+		}
+		for k := range byKey {
+			keys = append(keys, k)
+		}
 	}
 	slices.SortFunc(keys, func(a, b runtime.Key) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
@@ -223,6 +243,8 @@ func (r *Runtime) Foreign(ctx context.Context) ([]runtime.Claim, error) {
 // Delete force-removes cluster k's containers (TaskManagers first, the JobManager last),
 // then its network, and returns once nothing labelled for k is left.
 func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
+	r.cache.change(k)
+	defer r.cache.change(k)
 	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		o, err := r.collect(ctx, k, func(observedContainer) bool { return false })
 		if err != nil {

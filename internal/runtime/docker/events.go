@@ -31,9 +31,14 @@ func newEventBackoff() wait.Backoff {
 func (r *Runtime) watchEvents(ctx context.Context, out chan<- runtime.Key) {
 	defer close(out)
 	backoff := newEventBackoff()
-	var since time.Time
+	// The first stream replays from a second ago (the engine's clock may lag ours a
+	// little): no change between asking for the stream and the engine sending it is lost,
+	// which the observation cache relies on.
+	since := time.Now().Add(-time.Second)
 	for {
+		r.cache.streamUp()
 		received, err := r.streamEvents(ctx, since, out)
+		r.cache.streamDown()
 		if !received.IsZero() {
 			since = received
 			backoff = newEventBackoff()
@@ -59,11 +64,9 @@ func (r *Runtime) streamEvents(ctx context.Context, since time.Time, out chan<- 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	opts := events.ListOptions{Filters: r.changeFilter()}
-	if !since.IsZero() {
-		// Resume just after the last event seen.
-		next := since.Add(time.Nanosecond)
-		opts.Since = fmt.Sprintf("%d.%09d", next.Unix(), next.Nanosecond())
-	}
+	// Resume just after the last event seen.
+	next := since.Add(time.Nanosecond)
+	opts.Since = fmt.Sprintf("%d.%09d", next.Unix(), next.Nanosecond())
 	msgs, errs := r.cli.Events(ctx, opts)
 	var last time.Time
 	for {
@@ -83,6 +86,7 @@ func (r *Runtime) streamEvents(ctx context.Context, since time.Time, out chan<- 
 			if !ok {
 				continue
 			}
+			r.cache.change(k) // before the daemon hears of it: its pass observes afresh
 			r.log.Debug("engine event", "cluster", k.String(), "action", string(m.Action),
 				"container", m.Actor.Attributes["name"])
 			select {
@@ -95,12 +99,13 @@ func (r *Runtime) streamEvents(ctx context.Context, since time.Time, out chan<- 
 }
 
 // changeFilter selects the events of flinkd's containers that may change a cluster's
-// observed state.
+// observed state (all that the observation cache must hear of).
 func (r *Runtime) changeFilter() filters.Args {
 	f := ownedFilter(r.own)
 	f.Add("type", string(events.ContainerEventType))
 	for _, a := range []events.Action{
-		events.ActionDie, events.ActionStart, events.ActionDestroy, events.ActionOOM, events.ActionKill,
+		events.ActionCreate, events.ActionDie, events.ActionStart, events.ActionDestroy, events.ActionOOM,
+		events.ActionKill, events.ActionPause, events.ActionUnPause, events.ActionRename, events.ActionUpdate,
 	} {
 		f.Add("event", string(a))
 	}

@@ -13,6 +13,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -81,36 +82,44 @@ func (c observedContainer) exitText() string {
 // collect lists cluster k's labelled networks and containers, and inspects the containers
 // for which inspect says so.
 func (r *Runtime) collect(ctx context.Context, k runtime.Key, inspect func(observedContainer) bool) (observedState, error) {
-	var o observedState
+	byKey, err := r.collectWith(ctx, keyFilter(r.own, k), inspect)
+	return byKey[k], err
+}
+
+// collectWith lists the labelled networks and containers that filter selects, by cluster,
+// and inspects the containers for which inspect says so.
+func (r *Runtime) collectWith(ctx context.Context, filter filters.Args, inspect func(observedContainer) bool) (map[runtime.Key]observedState, error) {
+	out := map[runtime.Key]observedState{}
 
 	cctx, cancel := r.callCtx(ctx)
-	nets, err := r.cli.NetworkList(cctx, network.ListOptions{Filters: keyFilter(r.own, k)})
+	nets, err := r.cli.NetworkList(cctx, network.ListOptions{Filters: filter})
 	cancel()
 	if err != nil {
-		return o, fmt.Errorf("list networks: %w", err)
+		return out, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range nets {
-		if key, ok := r.own.KeyOf(n.Labels); !ok || key != k {
+		key, ok := r.own.KeyOf(n.Labels)
+		if !ok {
 			continue
 		}
+		o := out[key]
 		o.Networks = append(o.Networks, observedNetwork{ID: n.ID, Name: n.Name, Hash: hashOf(n.Labels)})
 		if o.labels == nil {
 			o.labels = n.Labels
 		}
+		out[key] = o
 	}
 
 	cctx, cancel = r.callCtx(ctx)
-	ctrs, err := r.cli.ContainerList(cctx, container.ListOptions{All: true, Filters: keyFilter(r.own, k)})
+	ctrs, err := r.cli.ContainerList(cctx, container.ListOptions{All: true, Filters: filter})
 	cancel()
 	if err != nil {
-		return o, fmt.Errorf("list containers: %w", err)
+		return out, fmt.Errorf("list containers: %w", err)
 	}
 	for _, s := range ctrs {
-		if key, ok := r.own.KeyOf(s.Labels); !ok || key != k {
+		key, ok := r.own.KeyOf(s.Labels)
+		if !ok {
 			continue
-		}
-		if o.labels == nil {
-			o.labels = s.Labels
 		}
 		c := observedContainer{
 			ID:         s.ID,
@@ -138,7 +147,7 @@ func (r *Runtime) collect(ctx context.Context, k runtime.Key, inspect func(obser
 			case cerrdefs.IsNotFound(err):
 				continue // removed since the list
 			case err != nil:
-				return o, fmt.Errorf("inspect container %s: %w", c.Name, err)
+				return out, fmt.Errorf("inspect container %s: %w", c.Name, err)
 			}
 			c.Inspected = true
 			c.EngineRestart = ins.RestartCount
@@ -150,10 +159,74 @@ func (r *Runtime) collect(ctx context.Context, k runtime.Key, inspect func(obser
 				c.StartedAt = engineTime(st.StartedAt)
 				c.FinishedAt = engineTime(st.FinishedAt)
 			}
+			if c.State == container.StateRunning && !c.StartedAt.IsZero() {
+				r.rememberStart(c.ID, c.StartedAt)
+			}
+		}
+		o := out[key]
+		if o.labels == nil {
+			o.labels = s.Labels
 		}
 		o.Containers = append(o.Containers, c)
+		out[key] = o
 	}
-	return o, nil
+	return out, nil
+}
+
+// observeInspect says which containers an observation inspects: a running container once
+// (its start time never changes while it runs), every other state each time, for its exit
+// code and OOM kill.
+func (r *Runtime) observeInspect(c observedContainer) bool {
+	if c.State != container.StateRunning {
+		return true
+	}
+	_, known := r.startedAt(c.ID)
+	return !known
+}
+
+// observed returns what exists for k, from the observation cache when it can
+// (observecache.go): from a fresh list of everything, shared by every cluster, or from k's
+// own list when k changed since.
+func (r *Runtime) observed(ctx context.Context, k runtime.Key) (observedState, error) {
+	if o, ok := r.cache.lookup(k, time.Now()); ok {
+		return o, nil
+	}
+	if _, streaming := r.cache.begin(); streaming && !r.cache.allFresh(time.Now()) {
+		if err := r.listAll(ctx); err != nil {
+			return observedState{}, err
+		}
+		if o, ok := r.cache.lookup(k, time.Now()); ok {
+			return o, nil
+		}
+	}
+	gen, streaming := r.cache.begin()
+	at := time.Now()
+	o, err := r.collect(ctx, k, r.observeInspect)
+	if err == nil && streaming {
+		r.cache.storeKey(k, gen, at, o)
+	}
+	return o, err
+}
+
+// listAll lists every network and container of this flinkd into the cache; concurrent
+// callers share one list.
+func (r *Runtime) listAll(ctx context.Context) error {
+	_, err, _ := r.lists.Do("all", func() (any, error) {
+		// The list serves every caller: one caller's end does not cut it short.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.callTimeout)
+		defer cancel()
+		gen, streaming := r.cache.begin()
+		at := time.Now()
+		byKey, err := r.collectWith(lctx, ownedFilter(r.own), r.observeInspect)
+		if err != nil {
+			return nil, err
+		}
+		if streaming {
+			r.cache.storeAll(gen, at, byKey)
+		}
+		return nil, nil
+	})
+	return err
 }
 
 // engineTime parses a time the engine reports; its zero time ("0001-01-01T00:00:00Z") and
@@ -174,15 +247,7 @@ func summaryName(names []string) string {
 
 // Observe reports what exists for k: facts only.
 func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed, error) {
-	// A running container is inspected once (its start time never changes while it runs);
-	// every other state is inspected on each pass for its exit code, OOM kill and log tail.
-	o, err := r.collect(ctx, k, func(c observedContainer) bool {
-		if c.State != container.StateRunning {
-			return true
-		}
-		_, known := r.startedAt(c.ID)
-		return !known
-	})
+	o, err := r.observed(ctx, k)
 	if err != nil {
 		return runtime.Observed{}, fmt.Errorf("observe %s: %w", k, err)
 	}

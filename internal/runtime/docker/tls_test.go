@@ -33,7 +33,7 @@ func secureCluster(t *testing.T, r *Runtime, k runtime.Key, n int) (runtime.Clus
 		t.Fatal(err)
 	}
 	c := testCluster(t, k, n, "hash-secure-0123456789abcdef")
-	c.Image = testenv.SimImageOr(simImage)
+	c.Image = testenv.SimImageOf(t, r.cli, "1.20")
 	c.FlinkConfig = flinkconf.WithTLS(c.FlinkConfig)
 	c.TLS = m.RuntimeTLS()
 	return c, m, a

@@ -1,8 +1,9 @@
-// Package baseline is the reference flinkd's Docker benchmarks are measured against: a
-// program with no daemon, no database, no file watching and no observation that creates the
-// same network and containers flinkd's Docker runtime creates, through the same engine API,
-// all at once, and then polls the JobManager's /overview at flinkd's own cadence until it
-// reports the wanted number of TaskManagers.
+// Package baseline is the reference flinkd's Docker benchmarks are measured against: the
+// honest limit of the engine. A program with no daemon, no database, no file watching and no
+// observation creates the same network and containers flinkd's Docker runtime creates,
+// through the same engine API, as early as each can be, and watches the JobManager's
+// /overview as fast as is reasonable (every PollInterval, 20 ms) until it reports the wanted
+// number of TaskManagers. Nothing of flinkd's own cadence is in it.
 //
 // What is the same as flinkd (internal/runtime/docker/apply.go, internal/daemon/desired.go):
 //
@@ -15,15 +16,22 @@
 //   - the limits (memory = memory+swap, CPU as a CFS quota over a 100 ms period), restart
 //     policy "no", one user-defined bridge network per cluster, the network aliases
 //     ("jobmanager", "taskmanager-N"), the JobManager's REST port published on 127.0.0.1;
-//   - the readiness condition: /overview reports every TaskManager, checked at once when
-//     the containers are started and then every PollInterval (1 s, flinkd's requeue while a
-//     cluster is STARTING or SCALING), counted from the end of the previous check.
+//   - the readiness condition: /overview reports every TaskManager.
+//
+// The schedule is the fastest the engine allows for a Flink cluster: the network first;
+// then every container is created (and its configuration copied in) at once; the
+// JobManager is started as soon as it is created, and each TaskManager as soon as it is
+// created and the JobManager has started (a TaskManager started before its JobManager's
+// name resolves waits cluster.registration.error-delay before it retries). /overview is
+// checked from the moment the JobManager has started, every PollInterval, counted from the
+// start of the previous check.
 //
 // What differs, by design (it is the work a supervisor does and a one-shot script does not):
 // the baseline does not look at the image (flinkd inspects it, and pulls it when missing),
-// does not list or inspect containers before or after acting, creates every container at
-// once (flinkd runs at most 8 engine operations at a time), writes nothing to disk, and
-// labels its resources with its own labels (LabelRun), not flinkd's.
+// does not list or inspect containers before or after acting, has no bound on concurrent
+// engine calls (flinkd runs at most 8 at a time), writes nothing to disk, lets the engine
+// pick the network's subnet, and labels its resources with its own labels (LabelRun), not
+// flinkd's.
 //
 // TestBaselineCreatesTheSameContainersAsFlinkd (in package bench) checks the sameness
 // against containers flinkd created.
@@ -35,8 +43,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,9 +89,9 @@ var restPort = nat.Port(strconv.Itoa(flinkconf.DefaultRESTPort) + "/tcp")
 // restTimeout bounds one /overview call, as flinkd's flinkTimeout (internal/daemon).
 const restTimeout = 3 * time.Second
 
-// DefaultPollInterval is flinkd's requeue interval while a cluster is STARTING or SCALING
-// (internal/daemon/decide.go, requeueProgress).
-const DefaultPollInterval = time.Second
+// DefaultPollInterval is the pause between the starts of two /overview checks: the finest
+// observation that is still not a busy loop against the JobManager.
+const DefaultPollInterval = 20 * time.Millisecond
 
 // Config configures a Baseline.
 type Config struct {
@@ -112,6 +123,14 @@ type Baseline struct {
 	jm    process
 	tm    process
 	http  *http.Client
+	// imageConf is what the image has in /opt/flink/conf (read once, by New, as flinkd
+	// reads it once per image): the base of the configuration file and its owner.
+	imageConf imageConf
+}
+
+type imageConf struct {
+	uid, gid         int
+	standard, legacy *flinkconf.Base
 }
 
 type process struct {
@@ -119,8 +138,9 @@ type process struct {
 	memoryBytes int64
 }
 
-// New prepares a baseline for cfg.Spec, rendering what flinkd renders for it.
-func New(cfg Config) (*Baseline, error) {
+// New prepares a baseline for cfg.Spec, rendering what flinkd renders for it; it reads the
+// image's conf folder once, from a container it creates and removes.
+func New(ctx context.Context, cfg Config) (*Baseline, error) {
 	if cfg.Client == nil || cfg.Spec == nil || cfg.Run == "" {
 		return nil, errors.New("baseline: Client, Spec and Run are required")
 	}
@@ -146,7 +166,7 @@ func New(cfg Config) (*Baseline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	return &Baseline{
+	b := &Baseline{
 		cfg:   cfg,
 		image: cfg.Spec.Image(),
 		conf:  conf,
@@ -155,7 +175,63 @@ func New(cfg Config) (*Baseline, error) {
 		jm:    process{cpuMillis: jm.CPUMillis(), memoryBytes: jm.MemoryBytes()},
 		tm:    process{cpuMillis: tm.CPUMillis(), memoryBytes: tm.MemoryBytes()},
 		http:  &http.Client{Timeout: restTimeout},
-	}, nil
+	}
+	if b.imageConf, err = b.readImageConf(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// readImageConf reads the image's /opt/flink/conf as flinkd's runtime does (its
+// config.yaml and flink-conf.yaml, and the folder's owner unless root), from a created,
+// never started container.
+func (b *Baseline) readImageConf(ctx context.Context) (imageConf, error) {
+	ic := imageConf{uid: flinkconf.ImageUID, gid: flinkconf.ImageUID}
+	cctx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
+	defer cancel()
+	resp, err := b.cfg.Client.ContainerCreate(cctx, &container.Config{Image: b.image, Labels: b.labels("image-conf", "")}, nil, nil, nil, "")
+	if err != nil {
+		return ic, fmt.Errorf("baseline: read the image's conf folder: %w", err)
+	}
+	defer func() {
+		_ = b.cfg.Client.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true})
+	}()
+	rc, _, err := b.cfg.Client.CopyFromContainer(cctx, resp.ID, flinkconf.Dir)
+	if err != nil {
+		return ic, fmt.Errorf("baseline: read the image's conf folder: %w", err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	dir := path.Base(flinkconf.Dir)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return ic, nil
+		}
+		if err != nil {
+			return ic, fmt.Errorf("baseline: read the image's conf folder: %w", err)
+		}
+		name := strings.TrimSuffix(hdr.Name, "/")
+		switch {
+		case name == dir && hdr.Typeflag == tar.TypeDir && hdr.Uid != 0:
+			ic.uid, ic.gid = hdr.Uid, hdr.Gid
+		case hdr.Typeflag != tar.TypeReg:
+		case name == dir+"/"+flinkconf.LegacyConfigYAML:
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				return ic, err
+			}
+			ic.legacy = flinkconf.ParseLegacy(data)
+		case name == dir+"/"+flinkconf.ConfigYAML:
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				return ic, err
+			}
+			if ic.standard, err = flinkconf.ParseStandard(data); err != nil {
+				return ic, fmt.Errorf("baseline: the image's %s: %w", flinkconf.ConfigYAML, err)
+			}
+		}
+	}
 }
 
 // Cluster is one cluster the baseline created.
@@ -177,9 +253,9 @@ type Result struct {
 	Polls int
 }
 
-// Start creates cluster name's network, then its JobManager and taskManagers TaskManagers,
-// all at once (each: create, copy the configuration in, start), then waits until the
-// JobManager reports taskManagers registered TaskManagers.
+// Start creates cluster name's network, then its JobManager and taskManagers TaskManagers
+// on the schedule of the package doc, and returns once the JobManager reports taskManagers
+// registered TaskManagers.
 func (b *Baseline) Start(ctx context.Context, name string, taskManagers int) (*Cluster, Result, error) {
 	start := time.Now()
 	c := &Cluster{b: b, Name: name}
@@ -194,90 +270,153 @@ func (b *Baseline) Start(ctx context.Context, name string, taskManagers int) (*C
 	}
 	c.NetworkID = resp.ID
 
-	ids := []string{jobManagerID}
-	for n := 1; n <= taskManagers; n++ {
-		ids = append(ids, taskManagerID(n))
+	var (
+		jmStarted = make(chan struct{})
+		jmID      string
+		res       Result
+		upMu      sync.Mutex
+		allUp     time.Time
+	)
+	up := func() {
+		upMu.Lock()
+		allUp = time.Now() // the last one wins
+		upMu.Unlock()
 	}
-	var jmContainer string
-	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	for _, id := range ids {
+	g.Go(func() error {
+		id, err := b.create(gctx, c, jobManagerID)
+		if err != nil {
+			return err
+		}
+		if err := b.start(gctx, c, id, jobManagerID); err != nil {
+			return err
+		}
+		up()
+		jmID = id
+		close(jmStarted)
+		return nil
+	})
+	for n := 1; n <= taskManagers; n++ {
 		g.Go(func() error {
-			cid, err := b.bringUp(gctx, c, id)
+			id, err := b.create(gctx, c, taskManagerID(n))
 			if err != nil {
 				return err
 			}
-			if id == jobManagerID {
-				mu.Lock()
-				jmContainer = cid
-				mu.Unlock()
+			select {
+			case <-jmStarted:
+			case <-gctx.Done():
+				return gctx.Err()
 			}
+			if err := b.start(gctx, c, id, taskManagerID(n)); err != nil {
+				return err
+			}
+			up()
 			return nil
 		})
 	}
+	g.Go(func() error {
+		select {
+		case <-jmStarted:
+		case <-gctx.Done():
+			return gctx.Err()
+		}
+		url, err := b.restURL(gctx, jmID)
+		if err != nil {
+			return err
+		}
+		c.RESTURL = url
+		var ready time.Time
+		res.Polls, ready, err = b.waitRegistered(gctx, c, taskManagers)
+		res.Ready = ready.Sub(start)
+		return err
+	})
 	if err := g.Wait(); err != nil {
-		return c, Result{}, err
-	}
-	started := time.Since(start)
-	if c.RESTURL, err = b.restURL(ctx, jmContainer); err != nil {
 		return c, Result{}, err
 	}
 	c.TaskManagers = taskManagers
-	polls, err := b.waitRegistered(ctx, c, taskManagers)
-	return c, Result{Started: started, Ready: time.Since(start), Polls: polls}, err
+	res.Started = allUp.Sub(start)
+	return c, res, nil
 }
 
-// ScaleUp adds TaskManagers taskmanager-(current+1) to taskmanager-n at once, then waits
-// until the JobManager reports n registered TaskManagers.
+// ScaleUp adds TaskManagers taskmanager-(current+1) to taskmanager-n at once (each is
+// started as soon as it is created), and returns once the JobManager reports n registered
+// TaskManagers, checked from the start.
 func (c *Cluster) ScaleUp(ctx context.Context, n int) (Result, error) {
 	start := time.Now()
+	var (
+		res   Result
+		upMu  sync.Mutex
+		allUp time.Time
+	)
 	g, gctx := errgroup.WithContext(ctx)
 	for i := c.TaskManagers + 1; i <= n; i++ {
 		g.Go(func() error {
-			_, err := c.b.bringUp(gctx, c, taskManagerID(i))
-			return err
+			id, err := c.b.create(gctx, c, taskManagerID(i))
+			if err != nil {
+				return err
+			}
+			if err := c.b.start(gctx, c, id, taskManagerID(i)); err != nil {
+				return err
+			}
+			upMu.Lock()
+			allUp = time.Now() // the last one wins
+			upMu.Unlock()
+			return nil
 		})
 	}
+	g.Go(func() error {
+		var ready time.Time
+		var err error
+		res.Polls, ready, err = c.b.waitRegistered(gctx, c, n)
+		res.Ready = ready.Sub(start)
+		return err
+	})
 	if err := g.Wait(); err != nil {
 		return Result{}, err
 	}
-	started := time.Since(start)
 	c.TaskManagers = n
-	polls, err := c.b.waitRegistered(ctx, c, n)
-	return Result{Started: started, Ready: time.Since(start), Polls: polls}, err
+	res.Started = allUp.Sub(start)
+	return res, nil
 }
 
-// waitRegistered checks /overview at once and then PollInterval after each check ends, as
-// flinkd re-checks a STARTING or SCALING cluster, until it reports n TaskManagers.
-func (b *Baseline) waitRegistered(ctx context.Context, c *Cluster, n int) (int, error) {
+// waitRegistered checks /overview at once and then every PollInterval (from the start of
+// one check to the start of the next; at once when a check took longer) until it reports n
+// TaskManagers, and returns the number of checks and when the last one answered.
+func (b *Baseline) waitRegistered(ctx context.Context, c *Cluster, n int) (int, time.Time, error) {
 	fc := &flink.Client{BaseURL: c.RESTURL, HTTP: b.http}
 	polls := 0
 	var last error
+	next := time.Now()
 	for {
 		polls++
 		cctx, cancel := context.WithTimeout(ctx, restTimeout)
 		ov, err := fc.Overview(cctx)
 		cancel()
 		if err == nil && ov.TaskManagers == n {
-			return polls, nil
+			return polls, time.Now(), nil
 		}
 		if err == nil {
 			err = fmt.Errorf("%d/%d TaskManagers registered", ov.TaskManagers, n)
 		}
 		last = err
-		t := time.NewTimer(b.cfg.PollInterval)
+		next = next.Add(b.cfg.PollInterval)
+		wait := time.Until(next)
+		if wait <= 0 {
+			next, wait = time.Now(), 0
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return polls, fmt.Errorf("wait for %d TaskManagers of %s: %w (last: %v)", n, c.Name, ctx.Err(), last)
+			return polls, time.Time{}, fmt.Errorf("wait for %d TaskManagers of %s: %w (last: %v)", n, c.Name, ctx.Err(), last)
 		case <-t.C:
 		}
 	}
 }
 
-// bringUp creates one instance's container, copies its configuration in and starts it, as
-// flinkd's runtime does; it returns the container ID.
-func (b *Baseline) bringUp(ctx context.Context, c *Cluster, id string) (string, error) {
+// create creates one instance's container and copies its configuration in, as flinkd's
+// runtime does; it returns the container ID.
+func (b *Baseline) create(ctx context.Context, c *Cluster, id string) (string, error) {
 	component, proc, alias := componentTM, b.tm, id
 	if id == jobManagerID {
 		component, proc, alias = componentJM, b.jm, jobManagerAlias
@@ -309,10 +448,9 @@ func (b *Baseline) bringUp(ctx context.Context, c *Cluster, id string) (string, 
 		c.NetworkID: {Aliases: []string{alias}},
 	}}
 	name := resourceName(c.Name) + "_" + id
-	// One call budget for the create, one for copy and start, as flinkd's runtime has.
 	cctx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
+	defer cancel()
 	resp, err := b.cfg.Client.ContainerCreate(cctx, cfg, hc, nc, nil, name)
-	cancel()
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", name, err)
 	}
@@ -320,15 +458,20 @@ func (b *Baseline) bringUp(ctx context.Context, c *Cluster, id string) (string, 
 	if err != nil {
 		return resp.ID, err
 	}
-	cctx, cancel = context.WithTimeout(ctx, b.cfg.CallTimeout)
-	defer cancel()
 	if err := b.cfg.Client.CopyToContainer(cctx, resp.ID, flinkconf.Dir, bytes.NewReader(archive), container.CopyToContainerOptions{}); err != nil {
 		return resp.ID, fmt.Errorf("copy configuration into %s: %w", name, err)
 	}
-	if err := b.cfg.Client.ContainerStart(cctx, resp.ID, container.StartOptions{}); err != nil {
-		return resp.ID, fmt.Errorf("start container %s: %w", name, err)
-	}
 	return resp.ID, nil
+}
+
+// start starts a created container.
+func (b *Baseline) start(ctx context.Context, c *Cluster, cid, id string) error {
+	cctx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
+	defer cancel()
+	if err := b.cfg.Client.ContainerStart(cctx, cid, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start container %s_%s: %w", resourceName(c.Name), id, err)
+	}
+	return nil
 }
 
 // restURL reads the JobManager's published REST port.
@@ -349,27 +492,39 @@ func (b *Baseline) restURL(ctx context.Context, id string) (string, error) {
 	return "", errors.New("inspect jobmanager: REST port not published")
 }
 
-// configArchive is the tar of /opt/flink/conf's files, owned by the image's flink user: the
-// cluster's configuration plus what only the runtime knows (flinkconf.RuntimeOptions), as
-// internal/runtime/docker writes it, without reading the image's own file first.
-func (b *Baseline) configArchive(id, component string) ([]byte, error) {
+// instanceFiles are one instance's /opt/flink/conf files: the cluster's configuration plus
+// what only the runtime knows (flinkconf.RuntimeOptions), as internal/runtime/docker writes
+// it, without reading the image's own file first, and the Log4j file.
+func (b *Baseline) instanceFiles(id, component string) ([]flinkconf.File, error) {
 	in := flinkconf.Instance{JobManagerHost: jobManagerAlias}
 	if component == componentTM {
 		in.TaskManagerHost, in.ResourceID = id, id
 	}
 	v := flinkconf.VersionOf(b.cfg.Spec.Spec.FlinkVersion)
-	name, legacy := flinkconf.FileName(v, false)
-	f, err := flinkconf.Render(flinkconf.Layers{Version: v, Legacy: legacy, Cluster: b.conf, Runtime: flinkconf.RuntimeOptions(in)})
+	name, legacy := flinkconf.FileName(v, b.imageConf.legacy != nil)
+	base := b.imageConf.standard
+	if legacy {
+		base = b.imageConf.legacy
+	}
+	f, err := flinkconf.Render(flinkconf.Layers{Version: v, Legacy: legacy, Base: base, Cluster: b.conf, Runtime: flinkconf.RuntimeOptions(in)})
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
-	files := []flinkconf.File{f, {Name: flinkconf.Log4jConsoleFile, Data: []byte(b.log4j)}}
+	return []flinkconf.File{f, {Name: flinkconf.Log4jConsoleFile, Data: []byte(b.log4j)}}, nil
+}
+
+// configArchive is the tar of instanceFiles, owned by the image's flink user.
+func (b *Baseline) configArchive(id, component string) ([]byte, error) {
+	files, err := b.instanceFiles(id, component)
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	now := time.Now()
 	for _, f := range files {
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.Name, Mode: 0o664, Uid: flinkconf.ImageUID,
-			Gid: flinkconf.ImageUID, Size: int64(len(f.Data)), ModTime: now}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.Name, Mode: 0o664, Uid: b.imageConf.uid,
+			Gid: b.imageConf.gid, Size: int64(len(f.Data)), ModTime: now}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, fmt.Errorf("archive %s: %w", f.Name, err)
 		}
