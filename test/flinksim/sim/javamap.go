@@ -81,19 +81,6 @@ func newJavaHashMapOf(other []string) *javaHashMap {
 
 func (m *javaHashMap) index(key string) int { return int(spread(key) & uint32(len(m.table)-1)) }
 
-// contains reports whether the map holds key.
-func (m *javaHashMap) contains(key string) bool {
-	if m.table == nil {
-		return false
-	}
-	for _, k := range m.table[m.index(key)] {
-		if k == key {
-			return true
-		}
-	}
-	return false
-}
-
 // put is HashMap.put (putVal) for the key.
 func (m *javaHashMap) put(key string) {
 	if m.table == nil {
