@@ -47,26 +47,29 @@ func (v Version) AtLeast(major, minor int) bool {
 
 func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
 
-// conf is a Flink configuration (Configuration.confData) that remembers the order in which
-// keys were first set. Values are kept as text; typed marks the values that a YAML file gave
-// as a non-string scalar (an int, float or boolean of YAML 1.2's core schema, as
+// conf is a Flink configuration: Configuration.confData, a java.util.HashMap, whose
+// iteration order (javaHashMap) is the order of the files Flink writes and of its log
+// lines. Values are kept as text; typed marks the values that a YAML file gave as a
+// non-string scalar (an int, float or boolean of YAML 1.2's core schema, as
 // snakeyaml-engine's CoreSchema resolves them), which Flink keeps as Integer/Boolean/Double
 // objects and writes back unquoted; every other value is a Java String.
 type conf struct {
-	keys  []string
+	data  *javaHashMap
 	vals  map[string]string
 	typed map[string]bool
 }
 
-func newConf() *conf { return &conf{vals: map[string]string{}, typed: map[string]bool{}} }
+// newConf is new Configuration(): an empty HashMap.
+func newConf() *conf {
+	return &conf{data: newJavaHashMap(), vals: map[string]string{}, typed: map[string]bool{}}
+}
 
 // set stores a String value (what -D dynamic properties and the legacy reader give).
 func (c *conf) set(k, v string) { c.put(k, v, false) }
 
+// put is Configuration.setValueInternal(key, value, false): HashMap.put.
 func (c *conf) put(k, v string, typed bool) {
-	if _, ok := c.vals[k]; !ok {
-		c.keys = append(c.keys, k)
-	}
+	c.data.put(k)
 	c.vals[k] = v
 	if typed {
 		c.typed[k] = true
@@ -74,6 +77,13 @@ func (c *conf) put(k, v string, typed bool) {
 		delete(c.typed, k)
 	}
 }
+
+// keys are the entries in confData's iteration order.
+func (c *conf) keys() []string { return c.data.keys() }
+
+// modelled is false once a map of this configuration made a tree of a bin: its order is
+// then not Java's (see javaHashMap).
+func (c *conf) modelled() bool { return !c.data.treeified }
 
 func (c *conf) get(k string) (string, bool) {
 	v, ok := c.vals[k]
@@ -89,12 +99,46 @@ func (c *conf) Map() map[string]string {
 	return m
 }
 
+// clone is new Configuration(other): new HashMap<>(other.confData).
 func (c *conf) clone() *conf {
-	n := newConf()
-	for _, k := range c.keys {
-		n.put(k, c.vals[k], c.typed[k])
+	n := &conf{data: newJavaHashMapOf(c.keys()), vals: c.Map(), typed: map[string]bool{}}
+	for k, t := range c.typed {
+		n.typed[k] = t
 	}
+	n.data.treeified = n.data.treeified || c.data.treeified
 	return n
+}
+
+// addAll is Configuration.addAll(other): confData.putAll(other.confData).
+func (c *conf) addAll(other *conf) {
+	keys := other.keys()
+	c.data.putAll(keys)
+	c.data.treeified = c.data.treeified || other.data.treeified
+	for _, k := range keys {
+		c.vals[k] = other.vals[k]
+		if other.typed[k] {
+			c.typed[k] = true
+		} else {
+			delete(c.typed, k)
+		}
+	}
+}
+
+// dynamicConf is the Configuration Flink makes of "-D key=value" arguments
+// (ConfigurationUtils.createConfiguration of the parser's Properties): the last value of a
+// key wins, in the order of propertyNames.
+func dynamicConf(opts []option) *conf {
+	vals := map[string]string{}
+	for _, o := range opts {
+		vals[o.key] = o.value
+	}
+	names, modelled := propertyNames(optionKeys(opts))
+	c := newConf()
+	for _, k := range names {
+		c.set(k, vals[k])
+	}
+	c.data.treeified = c.data.treeified || !modelled
+	return c
 }
 
 // errIllegalConfig is Flink's IllegalConfigurationException.
@@ -104,15 +148,29 @@ func (e errIllegalConfig) Error() string {
 	return "org.apache.flink.configuration.IllegalConfigurationException: " + e.msg
 }
 
-// errYAML is what GlobalConfiguration.loadYAMLResource throws on a file snakeyaml-engine
-// cannot parse: a RuntimeException caused by a YamlEngineException. The cause's text is
-// go-yaml's, not snakeyaml's.
-type errYAML struct{ cause string }
+// errYAML is what GlobalConfiguration.loadYAMLResource throws on a file it cannot load: a
+// RuntimeException caused by what YamlParserUtils.loadYamlFile or the load threw. A
+// snakeyaml-engine parse error (a MarkedYamlEngineException) is rewrapped by
+// wrapExceptionToHiddenSensitiveData as a YamlEngineException whose message is its
+// context and problem lines, each followed by a line break, and logged ("Failed to parse
+// YAML configuration") before it is thrown; marked says so.
+type errYAML struct {
+	cause  string // the cause's class and message
+	marked bool
+}
 
 func (e errYAML) Error() string {
-	return "java.lang.RuntimeException: Error parsing YAML configuration.\n" +
-		"Caused by: org.snakeyaml.engine.v2.exceptions.YamlEngineException: " + e.cause
+	return "java.lang.RuntimeException: Error parsing YAML configuration.\nCaused by: " + e.cause
 }
+
+// yamlEngineError is a snakeyaml-engine parse error as Flink rethrows it.
+func yamlEngineError(lines ...string) errYAML {
+	return errYAML{cause: "org.snakeyaml.engine.v2.exceptions.YamlEngineException: " + strings.Join(lines, "\n") + "\n", marked: true}
+}
+
+// errNullValue: a key without a value (YAML null) reaches Configuration.setValueInternal,
+// which refuses it; the whole load fails (seen on flink-dist 1.20.5 and 2.2.1).
+var errNullValue = errYAML{cause: "java.lang.NullPointerException: Value must not be null."}
 
 // configFile says which file in confDir Flink version v reads, as GlobalConfiguration
 // .loadConfiguration of that version does (flink-core GlobalConfiguration.java):
@@ -172,14 +230,17 @@ func loadConfig(confDir string, v Version, warn func(string)) (loaded, error) {
 	if legacy {
 		l.conf = parseLegacyConfig(data, path, warn)
 	} else {
-		c, err := parseStandardYAML(data)
+		c, err := parseStandardYAML(data, v)
 		if err != nil {
-			l.log = append(l.log, "ERROR [] - Failed to parse YAML configuration")
+			var ye errYAML
+			if errors.As(err, &ye) && ye.marked {
+				l.log = append(l.log, "ERROR [] - Failed to parse YAML configuration", strings.TrimSuffix(ye.cause, "\n"))
+			}
 			return l, err
 		}
 		l.conf = c
 	}
-	for _, k := range javaHashOrder(l.conf.keys) {
+	for _, k := range l.conf.keys() {
 		l.log = append(l.log, fmt.Sprintf("INFO  [] - Loading configuration property: %s, %s", k, masked(v, k, l.conf.vals[k])))
 	}
 	return l, nil
@@ -212,67 +273,175 @@ func parseLegacyConfig(data []byte, path string, warn func(string)) *conf {
 	return c
 }
 
-// parseStandardYAML reads config.yaml as GlobalConfiguration.loadYAMLResource does
-// (YamlParserUtils.loadYamlFile with snakeyaml-engine's CoreSchema, then flatten): nested
-// mappings are flattened with dots in document order, a later value for the same flattened
-// key wins ("a: {b: 1}" and "a.b: 2" is no error), a key twice in one mapping is
-// snakeyaml's "found duplicate key", a list becomes its flow-style YAML text
-// (YamlParserUtils.toYAMLString: "[a, b]"), nulls are skipped, and scalars keep whether they
-// were a string or a typed value.
-func parseStandardYAML(data []byte) (*conf, error) {
-	c := newConf()
+// parseStandardYAML reads config.yaml as GlobalConfiguration.loadYAMLResource of version v
+// does (YamlParserUtils.loadYamlFile with snakeyaml-engine's CoreSchema, then flatten,
+// then confData.put of every flattened entry in the flattened map's order): nested mappings
+// are flattened with dots in document order, a later value for the same flattened key
+// wins ("a: {b: 1}" and "a.b: 2" is no error), a key twice in one mapping is snakeyaml's
+// "found duplicate key", a list becomes its flow-style YAML text (YamlParserUtils
+// .toYAMLString: "[a, b]"), a key without a value fails the load (errNullValue), and
+// scalars keep whether they were a string or a typed value.
+//
+// The flattened map is a HashMap, so it decides the order confData is filled in: 2.x
+// flattens into one map, key by key in document order; 1.19 and 1.20 make a map per
+// nested mapping and merge it into its parent with putAll (which sizes the parent for the
+// child's entries first), so the same file can come out in another order.
+func parseStandardYAML(data []byte, v Version) (*conf, error) {
 	var doc goyaml.Node
 	if err := goyaml.Unmarshal(data, &doc); err != nil {
-		return nil, errYAML{err.Error()}
+		if lines, ok := snakeyamlDocumentStart(data); ok {
+			return nil, yamlEngineError(lines...)
+		}
+		return nil, yamlEngineError(err.Error())
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return c, nil
+		return newConf(), nil
 	}
 	root := doc.Content[0]
 	if root.Kind == goyaml.ScalarNode && root.Tag == "!!null" {
-		return c, nil
+		return newConf(), nil
 	}
 	if root.Kind != goyaml.MappingNode {
-		return nil, errYAML{fmt.Sprintf("line %d: the document is not a mapping", root.Line)}
+		return nil, yamlEngineError(fmt.Sprintf("line %d: the document is not a mapping", root.Line))
 	}
-	if err := flatten(c, "", root); err != nil {
+	flat := &flattened{keys: newJavaHashMap(), vals: map[string]*string{}, typed: map[string]bool{}}
+	if err := flat.add("", root, !v.AtLeast(2, 0)); err != nil {
 		return nil, err
+	}
+	c := newConf()
+	c.data.treeified = flat.keys.treeified
+	for _, k := range flat.keys.keys() {
+		val := flat.vals[k]
+		if val == nil {
+			return nil, errNullValue
+		}
+		c.put(k, *val, flat.typed[k])
 	}
 	return c, nil
 }
 
-func flatten(c *conf, prefix string, n *goyaml.Node) error {
+// flattened is GlobalConfiguration.flatten's result: a HashMap of dotted keys to values
+// (nil: YAML null).
+type flattened struct {
+	keys  *javaHashMap
+	vals  map[string]*string
+	typed map[string]bool
+}
+
+// add flattens mapping n under prefix into f. perLevel is 1.19/1.20's flatten, which
+// flattens each nested mapping into a map of its own and putAll's it into f.
+func (f *flattened) add(prefix string, n *goyaml.Node, perLevel bool) error {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := n.Content[i], n.Content[i+1]
 		key := kn.Value
 		if seen[key] {
-			return errYAML{fmt.Sprintf("while constructing a mapping\n in reader, line %d, column %d\nfound duplicate key %s\n in reader, line %d, column %d",
-				n.Line, n.Column, key, kn.Line, kn.Column)}
+			return yamlEngineError("while constructing a mapping", fmt.Sprintf(" in reader, line %d, column %d", n.Line, n.Column),
+				"found duplicate key "+key, fmt.Sprintf(" in reader, line %d, column %d", kn.Line, kn.Column))
 		}
 		seen[key] = true
-		full := key
-		if prefix != "" {
-			full = prefix + "." + key
-		}
+		full := prefix + key
 		for vn.Kind == goyaml.AliasNode {
 			vn = vn.Alias
 		}
 		switch vn.Kind {
 		case goyaml.MappingNode:
-			if err := flatten(c, full, vn); err != nil {
-				return err
-			}
-		case goyaml.SequenceNode:
-			c.put(full, flowYAML(vn), false)
-		default:
-			if vn.Tag == "!!null" {
+			if !perLevel {
+				if err := f.add(full+".", vn, false); err != nil {
+					return err
+				}
 				continue
 			}
-			c.put(full, vn.Value, vn.Style&(goyaml.SingleQuotedStyle|goyaml.DoubleQuotedStyle) == 0 && coreSchemaTyped(vn.Value))
+			child := &flattened{keys: newJavaHashMap(), vals: map[string]*string{}, typed: map[string]bool{}}
+			if err := child.add(full+".", vn, true); err != nil {
+				return err
+			}
+			keys := child.keys.keys()
+			f.keys.putAll(keys)
+			f.keys.treeified = f.keys.treeified || child.keys.treeified
+			for _, k := range keys {
+				f.vals[k], f.typed[k] = child.vals[k], child.typed[k]
+			}
+		case goyaml.SequenceNode:
+			s := flowYAML(vn)
+			f.keys.put(full)
+			f.vals[full], f.typed[full] = &s, false
+		default:
+			f.keys.put(full)
+			if vn.Tag == "!!null" {
+				f.vals[full], f.typed[full] = nil, false
+				continue
+			}
+			s := vn.Value
+			f.vals[full] = &s
+			f.typed[full] = vn.Style&(goyaml.SingleQuotedStyle|goyaml.DoubleQuotedStyle) == 0 && coreSchemaTyped(vn.Value)
 		}
 	}
 	return nil
+}
+
+// snakeyamlDocumentStart recognises the parse error snakeyaml-engine reports for a
+// document whose first node, a flow collection, is followed by more text on its line
+// (ParserImpl.ParseDocumentStart: "expected '<document start>', but found '<scalar>'"),
+// with the position of that text. It is what Flink says about every file the entrypoint
+// wrote its own error into ("[ERROR] Could not parse configurations properly."): column 9
+// of line 1. Other parse errors keep go-yaml's text (see package test/fidelity).
+func snakeyamlDocumentStart(data []byte) ([]string, bool) {
+	text := string(data)
+	line, col := 0, 0
+	i := 0
+	// Skip blank and comment lines before the first node.
+	for i < len(text) {
+		j := strings.IndexByte(text[i:], '\n')
+		end := len(text)
+		if j >= 0 {
+			end = i + j
+		}
+		t := strings.TrimSpace(text[i:end])
+		if t != "" && !strings.HasPrefix(t, "#") {
+			break
+		}
+		i, line = end+1, line+1
+	}
+	if i >= len(text) {
+		return nil, false
+	}
+	rest := text[i:]
+	lineText, _, _ := strings.Cut(rest, "\n")
+	start := len(lineText) - len(strings.TrimLeft(lineText, " "))
+	if start >= len(lineText) || (lineText[start] != '[' && lineText[start] != '{') {
+		return nil, false
+	}
+	depth, quote := 0, byte(0)
+	for col = start; col < len(lineText); col++ {
+		ch := lineText[col]
+		switch {
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			}
+		case ch == '\'' || ch == '"':
+			quote = ch
+		case ch == '[' || ch == '{':
+			depth++
+		case ch == ']' || ch == '}':
+			depth--
+		}
+		if depth == 0 {
+			break
+		}
+	}
+	if depth != 0 {
+		return nil, false
+	}
+	next := col + 1
+	for next < len(lineText) && lineText[next] == ' ' {
+		next++
+	}
+	if next >= len(lineText) || lineText[next] == '#' || strings.ContainsRune("[]{},:?-&*!|>'\"%@`", rune(lineText[next])) {
+		return nil, false
+	}
+	return []string{"expected '<document start>', but found '<scalar>'", fmt.Sprintf(" in reader, line %d, column %d", line+1, next+1)}, true
 }
 
 // flowYAML renders a YAML value in flow style, as YamlParserUtils.toYAMLString does.

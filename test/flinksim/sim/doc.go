@@ -57,15 +57,25 @@
 //     key split on '.', in Java HashMap order, strings quoted as snakeyaml quotes them) over
 //     config.yaml; on 1.19/1.20 a present flink-conf.yaml is written instead, flat. 2.2
 //     writes config.yaml only.
+//   - The order is computed as Java gives it (javamap.go): String.hashCode, the table sizes
+//     each java.util.HashMap grows through (and putAll's sizing of an empty map), bucket
+//     order, insertion order within a bucket; the -D options pass through a Properties'
+//     ConcurrentHashMap and stringPropertyNames' HashMap first; 1.19/1.20 flatten each
+//     nested mapping into a HashMap of its own, 2.x into one. Held to OpenJDK 17
+//     (testdata/javamap-openjdk17.txt) and file by file to the real images (test/fidelity).
 //   - A key that is a strict dotted prefix of another (state.backend and
 //     state.backend.incremental, restart-strategy and restart-strategy.fixed-delay.attempts,
 //     high-availability and high-availability.storageDir, env.java.opts and
-//     env.java.opts.taskmanager): real Flink throws ClassCastException or silently drops the
-//     longer keys, depending on HashMap order; the stand-in always fails. bash-java-utils.sh
-//     swallows the failure and its text ("[ERROR] Could not parse configurations
-//     properly.", the raw BashJavaUtils output, the exception) becomes config.yaml; the
-//     process then fails at start on the YAML parse error, and so does every restart. A file
-//     Flink cannot load (missing, broken) ends the same way.
+//     env.java.opts.taskmanager) goes the way that order sends it, as in real Flink: the
+//     shorter key first, and the dump throws ClassCastException; the longer first, and it
+//     is dropped without a word (state.backend.incremental beside the image's own
+//     configuration). A thrown dump: bash-java-utils.sh swallows the failure and its text
+//     ("[ERROR] Could not parse configurations properly.", the raw BashJavaUtils output,
+//     the exception) becomes config.yaml; the process then fails at start on the YAML parse
+//     error (snakeyaml's "expected '<document start>', but found '<scalar>'", line 1,
+//     column 9), and so does every restart. A file Flink cannot load (missing, broken, a
+//     key without a value: NullPointerException "Value must not be null.") ends the same
+//     way.
 //   - 1.18 and before: sed edits of flink-conf.yaml (comments kept), FLINK_PROPERTIES
 //     appended verbatim, then the whole file goes through envsubst: every $NAME and ${NAME}
 //     becomes the variable's value or nothing ("pa$$word" becomes "pa$").
@@ -165,14 +175,29 @@
 // /jobs/:id/savepoints/:triggerid; POST /jars/upload,
 // /jars/:jarid/run, /jobs/:id/stop, /jobs/:id/savepoints; PATCH /jobs/:id?mode=cancel
 // (202); DELETE /jars/:jarid, /cluster. Paths may carry the /v1 prefix. Like Flink's
-// router, an unknown path and a wrong method are both 404 {"errors":["Not found: <uri>"]}.
-// The jar endpoints exist only while web.submit.enable is true (the default).
+// router, a known path with a wrong method is 404 {"errors":["Not found: <uri>"]}; a GET
+// of an unknown path reaches the web UI's file handler: 404 {"errors":["Unable to load
+// requested file <path>."]}. Errors a handler raises are RestHandlerException bodies (the
+// exception stringified: "org.apache.flink.runtime.rest.handler.RestHandlerException:
+// <message>", frames, causes), an unhandled one "Internal server error." and "<Exception on
+// server side: ...>". Cancelling an unknown job is 404 "Job could not be found.", a job that
+// ended CANCELED 202 again, one that ended otherwise 409. Savepoint operations are kept by
+// (trigger, job) whatever the job: stopping a job that does not run answers 202 and fails
+// with FlinkJobNotFoundException; failures are reported as the CompletionException around
+// the cause. /jobs/overview lists jobs newest first (2.x; 1.x's order is a HashSet's) and
+// 2.x adds pending-operators (0). /taskmanagers' timeSinceLastHeartbeat is the epoch millis
+// of the last heartbeat, 0 before the first. The JobManager's BLOB server takes
+// blob.server.port (any free port when unset) and /jobmanager/config shows the port it got.
+// The jar endpoints exist only while web.submit.enable is true (the default); /jars lists
+// each jar's entry classes from its manifest (program-class, else Main-Class).
 // /jobmanager/config hides the values of sensitive keys as "******"
 // (GlobalConfiguration.SENSITIVE_KEYS of the version: password, secret,
 // fs.azure.account.key, apikey, auth-params, service-key, token, basic-auth, jaas.config;
 // http-headers from 1.19; api-key from 2.0; "key" alone is not one).
 //
-// Any uploaded *.jar becomes a job when run: by default one vertex "Source: sim -> Sink:
+// Any uploaded *.jar becomes a job when run. The examples of flink-examples-streaming the
+// stand-in knows (WindowJoin, by its entry class; jars.go) get the name and job graph their
+// main() builds; any other jar by default one vertex "Source: sim -> Sink:
 // sim" of the requested parallelism (default parallelism.default); each program argument
 // "--vertex NAME[=PARALLELISM][@GROUP]" adds a vertex instead (parallelism: the job's; slot
 // sharing group: "default"). A job needs, per slot sharing group, as many slots as its

@@ -119,21 +119,18 @@ func (e *Entrypoint) Run(ctx context.Context) int {
 		fmt.Fprintf(e.Stdout, "Usage: docker-entrypoint.sh (jobmanager|standalone-job|taskmanager|history-server)\n")
 		fmt.Fprintf(e.Stdout, "    Or docker-entrypoint.sh help\n\n")
 		fmt.Fprintf(e.Stdout, "By default, Flink image adopts jemalloc as default memory allocator. This behavior can be disabled by setting the 'DISABLE_JEMALLOC' environment variable to 'true'.\n")
-		fmt.Fprintf(e.Stdout, "\nThis is flink-sim, a stand-in for the official Flink %s image: only jobmanager, taskmanager and help are emulated.\n", v)
 		return ExitOK
 	case "jobmanager":
 		fmt.Fprintln(e.Stdout, "Starting Job Manager")
 		if !e.dropPrivileges(v) {
 			return ExitStartupFailure
 		}
-		fmt.Fprintf(e.Stdout, "Starting standalonesession as a console application on host %s.\n", host)
 		return e.runProcess(ctx, home, v, host, args, true)
 	case "taskmanager":
 		fmt.Fprintln(e.Stdout, "Starting Task Manager")
 		if !e.dropPrivileges(v) {
 			return ExitStartupFailure
 		}
-		fmt.Fprintf(e.Stdout, "Starting taskexecutor as a console application on host %s.\n", host)
 		return e.runProcess(ctx, home, v, host, args, false)
 	default:
 		fmt.Fprintf(e.Stderr, "flink-sim: command %s is not emulated\n", cmd)
@@ -219,11 +216,12 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 		e.bashJavaUtilsFailed(l.log, err)
 		return ExitStartupFailure
 	}
+	// BashJavaUtils' GlobalConfiguration.loadConfiguration(dir, dynamicProperties): the
+	// file's configuration, then addAll of the -D arguments.
 	c := l.conf
+	dynConf := dynamicConf(dyn)
 	eff := c.clone()
-	for _, o := range dyn {
-		eff.set(o.key, o.value)
-	}
+	eff.addAll(dynConf)
 	if jm && len(rest) > 0 {
 		// jobmanager.sh start-foreground [host] [webui-port]
 		eff.set("jobmanager.rpc.address", rest[0])
@@ -236,25 +234,37 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 	// (bin/config.sh parseJmArgsAndExportLogs, parseTmArgsAndExportLogs) first; a
 	// configuration Flink rejects stops the process before the JVM starts.
 	var jmMem JobManagerMemory
-	var memFlags []string
+	var memFlags, memInfo []string
 	if jm {
 		jmMem, err = DeriveJobManagerMemory(eff.vals)
 		err = JobManagerMemoryError(v, err)
 		direct := jmMem.OffHeap
 		memFlags = jvmMemoryFlags(jmMem.Heap, direct, jmMem.Metaspace, boolConf(eff.vals, "jobmanager.memory.enable-jvm-direct-memory-limit", false))
+		memInfo = jmMem.Info
 	} else {
 		var m TaskManagerMemory
 		m, err = DeriveTaskManagerMemory(eff.vals)
 		memFlags = jvmMemoryFlags(m.FrameworkHeap+m.TaskHeap, m.FrameworkOffHeap+m.TaskOffHeap+m.NetworkMemory, m.JVMMetaspace, true)
+		memInfo = m.Info
 	}
 	if err != nil {
 		lines := l.log
-		for _, k := range javaHashOrder(optionKeys(dyn)) {
+		for _, k := range dynConf.keys() {
 			lines = append(lines, fmt.Sprintf("INFO  [] - Loading dynamic configuration property: %s, %s", k, masked(v, k, eff.vals[k])))
+		}
+		for _, info := range memInfo {
+			lines = append(lines, "INFO  [] - "+info)
 		}
 		e.bashJavaUtilsFailed(lines, err)
 		return ExitStartupFailure
 	}
+	// bin/flink-console.sh, which jobmanager.sh and taskmanager.sh exec once the JVM
+	// parameters are there.
+	service := "standalonesession"
+	if !jm {
+		service = "taskexecutor"
+	}
+	fmt.Fprintf(e.Stdout, "Starting %s as a console application on host %s.\n", service, host)
 	env := e.env()
 	jvm := javaOptions(c, l.legacy, v, env, jm, memFlags)
 	name := "StandaloneSessionClusterEntrypoint"
@@ -282,10 +292,10 @@ func (e *Entrypoint) runProcess(ctx context.Context, home string, v Version, hos
 		}
 	}
 	banner.Infof("--------------------------------------------------------------------------------")
-	for _, k := range javaHashOrder(c.keys) {
+	for _, k := range c.keys() {
 		gc.Infof("Loading configuration property: %s, %s", k, masked(v, k, c.vals[k]))
 	}
-	for _, k := range javaHashOrder(optionKeys(dyn)) {
+	for _, k := range dynConf.keys() {
 		gc.Infof("Loading dynamic configuration property: %s, %s", k, masked(v, k, eff.vals[k]))
 	}
 	logProbes(log)
@@ -407,7 +417,7 @@ func (e *Entrypoint) runJobManager(ctx context.Context, v Version, eff *conf, me
 	ep := log.Logger(logEntrypoint)
 	ep.Infof("Starting StandaloneSessionClusterEntrypoint.")
 	jm, err := StartJobManager(ctx, JobManagerConfig{
-		Config: c, RPCAddr: rpcAddr, RESTAddr: restAddr, Version: v.String(), Logger: log,
+		Config: c, RPCAddr: rpcAddr, RESTAddr: restAddr, BlobAddr: BlobAddr(c), Version: v.String(), Logger: log,
 		JavaVersion: java, JVMOptions: jvm,
 	})
 	if err != nil {

@@ -24,6 +24,10 @@ type JobManagerConfig struct {
 	RPCAddr string
 	// RESTAddr is where the REST API listens, e.g. "127.0.0.1:0".
 	RESTAddr string
+	// BlobAddr, when set, is where the BLOB server listens; the port it gets replaces
+	// blob.server.port in the configuration, as in Flink (the entrypoint sets it from
+	// jobmanager.bind-host and blob.server.port).
+	BlobAddr string
 	// Log receives Log4j-formatted lines; nil discards them.
 	Log io.Writer
 	// Levels filters the log; nil means root INFO.
@@ -86,6 +90,7 @@ type JobManager struct {
 	rmID         string
 	rpcLn        net.Listener
 	restLn       net.Listener
+	blobLn       net.Listener
 	rpcSrv       *http.Server
 	restSrv      *http.Server
 	restTLS      bool // https (security.ssl.rest.enabled)
@@ -114,7 +119,12 @@ type tmEntry struct {
 	hw                    hardwareInfo
 	mem                   TaskManagerMemory
 	lastHeartbeat         time.Time
-	alloc                 map[string]int // job ID → slots
+	// heartbeatAt is when the last heartbeat came in (zero: none yet since registration);
+	// /taskmanagers reports it as the epoch millis of HeartbeatMonitor.getLastHeartbeat,
+	// which is 0 until the first one (seen on flink-dist 1.20.5 and 2.2.1 right after a
+	// TaskManager registered).
+	heartbeatAt time.Time
+	alloc       map[string]int // job ID → slots
 }
 
 func (t *tmEntry) used() int {
@@ -272,6 +282,17 @@ func StartJobManager(ctx context.Context, cfg JobManagerConfig) (*JobManager, er
 		_ = j.rpcLn.Close()
 		return nil, fmt.Errorf("listen for rest on %s: %w", cfg.RESTAddr, err)
 	}
+	// The BLOB server (flink-runtime BlobServer) and ClusterEntrypoint.initializeServices,
+	// which writes the port it got into the configuration, so /jobmanager/config shows it.
+	// The stand-in serves no blobs: nothing is read from it.
+	if cfg.BlobAddr != "" {
+		if j.blobLn, err = net.Listen("tcp", cfg.BlobAddr); err != nil {
+			_ = j.rpcLn.Close()
+			_ = j.restLn.Close()
+			return nil, fmt.Errorf("java.io.IOException: Unable to open BLOB Server in specified port range: %s", eff["blob.server.port"])
+		}
+		eff["blob.server.port"] = strconv.Itoa(j.blobLn.Addr().(*net.TCPAddr).Port)
+	}
 	if internal != nil {
 		j.rpcLn = &tlsListener{Listener: j.rpcLn, cfg: internal.server, onFail: j.logRefusedConnection}
 	}
@@ -369,7 +390,26 @@ func (j *JobManager) Close() error {
 	j.cancel()
 	<-j.done
 	j.wg.Wait()
+	if j.blobLn != nil {
+		_ = j.blobLn.Close()
+	}
 	return nil
+}
+
+// BlobAddr is where Flink's BlobServer listens for a configuration: jobmanager.bind-host
+// (else the wildcard) and the first port of blob.server.port ("6124", "50100-50200"; unset
+// or 0: any free port), as NetUtils.getPortRangeFromString yields it first.
+func BlobAddr(c map[string]string) string {
+	return net.JoinHostPort(strings.TrimSpace(c["jobmanager.bind-host"]), blobPort(c["blob.server.port"]))
+}
+
+func blobPort(v string) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "0"
+	}
+	first, _, _ := strings.Cut(strings.Split(v, ",")[0], "-")
+	return strings.TrimSpace(first)
 }
 
 func dialable(a net.Addr) string {
@@ -502,6 +542,7 @@ func (j *JobManager) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	tm, ok := j.tms[req.ResourceID]
 	if ok && tm.regID == req.RegistrationID {
 		tm.lastHeartbeat = time.Now()
+		tm.heartbeatAt = tm.lastHeartbeat
 		j.log.Logger(logRM).Debugf("Received heartbeat from %s.", req.ResourceID)
 	}
 	j.mu.Unlock()

@@ -58,6 +58,7 @@ type jarFile struct {
 	id, name, path string
 	uploaded       time.Time
 	size           int64
+	entries        []string // the manifest's entry classes (jarEntryClasses)
 }
 
 type trigger struct {
@@ -159,6 +160,12 @@ func (j *JobManager) stepTriggers(now time.Time) time.Time {
 		}
 		tr.done = true
 		jb := j.jobs[tr.jobID]
+		if jb == nil || terminal(jb.state) {
+			// Dispatcher.triggerSavepoint/stopWithSavepoint reach only a running JobMaster.
+			tr.failClass = "org.apache.flink.runtime.messages.FlinkJobNotFoundException"
+			tr.failMsg = fmt.Sprintf("Could not find Flink job (%s)", tr.jobID)
+			continue
+		}
 		if !tasksRunning(jb, now) {
 			v := jb.sched.vertices[0]
 			tr.failClass = "org.apache.flink.runtime.checkpoint.CheckpointException"
@@ -179,8 +186,14 @@ func (j *JobManager) stepTriggers(now time.Time) time.Time {
 	return next
 }
 
+// savepointLocation is the external pointer of a completed savepoint: the target as
+// Flink's Path prints it (a path without a scheme, and file:// with no authority, become
+// "file:/..."), then savepoint-<6 hex of the job>-<12 random hex>.
 func savepointLocation(target, jobID string) string {
 	target = strings.TrimRight(target, "/")
+	if rest, ok := strings.CutPrefix(target, "file://"); ok && strings.HasPrefix(rest, "/") {
+		target = "file:" + rest
+	}
 	if strings.HasPrefix(target, "/") {
 		target = "file:" + target
 	}

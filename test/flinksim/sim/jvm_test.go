@@ -17,7 +17,7 @@ func imageConf(t *testing.T, v string) *conf {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := parseStandardYAML(data)
+	c, err := parseStandardYAML(data, mustVersion(v))
 	if err != nil {
 		t.Fatal(err)
 	}

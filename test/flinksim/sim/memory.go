@@ -108,6 +108,9 @@ type TaskManagerMemory struct {
 	JVMOverhead      int64 `json:"jvmOverhead"`
 	TotalFlinkMemory int64 `json:"totalFlinkMemory"`
 	TotalProcess     int64 `json:"totalProcessMemory"`
+	// Info are the INFO lines Flink logs while it derives the sizes (BashJavaUtils prints
+	// them with its result).
+	Info []string `json:"-"`
 }
 
 // memErr is a Java exception with its causes, outermost first ("class: message").
@@ -132,17 +135,25 @@ func wrapIllegal(prefix string, err error) error {
 	return memErr{append([]string{top}, me.chain...)}
 }
 
-// memOptions reads memory options as Configuration.get with the options' defaults does.
-type memOptions map[string]string
+// memOptions reads memory options as Configuration.get with the options' defaults does,
+// and collects the INFO lines ProcessMemoryUtils logs on the way.
+type memOptions struct {
+	conf map[string]string
+	info *[]string
+}
+
+func newMemOptions(conf map[string]string) memOptions {
+	return memOptions{conf: conf, info: new([]string)}
+}
 
 func (c memOptions) contains(key string) bool {
-	_, ok := c[key]
+	_, ok := c.conf[key]
 	return ok
 }
 
 // size is ProcessMemoryUtils.getMemorySizeFromConfig.
 func (c memOptions) size(key string, def int64) (int64, error) {
-	v, ok := c[key]
+	v, ok := c.conf[key]
 	if !ok {
 		return def, nil
 	}
@@ -160,7 +171,7 @@ func (c memOptions) size(key string, def int64) (int64, error) {
 // fraction reads a float option (Float in Flink, so 0.1 is 0.10000000149011612 once
 // widened to the double the memory utilities compute with).
 func (c memOptions) fraction(key string, def float32) (float64, error) {
-	v, ok := c[key]
+	v, ok := c.conf[key]
 	if !ok {
 		return float64(def), nil
 	}
@@ -212,18 +223,29 @@ func (c memOptions) fractionRange(key string, lo, hi int64, defFrac float32) (ra
 }
 
 // withFraction is ProcessMemoryUtils.deriveWithFraction: base × fraction, capped to [min, max].
-func withFraction(base int64, r rangeFraction) int64 {
-	return capToMinMax(multiply(base, r.fraction), r)
+func (c memOptions) withFraction(what string, base int64, r rangeFraction) int64 {
+	return c.capToMinMax(what, multiply(base, r.fraction), r)
 }
 
 // withInverseFraction is ProcessMemoryUtils.deriveWithInverseFraction: base × f/(1-f),
 // capped: the part that makes base the rest of a total it is the fraction of.
-func withInverseFraction(base int64, r rangeFraction) int64 {
-	return capToMinMax(multiply(base, r.fraction/(1-r.fraction)), r)
+func (c memOptions) withInverseFraction(what string, base int64, r rangeFraction) int64 {
+	return c.capToMinMax(what, multiply(base, r.fraction/(1-r.fraction)), r)
 }
 
-func capToMinMax(v int64, r rangeFraction) int64 {
-	return min(max(v, r.min), r.max)
+// capToMinMax is ProcessMemoryUtils.capToMinMax, which logs at INFO when it caps.
+func (c memOptions) capToMinMax(what string, v int64, r rangeFraction) int64 {
+	switch {
+	case v > r.max:
+		*c.info = append(*c.info, fmt.Sprintf("The derived from fraction %s (%s) is greater than its max value %s, max value will be used instead",
+			what, humanSize(v), humanSize(r.max)))
+		return r.max
+	case v < r.min:
+		*c.info = append(*c.info, fmt.Sprintf("The derived from fraction %s (%s) is less than its min value %s, min value will be used instead",
+			what, humanSize(v), humanSize(r.min)))
+		return r.min
+	}
+	return v
 }
 
 // jvmMetaspaceAndOverhead is ProcessMemoryUtils' derivation of metaspace and overhead for
@@ -242,7 +264,7 @@ func (c memOptions) fromProcess(prefix string, process int64) (processSizes, err
 	if err != nil {
 		return processSizes{}, err
 	}
-	s := processSizes{meta, withFraction(process, r)}
+	s := processSizes{meta, c.withFraction("jvm overhead memory", process, r)}
 	if s.metaspace+s.overhead > process {
 		return s, illegal("Sum of configured JVM Metaspace (%s) and JVM Overhead (%s) exceed configured Total Process Memory (%s).",
 			humanSize(s.metaspace), humanSize(s.overhead), humanSize(process))
@@ -277,7 +299,7 @@ func (c memOptions) fromFlink(prefix string, flink int64) (processSizes, error) 
 		}
 		return processSizes{meta, overhead}, nil
 	}
-	return processSizes{meta, withInverseFraction(flink+meta, r)}, nil
+	return processSizes{meta, c.withInverseFraction("jvm overhead memory", flink+meta, r)}, nil
 }
 
 // DeriveTaskManagerMemory derives the TaskManager memory model from conf as
@@ -289,7 +311,9 @@ func (c memOptions) fromFlink(prefix string, flink int64) (processSizes, error) 
 // Total Process size. It fails as Flink does, with Flink's messages wrapped in "TaskManager
 // memory configuration failed: ".
 func DeriveTaskManagerMemory(conf map[string]string) (TaskManagerMemory, error) {
-	m, err := deriveTaskManagerMemory(memOptions(conf))
+	c := newMemOptions(conf)
+	m, err := deriveTaskManagerMemory(c)
+	m.Info = *c.info
 	if err != nil {
 		return m, wrapIllegal("TaskManager memory configuration failed: ", err)
 	}
@@ -388,7 +412,7 @@ func (c memOptions) tmFineGrained(m *TaskManagerMemory) error {
 		if err != nil {
 			return err
 		}
-		m.NetworkMemory = withInverseFraction(rest, r)
+		m.NetworkMemory = c.withInverseFraction("network memory", rest, r)
 	}
 	m.TotalFlinkMemory = rest + m.NetworkMemory
 	return c.checkTotalFlink(m)
@@ -408,7 +432,7 @@ func (c memOptions) tmFromFlink(m *TaskManagerMemory, flink int64) error {
 		if err != nil {
 			return 0, err
 		}
-		return withFraction(flink, r), nil
+		return c.withFraction("managed memory", flink, r), nil
 	}
 	var err error
 	if c.contains(p + ".task.heap.size") {
@@ -434,7 +458,7 @@ func (c memOptions) tmFromFlink(m *TaskManagerMemory, flink int64) error {
 		if err != nil {
 			return err
 		}
-		m.NetworkMemory = withFraction(flink, r)
+		m.NetworkMemory = c.withFraction("network memory", flink, r)
 		rest := m.FrameworkHeap + m.FrameworkOffHeap + m.TaskOffHeap + m.ManagedMemory + m.NetworkMemory
 		if rest > flink {
 			return illegal("Sum of configured Framework Heap Memory (%s), Framework Off-Heap Memory (%s), Task Off-Heap Memory (%s), "+
@@ -496,6 +520,8 @@ type JobManagerMemory struct {
 	// Warning is Flink's warning when the heap is below its recommended minimum (128 MiB,
 	// JobManagerOptions.MIN_JVM_HEAP_SIZE).
 	Warning string
+	// Info are the INFO lines Flink logs while it derives the sizes.
+	Info []string
 }
 
 // DeriveJobManagerMemory derives the JobManager memory model from conf as BashJavaUtils
@@ -505,7 +531,13 @@ type JobManagerMemory struct {
 // memory configuration failed: " (JobManagerProcessUtils
 // .processSpecFromConfigWithNewOptionToInterpretLegacyHeap), see JobManagerMemoryError.
 func DeriveJobManagerMemory(conf map[string]string) (JobManagerMemory, error) {
-	c := memOptions(conf)
+	c := newMemOptions(conf)
+	m, err := deriveJobManagerMemory(c)
+	m.Info = *c.info
+	return m, err
+}
+
+func deriveJobManagerMemory(c memOptions) (JobManagerMemory, error) {
 	const p = "jobmanager.memory"
 	var m JobManagerMemory
 	var err error

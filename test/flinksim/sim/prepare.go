@@ -93,18 +93,17 @@ func bashJavaUtilsUpdate(confDir string, v Version, opts []option) []byte {
 	out := l.log
 	var data []byte
 	if err == nil {
-		dyn := newConf()
-		for _, o := range opts {
-			dyn.set(o.key, o.value)
-		}
-		for _, k := range javaHashOrder(dyn.keys) {
+		// GlobalConfiguration.loadConfiguration(dir, dynamicProperties): the file's
+		// configuration, then configuration.addAll(dynamicProperties).
+		dyn := dynamicConf(opts)
+		for _, k := range dyn.keys() {
 			out = append(out, fmt.Sprintf("INFO  [] - Loading dynamic configuration property: %s, %s", k, masked(v, k, dyn.vals[k])))
-			l.conf.set(k, dyn.vals[k])
 		}
+		l.conf.addAll(dyn)
 		if l.legacy {
 			data = renderFlat(l.conf, true)
 		} else {
-			data, err = dumpNested(l.conf)
+			data, err = dumpNested(l.conf, v)
 		}
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,6 +106,13 @@ func (j *JobManager) serveREST(w http.ResponseWriter, r *http.Request) {
 		rt.h(w, r, params)
 		return
 	}
+	// No REST route: the router passes a GET to flink-runtime-web's StaticFileServerHandler
+	// (the web UI, part of flink-dist), which has no such file; any other method is the
+	// router's own 404.
+	if r.Method == http.MethodGet {
+		writeErrors(w, http.StatusNotFound, fmt.Sprintf("Unable to load requested file %s.", r.URL.Path))
+		return
+	}
 	writeErrors(w, http.StatusNotFound, "Not found: "+r.RequestURI)
 }
 
@@ -114,7 +122,7 @@ func (j *JobManager) checkParams(w http.ResponseWriter, params map[string]string
 	for _, name := range []string{"jobid", "triggerid"} {
 		v, ok := params[name]
 		if ok && !hex32.MatchString(v) {
-			writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Bad request, could not parse parameters: Cannot resolve path parameter (%s) from value \"%s\".", name, v))
+			writeHandlerError(w, http.StatusBadRequest, fmt.Sprintf("Bad request, could not parse parameters: Cannot resolve path parameter (%s) from value \"%s\".", name, v))
 			return false
 		}
 	}
@@ -304,7 +312,7 @@ func tmInfo(tm *tmEntry) taskManagerInfo {
 	free := tm.slots - tm.used()
 	return taskManagerInfo{
 		ID: tm.id, Path: tm.path, DataPort: tm.dataPort, JMXPort: tm.jmxPort,
-		TimeSinceLastHeartbeat: tm.lastHeartbeat.UnixMilli(),
+		TimeSinceLastHeartbeat: max(ms(tm.heartbeatAt), 0),
 		SlotsNumber:            tm.slots, FreeSlots: free,
 		TotalResource: profile(tm, tm.slots), FreeResource: profile(tm, free),
 		Hardware: tm.hw, MemoryConfiguration: tm.mem,
@@ -363,7 +371,7 @@ func (j *JobManager) getTaskManager(w http.ResponseWriter, _ *http.Request, p ma
 // ---- jobs ----
 
 func (j *JobManager) jobOverview(jb *job, now time.Time) map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"jid":               jb.id,
 		"name":              jb.name,
 		"start-time":        ms(jb.start),
@@ -372,6 +380,17 @@ func (j *JobManager) jobOverview(jb *job, now time.Time) map[string]any {
 		"state":             jb.state,
 		"last-modification": ms(jb.modified),
 		"tasks":             taskInfo(jb, now),
+	}
+	j.addPendingOperators(out)
+	return out
+}
+
+// addPendingOperators adds 2.x's pending-operators to a job's details (JobDetails,
+// JobDetailsInfo): the operators the adaptive batch scheduler has yet to build, 0 for a
+// streaming job (NonAdaptiveExecutionPlanSchedulingContext).
+func (j *JobManager) addPendingOperators(details map[string]any) {
+	if j.version.AtLeast(2, 0) {
+		details["pending-operators"] = 0
 	}
 }
 
@@ -396,11 +415,38 @@ func (j *JobManager) getJobsOverview(w http.ResponseWriter, _ *http.Request, _ m
 	now := time.Now()
 	j.mu.Lock()
 	out := []map[string]any{}
-	for _, id := range j.jobOrder {
+	for _, id := range j.jobsNewestFirst() {
 		out = append(out, j.jobOverview(j.jobs[id], now))
 	}
 	j.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
+}
+
+// jobsNewestFirst is the order of Dispatcher.requestMultipleJobDetails from 2.0 on: by
+// start time, newest first, then by job ID. 1.x returns a HashSet of JobDetails, whose
+// hashes include an enum's identity hash: an order no client can rely on, so the
+// stand-in gives 1.x the same one. j.mu is held.
+func (j *JobManager) jobsNewestFirst() []string {
+	ids := slices.Clone(j.jobOrder)
+	slices.SortStableFunc(ids, func(a, b string) int {
+		if c := cmp.Compare(ms(j.jobs[b].start), ms(j.jobs[a].start)); c != 0 {
+			return c
+		}
+		return compareJobIDs(a, b)
+	})
+	return ids
+}
+
+// compareJobIDs is AbstractID.compareTo: the upper, then the lower 64 bits, as signed longs.
+func compareJobIDs(a, b string) int {
+	half := func(id string, i int) int64 {
+		u, _ := strconv.ParseUint(id[i*16:(i+1)*16], 16, 64)
+		return int64(u)
+	}
+	if c := cmp.Compare(half(a, 0), half(b, 0)); c != 0 {
+		return c
+	}
+	return cmp.Compare(half(a, 1), half(b, 1))
 }
 
 // lookupJob finds a job or writes Flink's 404. j.mu is held.
@@ -429,13 +475,15 @@ func (j *JobManager) getJob(w http.ResponseWriter, _ *http.Request, p map[string
 		}
 	}
 	vertices, counts := j.vertexInfos(jb, now)
-	writeJSON(w, http.StatusOK, map[string]any{
+	details := map[string]any{
 		"jid": jb.id, "name": jb.name, "isStoppable": false, "state": jb.state, "job-type": "STREAMING",
 		"start-time": ms(jb.start), "end-time": ms(jb.end), "duration": duration(jb, now),
 		"maxParallelism": -1, "now": now.UnixMilli(), "timestamps": timestamps,
 		"vertices": vertices, "status-counts": counts,
 		"plan": map[string]any{"jid": jb.id, "name": jb.name, "type": "STREAMING", "nodes": planNodes(jb)},
-	})
+	}
+	j.addPendingOperators(details)
+	writeJSON(w, http.StatusOK, details)
 }
 
 func (j *JobManager) getJobStatus(w http.ResponseWriter, _ *http.Request, p map[string]string) {
@@ -500,22 +548,31 @@ func (j *JobManager) patchJob(w http.ResponseWriter, r *http.Request, p map[stri
 	switch mode {
 	case "", "cancel":
 	case "stop":
-		writeErrors(w, http.StatusBadRequest, `The termination mode "stop" has been removed. For an ungraceful shutdown, please use "cancel" instead. For a graceful shutdown, please use "jobs/:jobId/stop" instead.`)
+		writeHandlerError(w, http.StatusPermanentRedirect, `The termination mode "stop" has been removed. For an ungraceful shutdown, please use "cancel" instead. For a graceful shutdown, please use "jobs/:jobId/stop" instead.`)
 		return
 	default:
-		writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Bad request, could not parse parameters: Cannot resolve query parameter (mode) from value \"%s\".", mode))
+		writeHandlerError(w, http.StatusBadRequest, fmt.Sprintf("Bad request, could not parse parameters: Cannot resolve query parameter (mode) from value \"%s\".", mode))
 		return
 	}
 	now := time.Now()
 	j.mu.Lock()
-	jb := j.lookupJob(w, p["jobid"])
-	if jb == nil {
+	// JobCancellationHandler over Dispatcher.cancelJob: an unknown job is 404, a job that
+	// ended CANCELED is acknowledged again, one that ended otherwise is 409.
+	jb, ok := j.jobs[strings.ToLower(p["jobid"])]
+	if !ok {
 		j.mu.Unlock()
+		writeHandlerError(w, http.StatusNotFound, "Job could not be found.",
+			fmt.Sprintf("org.apache.flink.runtime.messages.FlinkJobNotFoundException: Could not find Flink job (%s)", strings.ToLower(p["jobid"])))
+		return
+	}
+	if jb.state == StateCanceled {
+		j.mu.Unlock()
+		writeJSON(w, http.StatusAccepted, struct{}{})
 		return
 	}
 	if terminal(jb.state) {
 		j.mu.Unlock()
-		writeErrors(w, http.StatusConflict, "Job cancellation failed: Cancellation failed.", fmt.Sprintf("org.apache.flink.runtime.messages.FlinkJobTerminatedWithoutCancellationException: Flink job (%s) was not canceled, but instead %s.", jb.id, jb.state))
+		writeHandlerError(w, http.StatusConflict, fmt.Sprintf("Job cancellation failed because the job has already reached another terminal state (%s).", jb.state))
 		return
 	}
 	if jb.state != StateCancelling {
@@ -576,44 +633,49 @@ func (j *JobManager) postSavepoint(w http.ResponseWriter, r *http.Request, p map
 	j.triggerSavepoint(w, p["jobid"], target, "target-directory", body.TriggerID, false, body.CancelJob)
 }
 
+// triggerSavepoint is SavepointHandlers' trigger (SavepointTriggerHandler,
+// StopWithSavepointHandler): the target directory is checked first; the operation is
+// registered under (trigger, job) whether or not the job exists, and the Dispatcher's
+// answer (FlinkJobNotFoundException for a job that does not run) is its outcome.
 func (j *JobManager) triggerSavepoint(w http.ResponseWriter, jobID, target, targetField string, triggerID *string, stop, cancelJob bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	jb := j.lookupJob(w, jobID)
-	if jb == nil {
-		return
-	}
 	if target == "" {
 		dir, key := j.savepointDir()
 		if dir == "" {
-			writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Config key [%s] is not set. Property [%s] must be provided.", key, targetField))
+			writeHandlerError(w, http.StatusBadRequest, fmt.Sprintf("Config key [%s] is not set. Property [%s] must be provided.", key, targetField))
 			return
 		}
 		target = dir
 	}
+	jobID = strings.ToLower(jobID)
 	id := newID(16)
 	if triggerID != nil && hex32.MatchString(*triggerID) {
 		id = strings.ToLower(*triggerID)
 	}
-	key := jb.id + "/" + id
+	key := jobID + "/" + id
 	if _, exists := j.triggers[key]; !exists {
-		j.triggers[key] = &trigger{id: id, jobID: jb.id, stop: stop, cancelJob: cancelJob, target: target, deadline: time.Now().Add(savepointDuration)}
-		j.log.Logger(logCheckpoint).Infof("Triggering %s for job %s.", map[bool]string{true: "stop-with-savepoint", false: "savepoint"}[stop], jb.id)
+		deadline := time.Now().Add(savepointDuration)
+		if jb, ok := j.jobs[jobID]; !ok || terminal(jb.state) {
+			deadline = time.Now() // the Dispatcher fails it at once (stepTriggers)
+		}
+		j.triggers[key] = &trigger{id: id, jobID: jobID, stop: stop, cancelJob: cancelJob, target: target, deadline: deadline}
+		j.log.Logger(logCheckpoint).Infof("Triggering %s for job %s.", map[bool]string{true: "stop-with-savepoint", false: "savepoint"}[stop], jobID)
 	}
 	j.kick()
 	writeJSON(w, http.StatusAccepted, map[string]string{"request-id": id})
 }
 
+// getSavepoint is SavepointHandlers.SavepointStatusHandler: the operation of (trigger,
+// job), known or 404; a failure is its SerializedThrowable, the Dispatcher's exception
+// wrapped in the CompletionException its future completed with.
 func (j *JobManager) getSavepoint(w http.ResponseWriter, _ *http.Request, p map[string]string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	jb := j.lookupJob(w, p["jobid"])
-	if jb == nil {
-		return
-	}
-	tr, ok := j.triggers[jb.id+"/"+strings.ToLower(p["triggerid"])]
+	jobID, triggerID := strings.ToLower(p["jobid"]), strings.ToLower(p["triggerid"])
+	tr, ok := j.triggers[jobID+"/"+triggerID]
 	if !ok {
-		writeErrors(w, http.StatusNotFound, fmt.Sprintf("org.apache.flink.runtime.rest.handler.async.UnknownOperationKeyException: No ongoing operation for AsynchronousJobOperationKey{triggerId=%s, jobId=%s}.", p["triggerid"], jb.id))
+		writeHandlerError(w, http.StatusNotFound, fmt.Sprintf("There is no savepoint operation with triggerId=%s for job %s.", triggerID, jobID))
 		return
 	}
 	if !tr.done {
@@ -622,9 +684,10 @@ func (j *JobManager) getSavepoint(w http.ResponseWriter, _ *http.Request, p map[
 	}
 	op := map[string]any{}
 	if tr.failClass != "" {
+		cause := tr.failClass + ": " + tr.failMsg
 		op["failure-cause"] = map[string]string{
-			"class":                tr.failClass,
-			"stack-trace":          tr.failClass + ": " + tr.failMsg + "\n\tat flink-sim (sim)\n",
+			"class":                "java.util.concurrent.CompletionException",
+			"stack-trace":          "java.util.concurrent.CompletionException: " + cause + "\n\tat flink-sim (sim)\nCaused by: " + cause + "\n\tat flink-sim (sim)\n",
 			"serialized-throwable": "",
 		}
 	} else {
@@ -636,14 +699,14 @@ func (j *JobManager) getSavepoint(w http.ResponseWriter, _ *http.Request, p map[
 func decodeBody(w http.ResponseWriter, r *http.Request, out any, name string) bool {
 	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		writeErrors(w, http.StatusBadRequest, "Bad request received.")
+		writeHandlerError(w, http.StatusBadRequest, "Bad request received.")
 		return false
 	}
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return true
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		writeErrors(w, http.StatusBadRequest, "Request did not match expected format "+name+".")
+		writeHandlerError(w, http.StatusBadRequest, "Request did not match expected format "+name+".")
 		return false
 	}
 	return true
@@ -656,7 +719,13 @@ func (j *JobManager) getJars(w http.ResponseWriter, _ *http.Request, _ map[strin
 	files := []map[string]any{}
 	for _, id := range j.jarOrder {
 		jf := j.jars[id]
-		files = append(files, map[string]any{"id": jf.id, "name": jf.name, "uploaded": jf.uploaded.UnixMilli(), "entry": []any{}})
+		// JarListHandler: each entry class of the manifest, without a description (the
+		// examples implement no ProgramDescription).
+		entry := []any{}
+		for _, c := range jf.entries {
+			entry = append(entry, map[string]any{"name": c, "description": nil})
+		}
+		files = append(files, map[string]any{"id": jf.id, "name": jf.name, "uploaded": jf.uploaded.UnixMilli(), "entry": entry})
 	}
 	j.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"address": "http://" + j.restAdvertised(), "files": files})
@@ -665,12 +734,19 @@ func (j *JobManager) getJars(w http.ResponseWriter, _ *http.Request, _ map[strin
 func (j *JobManager) postJarUpload(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	var names []string
 	var sizes []int64
+	var entries [][]string
 	if err := r.ParseMultipartForm(64 << 20); err == nil {
 		defer r.MultipartForm.RemoveAll()
 		for _, fhs := range r.MultipartForm.File {
 			for _, fh := range fhs {
 				names = append(names, path.Base(fh.Filename))
 				sizes = append(sizes, fh.Size)
+				var classes []string
+				if f, err := fh.Open(); err == nil {
+					classes = jarEntryClasses(f, fh.Size)
+					_ = f.Close()
+				}
+				entries = append(entries, classes)
 			}
 		}
 	} else if !errors.Is(err, http.ErrNotMultipart) {
@@ -686,7 +762,7 @@ func (j *JobManager) postJarUpload(w http.ResponseWriter, r *http.Request, _ map
 		return
 	}
 	id := newUUID() + "_" + names[0]
-	jf := &jarFile{id: id, name: names[0], path: j.uploadDir + "/" + id, uploaded: time.Now(), size: sizes[0]}
+	jf := &jarFile{id: id, name: names[0], path: j.uploadDir + "/" + id, uploaded: time.Now(), size: sizes[0], entries: entries[0]}
 	j.mu.Lock()
 	j.jars[id] = jf
 	j.jarOrder = append(j.jarOrder, id)
@@ -725,7 +801,7 @@ func (j *JobManager) postJarRun(w http.ResponseWriter, r *http.Request, p map[st
 	if body.Parallelism == nil && q.Get("parallelism") != "" {
 		n, err := strconv.Atoi(q.Get("parallelism"))
 		if err != nil {
-			writeErrors(w, http.StatusBadRequest, fmt.Sprintf("Bad request, could not parse parameters: Cannot resolve query parameter (parallelism) from value \"%s\".", q.Get("parallelism")))
+			writeHandlerError(w, http.StatusBadRequest, fmt.Sprintf("Bad request, could not parse parameters: Cannot resolve query parameter (parallelism) from value \"%s\".", q.Get("parallelism")))
 			return
 		}
 		body.Parallelism = &n
@@ -790,14 +866,25 @@ func (j *JobManager) postJarRun(w http.ResponseWriter, r *http.Request, p map[st
 			return
 		}
 	}
-	sched, err := j.newSchedule(parallelism, args)
+	// The program: the requested entry class, else the manifest's (PackagedProgram); a
+	// known example is named as its main() names it.
+	entryClass := body.EntryClass
+	if entryClass == "" && len(jf.entries) > 0 {
+		entryClass = jf.entries[0]
+	}
+	name := jobName(args)
+	var program *exampleProgram
+	if p, ok := exampleProgramOf(entryClass); ok {
+		name, program = p.name, &p
+	}
+	sched, err := j.newSchedule(parallelism, args, program)
 	if err != nil {
 		j.mu.Unlock()
 		writeErrors(w, http.StatusBadRequest, "org.apache.flink.client.program.ProgramInvocationException: The main method caused an error: "+err.Error())
 		return
 	}
 	jb := &job{
-		id: id, name: jobName(args), jarID: jf.id, entryClass: body.EntryClass,
+		id: id, name: name, jarID: jf.id, entryClass: body.EntryClass,
 		parallelism: parallelism, state: StateInitializing, start: now, modified: now,
 		stateTimes: map[string]time.Time{StateInitializing: now}, sched: sched,
 	}
@@ -853,4 +940,16 @@ func jobName(args []string) string {
 		}
 	}
 	return "Flink Streaming Job"
+}
+
+// writeHandlerError answers with a RestHandlerException as AbstractHandler.handleException
+// does: one error, the exception stringified (ExceptionUtils.stringifyException: its class
+// and message, frames, and each cause). The stand-in's frames are one line.
+func writeHandlerError(w http.ResponseWriter, status int, msg string, causes ...string) {
+	var b strings.Builder
+	b.WriteString("org.apache.flink.runtime.rest.handler.RestHandlerException: " + msg + "\n\tat flink-sim (sim)\n")
+	for _, c := range causes {
+		b.WriteString("Caused by: " + c + "\n\tat flink-sim (sim)\n")
+	}
+	writeErrors(w, status, b.String())
 }

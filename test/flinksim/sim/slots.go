@@ -58,6 +58,10 @@ type vertex struct {
 	groupID     string // its ID (32 hex)
 	// current is the parallelism the adaptive scheduler runs the vertex with (0 before).
 	current int
+	// inputs are the vertices this one reads from (indexes in schedule.vertices), with
+	// the ship strategy of the edge, for the plan.
+	inputs []int
+	ship   string
 }
 
 // schedule is a job's graph and where its scheduling is.
@@ -106,10 +110,11 @@ func (j *JobManager) adaptiveScheduler() bool {
 	return strings.EqualFold(strings.TrimSpace(j.effective["jobmanager.scheduler"]), "adaptive")
 }
 
-// newSchedule builds a job's graph from its program arguments: each "--vertex
-// NAME[=PARALLELISM][@GROUP]" is a vertex (parallelism: the job's; group: "default");
-// without any, the job is one vertex "Source: sim -> Sink: sim".
-func (j *JobManager) newSchedule(parallelism int, args []string) (schedule, error) {
+// newSchedule builds a job's graph: a known example program's (program, see jars.go),
+// else from its program arguments: each "--vertex NAME[=PARALLELISM][@GROUP]" is a vertex
+// (parallelism: the job's; group: "default"); without any, the job is one vertex
+// "Source: sim -> Sink: sim".
+func (j *JobManager) newSchedule(parallelism int, args []string, program *exampleProgram) (schedule, error) {
 	s := schedule{adaptive: j.adaptiveScheduler(), graph: !j.adaptiveScheduler()}
 	groups := map[string]string{}
 	add := func(name string, p int, group string) {
@@ -117,6 +122,17 @@ func (j *JobManager) newSchedule(parallelism int, args []string) (schedule, erro
 			groups[group] = newID(16)
 		}
 		s.vertices = append(s.vertices, vertex{id: newID(16), name: name, parallelism: p, group: group, groupID: groups[group]})
+	}
+	if program != nil {
+		for _, v := range program.vertices {
+			p := v.parallelism
+			if p == 0 {
+				p = parallelism
+			}
+			add(v.name, p, "default")
+			s.vertices[len(s.vertices)-1].inputs, s.vertices[len(s.vertices)-1].ship = v.inputs, v.ship
+		}
+		return s, nil
 	}
 	for i := 0; i < len(args); i++ {
 		spec, ok := strings.CutPrefix(args[i], "--vertex=")
@@ -517,9 +533,11 @@ func (j *JobManager) vertexInfos(jb *job, now time.Time) ([]any, map[string]int)
 			"parallelism": jb.sched.parallelism(v), "status": status,
 			"start-time": start, "end-time": end, "duration": dur,
 			"tasks": tasks,
+			// IOMetricsInfo, with the accumulated times (JobDetailsInfo, 1.20 and 2.2).
 			"metrics": map[string]any{
 				"read-bytes": 0, "read-bytes-complete": true, "write-bytes": 0, "write-bytes-complete": true,
 				"read-records": 0, "read-records-complete": true, "write-records": 0, "write-records-complete": true,
+				"accumulated-backpressured-time": 0, "accumulated-idle-time": 0, "accumulated-busy-time": 0.0,
 			},
 		}
 		if j.version.AtLeast(1, 20) {
@@ -530,12 +548,47 @@ func (j *JobManager) vertexInfos(jb *job, now time.Time) ([]any, map[string]int)
 	return out, counts
 }
 
-// planNodes are the job plan's nodes.
+// planNodes are the job plan's nodes (JsonPlanGenerator over JobGraph.getVertices): in the
+// order StreamingJobGraphGenerator created the vertices, each chain after the chains it
+// feeds (a post-order walk from the sources), with their inputs.
 func planNodes(jb *job) []any {
-	out := make([]any, 0, len(jb.sched.vertices))
-	for _, v := range jb.sched.vertices {
-		out = append(out, map[string]any{"id": v.id, "parallelism": v.parallelism, "operator": "", "operator_strategy": "",
-			"description": strings.ReplaceAll(v.name, ">", "&gt;"), "optimizer_properties": map[string]any{}})
+	vs := jb.sched.vertices
+	outputs := make([][]int, len(vs))
+	for i, v := range vs {
+		for _, in := range v.inputs {
+			outputs[in] = append(outputs[in], i)
+		}
+	}
+	var order []int
+	seen := make([]bool, len(vs))
+	var visit func(i int)
+	visit = func(i int) {
+		seen[i] = true
+		for _, o := range outputs[i] {
+			if !seen[o] {
+				visit(o)
+			}
+		}
+		order = append(order, i)
+	}
+	for i, v := range vs {
+		if len(v.inputs) == 0 && !seen[i] {
+			visit(i)
+		}
+	}
+	out := make([]any, 0, len(vs))
+	for _, i := range order {
+		v := vs[i]
+		node := map[string]any{"id": v.id, "parallelism": v.parallelism, "operator": "", "operator_strategy": "",
+			"description": strings.ReplaceAll(v.name, ">", "&gt;"), "optimizer_properties": map[string]any{}}
+		if len(v.inputs) > 0 {
+			var inputs []any
+			for n, in := range v.inputs {
+				inputs = append(inputs, map[string]any{"num": n, "id": vs[in].id, "ship_strategy": v.ship, "exchange": "pipelined_bounded"})
+			}
+			node["inputs"] = inputs
+		}
+		out = append(out, node)
 	}
 	return out
 }
@@ -571,7 +624,9 @@ func (j *JobManager) getResourceRequirements(w http.ResponseWriter, _ *http.Requ
 		return
 	}
 	if !jb.sched.adaptive {
-		const cause = "java.util.concurrent.CompletionException: java.lang.UnsupportedOperationException: The DefaultScheduler does not support changing the parallelism without a job restart. This feature is currently only expected to work with the AdaptiveScheduler."
+		// SchedulerNG.requestJobResourceRequirements, thrown in the JobMaster and answered
+		// by AbstractHandler as an unhandled exception (flink-dist 1.20.5 and 2.2.1).
+		const cause = "java.lang.UnsupportedOperationException: The DefaultScheduler does not support changing the parallelism without a job restart. This feature is currently only expected to work with the AdaptiveScheduler."
 		writeErrors(w, http.StatusInternalServerError, "Internal server error.",
 			"<Exception on server side:\n"+cause+"\n\tat flink-sim (sim)\n\nEnd of exception on server side>")
 		return

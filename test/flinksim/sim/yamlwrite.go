@@ -2,107 +2,105 @@ package sim
 
 import (
 	"fmt"
+	"math"
+	"math/big"
 	"regexp"
 	"slices"
 	"strings"
-	"unicode/utf16"
 )
 
 // How Flink writes a configuration back to a file (what bin/config-parser-utils.sh puts in
 // conf/ at every start of a 1.19+ image).
 
-// javaHashOrder returns keys in the order a java.util.HashMap<String, ?> filled with them
-// in this order iterates them: Flink's Configuration keeps its entries in a HashMap
-// (confData), so GlobalConfiguration's log lines and the files Flink writes come in that
-// order. HashMap puts a key in bucket (h ^ h>>>16) & (capacity-1), h being String.hashCode,
-// the capacity the smallest power of two from 16 that holds the entries at load factor
-// 0.75; buckets are iterated in index order, a bucket's entries in insertion order (the
-// keys of a configuration never collide enough to be turned into a tree).
-func javaHashOrder(keys []string) []string {
-	capacity := 16
-	for len(keys) > capacity*3/4 {
-		capacity *= 2
-	}
-	type entry struct {
-		key    string
-		bucket int
-		pos    int
-	}
-	entries := make([]entry, len(keys))
-	for i, k := range keys {
-		h := javaStringHash(k)
-		h ^= int32(uint32(h) >> 16)
-		entries[i] = entry{k, int(uint32(h) & uint32(capacity-1)), i}
-	}
-	slices.SortStableFunc(entries, func(a, b entry) int { return a.bucket - b.bucket })
-	out := make([]string, len(entries))
-	for i, e := range entries {
-		out[i] = e.key
-	}
-	return out
+// errDump is the ClassCastException YamlParserUtils.convertAndDumpYamlFromFlatMap throws
+// when a key descends into one that holds a value (see dumpNested): class is the value's
+// Java class.
+type errDump struct {
+	class string
+	v     Version
 }
-
-// javaStringHash is java.lang.String.hashCode: s[0]*31^(n-1) + ... over UTF-16 code units,
-// in 32-bit arithmetic.
-func javaStringHash(s string) int32 {
-	var h int32
-	for _, u := range utf16.Encode([]rune(s)) {
-		h = 31*h + int32(u)
-	}
-	return h
-}
-
-// errDump is the exception YamlParserUtils.convertAndDumpYamlFromFlatMap throws on a
-// configuration in which one key is a strict dotted prefix of another.
-type errDump struct{ short, long string }
 
 func (e errDump) Error() string {
-	return "java.lang.ClassCastException: class java.lang.String cannot be cast to class java.util.Map " +
-		"(java.lang.String and java.util.Map are in module java.base of loader 'bootstrap')\n" +
-		"\tat org.apache.flink.configuration.YamlParserUtils.convertAndDumpYamlFromFlatMap(YamlParserUtils.java:165)\n" +
-		"\tat org.apache.flink.configuration.ConfigurationUtils.convertConfigToWritableLines(ConfigurationUtils.java:248)\n" +
-		"\tat org.apache.flink.runtime.util.ConfigurationParserUtils.loadAndModifyConfiguration(ConfigurationParserUtils.java:213)\n" +
-		"\tat org.apache.flink.runtime.util.bash.FlinkConfigLoader.loadAndModifyConfiguration(FlinkConfigLoader.java:47)\n" +
-		"\tat org.apache.flink.runtime.util.bash.BashJavaUtils.runCommand(BashJavaUtils.java:68)\n" +
-		"\tat org.apache.flink.runtime.util.bash.BashJavaUtils.main(BashJavaUtils.java:54)"
+	// The frames of flink-dist 1.20.5 and 2.2.1 (ConfigurationUtils, ConfigurationParserUtils
+	// and BashJavaUtils moved by a few lines).
+	lines := []int{248, 213, 68, 54}
+	if !e.v.AtLeast(2, 0) {
+		lines = []int{251, 214, 70, 56}
+	}
+	return fmt.Sprintf("java.lang.ClassCastException: class %s cannot be cast to class java.util.Map "+
+		"(%s and java.util.Map are in module java.base of loader 'bootstrap')\n"+
+		"\tat org.apache.flink.configuration.YamlParserUtils.convertAndDumpYamlFromFlatMap(YamlParserUtils.java:165)\n"+
+		"\tat org.apache.flink.configuration.ConfigurationUtils.convertConfigToWritableLines(ConfigurationUtils.java:%d)\n"+
+		"\tat org.apache.flink.runtime.util.ConfigurationParserUtils.loadAndModifyConfiguration(ConfigurationParserUtils.java:%d)\n"+
+		"\tat org.apache.flink.runtime.util.bash.FlinkConfigLoader.loadAndModifyConfiguration(FlinkConfigLoader.java:47)\n"+
+		"\tat org.apache.flink.runtime.util.bash.BashJavaUtils.runCommand(BashJavaUtils.java:%d)\n"+
+		"\tat org.apache.flink.runtime.util.bash.BashJavaUtils.main(BashJavaUtils.java:%d)",
+		e.class, e.class, lines[0], lines[1], lines[2], lines[3])
 }
 
-// PrefixPair is a pair of keys one of which is a strict dotted prefix of the other
-// ("state.backend" and "state.backend.incremental"): a configuration the 1.19+ rewrite
-// cannot write nested.
-type PrefixPair struct{ Short, Long string }
-
-// PrefixPairs returns every such pair among keys, sorted.
-func PrefixPairs(keys []string) []PrefixPair {
-	sorted := slices.Clone(keys)
-	slices.Sort(sorted)
-	var out []PrefixPair
-	for _, s := range sorted {
-		for _, l := range sorted {
-			if strings.HasPrefix(l, s+".") {
-				out = append(out, PrefixPair{s, l})
+// javaClass is the class of a configuration value as Flink holds it: a String, or for a
+// typed YAML scalar what snakeyaml-engine's CoreSchema constructs (Integer, Long or
+// BigInteger by size, Double, Boolean).
+func javaClass(value string, typed bool) string {
+	if !typed {
+		return "java.lang.String"
+	}
+	switch {
+	case coreBool.MatchString(value):
+		return "java.lang.Boolean"
+	case coreInt.MatchString(value):
+		n := new(big.Int)
+		s := strings.TrimPrefix(value, "+")
+		base := 10
+		if rest, ok := strings.CutPrefix(s, "0x"); ok {
+			s, base = rest, 16
+		} else if rest, ok := strings.CutPrefix(s, "0o"); ok {
+			s, base = rest, 8
+		}
+		if _, ok := n.SetString(s, base); ok {
+			switch {
+			case n.IsInt64() && n.Int64() >= -1<<31 && n.Int64() < 1<<31:
+				return "java.lang.Integer"
+			case n.IsInt64():
+				return "java.lang.Long"
 			}
 		}
+		return "java.math.BigInteger"
 	}
-	return out
+	return "java.lang.Double"
+}
+
+// javaSplitDot is key.split("\\.") in Java: trailing empty strings are removed ("a.b." is
+// [a b], "..." is []), but "" is [""].
+func javaSplitDot(key string) []string {
+	if key == "" {
+		return []string{""}
+	}
+	parts := strings.Split(key, ".")
+	for len(parts) > 0 && parts[len(parts)-1] == "" {
+		parts = parts[:len(parts)-1]
+	}
+	return parts
 }
 
 // dumpNested writes c as YamlParserUtils.convertAndDumpYamlFromFlatMap does (flink-core,
-// 1.19 to 2.2): every key is split on '.' and nested, maps in the order the HashMap of c
-// iterates (a LinkedHashMap per level, in first-seen order), dumped by snakeyaml-engine in
-// block style without line splitting; typed values plain, strings plain when YAML would
-// read them back as the same string, else quoted.
+// 1.19 to 2.2), entry by entry in the order of c's HashMap: the key is split on '.' and
+// each part but the last descends into a LinkedHashMap (computeIfAbsent: created when
+// missing); the last part is put (a LinkedHashMap keeps a replaced key's place). The result
+// is dumped by snakeyaml-engine in block style without line splitting; typed values
+// plain, strings plain when YAML would read them back as the same string, else quoted.
 //
-// On a prefix pair real Flink depends on HashMap order: when the shorter key comes first,
-// the descent into it fails with ClassCastException (String cannot be cast to Map); when
-// the longer comes first, the shorter one's put replaces the nested map and the longer keys
-// are silently dropped (both seen with flink-dist 2.2.1: state.backend +
-// state.backend.incremental drops the second, restart-strategy +
-// restart-strategy.fixed-delay.attempts throws). The stand-in takes the strictest of the
-// two for every pair: it always fails, as the ClassCastException.
-func dumpNested(c *conf) ([]byte, error) {
-	if pairs := PrefixPairs(c.keys); len(pairs) > 0 {
-		return nil, errDump{pairs[0].Short, pairs[0].Long}
+// A prefix pair goes either way, by that order: when the shorter key (state.backend) comes
+// first, the longer one descends into its value, a String, and the dump throws
+// ClassCastException (String cannot be cast to Map); when the longer comes first, the
+// shorter one's put replaces the map that held it, and the longer key is dropped without
+// a word (both seen on flink-dist 1.20.5 and 2.2.1, and held to them file by file in
+// test/fidelity). Where c's order is not modelled (a tree bin, see javaHashMap), a
+// configuration with a prefix pair takes the strictest outcome, the exception.
+func dumpNested(c *conf, v Version) ([]byte, error) {
+	keys := c.keys()
+	if !c.modelled() && len(PrefixPairs(keys)) > 0 {
+		return nil, errDump{class: "java.lang.String", v: v}
 	}
 	type node struct {
 		order    []string
@@ -112,21 +110,30 @@ func dumpNested(c *conf) ([]byte, error) {
 		leaf     bool
 	}
 	root := &node{children: map[string]*node{}}
-	for _, k := range javaHashOrder(c.keys) {
+	for _, k := range keys {
 		cur := root
-		parts := strings.Split(k, ".")
-		for i, p := range parts {
+		parts := javaSplitDot(k)
+		if len(parts) == 0 {
+			// keys[keys.length - 1] of an empty array.
+			return nil, fmt.Errorf("java.lang.ArrayIndexOutOfBoundsException: Index -1 out of bounds for length 0")
+		}
+		for _, p := range parts[:len(parts)-1] {
 			next, ok := cur.children[p]
-			if !ok {
+			switch {
+			case !ok:
 				next = &node{children: map[string]*node{}}
 				cur.children[p] = next
 				cur.order = append(cur.order, p)
+			case next.leaf:
+				return nil, errDump{class: javaClass(next.value, next.typed), v: v}
 			}
 			cur = next
-			if i == len(parts)-1 {
-				cur.leaf, cur.value, cur.typed = true, c.vals[k], c.typed[k]
-			}
 		}
+		last := parts[len(parts)-1]
+		if _, ok := cur.children[last]; !ok {
+			cur.order = append(cur.order, last)
+		}
+		cur.children[last] = &node{leaf: true, value: c.vals[k], typed: c.typed[k]}
 	}
 	var b strings.Builder
 	var write func(n *node, indent int)
@@ -149,6 +156,26 @@ func dumpNested(c *conf) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
+// PrefixPair is a pair of keys one of which is a strict dotted prefix of the other
+// ("state.backend" and "state.backend.incremental"): a configuration the 1.19+ rewrite
+// writes only by dropping the longer key, if at all (see dumpNested).
+type PrefixPair struct{ Short, Long string }
+
+// PrefixPairs returns every such pair among keys, sorted.
+func PrefixPairs(keys []string) []PrefixPair {
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	var out []PrefixPair
+	for _, s := range sorted {
+		for _, l := range sorted {
+			if strings.HasPrefix(l, s+".") {
+				out = append(out, PrefixPair{s, l})
+			}
+		}
+	}
+	return out
+}
+
 // renderFlat writes c as ConfigurationUtils.convertConfigToWritableLines does with
 // flattenYaml, or (1.19 and 1.20) for a configuration read from flink-conf.yaml: one
 // "key: value" line per entry in HashMap order (Configuration.toFileWritableMap), values
@@ -156,7 +183,7 @@ func dumpNested(c *conf) ([]byte, error) {
 // one.
 func renderFlat(c *conf, legacy bool) []byte {
 	var b strings.Builder
-	for _, k := range javaHashOrder(c.keys) {
+	for _, k := range fileWritableOrder(c.keys()) {
 		v := c.vals[k]
 		if !legacy {
 			v = yamlScalar(v, c.typed[k], false)
@@ -252,4 +279,19 @@ func doubleQuoted(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// fileWritableOrder is the order of Configuration.toFileWritableMap (and toMap): a HashMap
+// made with CollectionUtil.newHashMapWithExpectedSize(size), filled in confData's order.
+func fileWritableOrder(keys []string) []string {
+	n := len(keys)
+	capacity := n + 1 // computeRequiredCapacity: n+1 up to 2, else ceil(n / 0.75f)
+	if n > 2 {
+		capacity = int(math.Ceil(float64(float32(n) / 0.75)))
+	}
+	m := newJavaHashMapCapacity(capacity)
+	for _, k := range keys {
+		m.put(k)
+	}
+	return m.keys()
 }
