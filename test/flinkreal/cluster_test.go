@@ -51,7 +51,7 @@ func TestJobWaitsForSlotsRunsWhenATaskManagerJoinsAndIsCancelled(t *testing.T) {
 			if logs := containerLogs(t, jm); !strings.Contains(logs, " OS current user: flink") {
 				t.Errorf("the JobManager does not run as user flink:\n%.2000s", logs)
 			}
-			o := waitTaskManagers(t, rest, 2)
+			o := waitTaskManagers(t, rest, 2, 1)
 			if o.SlotsTotal != 2 || o.SlotsAvailable != 2 || o.FlinkVersion == "" {
 				t.Errorf("/overview = %+v, want 2 slots, 2 free and a flink-version", o)
 			}
@@ -123,7 +123,7 @@ func TestJobWaitsForSlotsRunsWhenATaskManagerJoinsAndIsCancelled(t *testing.T) {
 			}
 
 			s.start(t, node{alias: "taskmanager-3", cmd: []string{"taskmanager"}, env: props})
-			waitTaskManagers(t, rest, 3)
+			waitTaskManagers(t, rest, 3, 1)
 			waitFor(t, startTimeout, "every task to run once the third slot is there", func() bool {
 				state, tasks = job()
 				return tasks["total"] > 0 && tasks["running"] == tasks["total"]

@@ -271,11 +271,16 @@ type overview struct {
 	FlinkVersion   string `json:"flink-version"`
 }
 
-func waitTaskManagers(t *testing.T, rest string, n int) overview {
+// waitTaskManagers waits until the JobManager counts n TaskManagers and the slots they
+// offer (slotsEach each). A TaskManager is counted once it registers with the
+// ResourceManager; its slot report follows in a second RPC (TaskExecutor's
+// establishResourceManagerConnection, then sendSlotReport), so in between /overview shows it
+// with no slot.
+func waitTaskManagers(t *testing.T, rest string, n, slotsEach int) overview {
 	t.Helper()
 	var o overview
-	waitFor(t, startTimeout, fmt.Sprintf("%d TaskManagers in %s/overview", n, rest), func() bool {
-		return getJSON(t, rest+"/overview", &o) && o.TaskManagers == n
+	waitFor(t, startTimeout, fmt.Sprintf("%d TaskManagers with %d slots in %s/overview", n, n*slotsEach, rest), func() bool {
+		return getJSON(t, rest+"/overview", &o) && o.TaskManagers == n && o.SlotsTotal == n*slotsEach
 	})
 	return o
 }
