@@ -426,7 +426,7 @@ func decideRun(in input, want *spec.SessionCluster, as autoscaleOutcome, d *deci
 		registered = in.Flink.Overview.TaskManagers
 	}
 	switch {
-	case !needApply && registered == n && allReady(obs):
+	case !needApply && registered == n && allReady(obs) && slotsReported(in.Flink):
 		d.Status.Phase = spec.PhaseRunning
 		d.Status.Message = fmt.Sprintf("%d/%d TaskManagers registered, %d/%d slots free", registered, n,
 			in.Flink.Overview.SlotsAvailable, in.Flink.Overview.SlotsTotal)
@@ -543,7 +543,7 @@ func decideForeignSpec(in input, hash string, d *decision) {
 		d.Events = append(d.Events, warning("ChangeRefused", d.Status.Refused))
 	}
 	d.Status.TMDesired = len(obs.TaskManagers)
-	if in.Flink.answered() && in.Flink.Overview.TaskManagers == len(obs.TaskManagers) && allReady(obs) {
+	if in.Flink.answered() && in.Flink.Overview.TaskManagers == len(obs.TaskManagers) && allReady(obs) && slotsReported(in.Flink) {
 		d.Status.Phase = spec.PhaseRunning
 		d.Status.Message = fmt.Sprintf("%d/%d TaskManagers registered, %d/%d slots free (adopted as found; see refused)",
 			in.Flink.Overview.TaskManagers, len(obs.TaskManagers), in.Flink.Overview.SlotsAvailable, in.Flink.Overview.SlotsTotal)
@@ -665,6 +665,9 @@ func progressMessage(obs runtime.Observed, fv flinkView, n int, applying bool, p
 		return fmt.Sprintf("%d TaskManagers, want %d", len(obs.TaskManagers), n)
 	default:
 		msg := fmt.Sprintf("%d/%d TaskManagers registered", fv.Overview.TaskManagers, n)
+		if missing := slotsMissing(fv); missing > 0 && fv.Overview.TaskManagers == n {
+			msg += fmt.Sprintf(", %d of them yet to report their slots", missing)
+		}
 		for _, tm := range obs.TaskManagers {
 			if tm.State == runtime.StateExited {
 				msg += fmt.Sprintf("; %s exited (code %d), %s", tm.ID, tm.ExitCode, p.nextStart(tm.ID))
@@ -672,6 +675,31 @@ func progressMessage(obs runtime.Observed, fv flinkView, n int, applying bool, p
 		}
 		return msg
 	}
+}
+
+// slotsReported says whether every TaskManager the JobManager counts has offered its
+// slots. Flink counts a TaskManager once it registers with the ResourceManager; its slots
+// follow in a second RPC (TaskExecutor.establishResourceManagerConnection sends the slot
+// report after the registration succeeded), and until then /overview and /taskmanagers show
+// it with no slot. A cluster is not RUNNING in between: a job submitted then finds fewer
+// slots than the cluster has (seen on the real 1.20 image: 2 TaskManagers, 1 slot).
+func slotsReported(fv flinkView) bool { return slotsMissing(fv) == 0 }
+
+// slotsMissing counts the TaskManagers of fv that have not reported their slots. With the
+// TaskManagers asked, it is exact; from the overview alone, every TaskManager offers at
+// least one slot (taskmanager.numberOfTaskSlots is at least 1), so a total below the count
+// is at least that many missing.
+func slotsMissing(fv flinkView) int {
+	if fv.TaskManagers != nil {
+		n := 0
+		for _, tm := range fv.TaskManagers {
+			if tm.SlotsNumber == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	return max(0, fv.Overview.TaskManagers-fv.Overview.SlotsTotal)
 }
 
 func allInstances(obs runtime.Observed) []runtime.Instance {

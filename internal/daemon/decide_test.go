@@ -32,8 +32,10 @@ func up(hash string, tms ...string) runtime.Observed {
 	return obs
 }
 
+// answered is a JobManager's answer with registered TaskManagers of one slot each that
+// have reported their slots, and tms when the pass asked for them.
 func answered(registered int, tms []flink.TaskManager, jobs ...flink.Job) flinkView {
-	return flinkView{Asked: true, Overview: flink.Overview{TaskManagers: registered}, TaskManagers: tms, Jobs: jobs}
+	return flinkView{Asked: true, Overview: flink.Overview{TaskManagers: registered, SlotsTotal: registered}, TaskManagers: tms, Jobs: jobs}
 }
 
 func TestDecide(t *testing.T) {
@@ -75,6 +77,18 @@ func TestDecide(t *testing.T) {
 			want: "none STARTING [] |", message: "1/2 TaskManagers registered"},
 		{name: "running when every TaskManager registered",
 			in:   input{Desired: run2, Running: run2, Recorded: db.Status{Phase: "STARTING"}, Obs: up(h, "taskmanager-0", "taskmanager-1"), Flink: answered(2, nil)},
+			want: "none RUNNING [] | Running"},
+		{name: "starting while a registered TaskManager has not reported its slots (from /taskmanagers)",
+			in: input{Desired: run2, Running: run2, Recorded: db.Status{Phase: "STARTING"}, Obs: up(h, "taskmanager-0", "taskmanager-1"),
+				Flink: answered(2, []flink.TaskManager{idle("taskmanager-0"), {ID: "taskmanager-1"}})},
+			want: "none STARTING [] |", message: "2/2 TaskManagers registered, 1 of them yet to report their slots"},
+		{name: "starting while a registered TaskManager has not reported its slots (from /overview)",
+			in: input{Desired: run2, Running: run2, Recorded: db.Status{Phase: "STARTING"}, Obs: up(h, "taskmanager-0", "taskmanager-1"),
+				Flink: flinkView{Asked: true, Overview: flink.Overview{TaskManagers: 2, SlotsTotal: 1, SlotsAvailable: 1}}},
+			want: "none STARTING [] |", message: "2/2 TaskManagers registered, 1 of them yet to report their slots"},
+		{name: "running once every TaskManager reported its slots",
+			in: input{Desired: run2, Running: run2, Recorded: db.Status{Phase: "STARTING"}, Obs: up(h, "taskmanager-0", "taskmanager-1"),
+				Flink: answered(2, []flink.TaskManager{idle("taskmanager-0"), idle("taskmanager-1")})},
 			want: "none RUNNING [] | Running"},
 		{name: "REST silent: not running yet",
 			in:   input{Desired: run2, Running: run2, Recorded: db.Status{Phase: "STARTING"}, Obs: up(h, "taskmanager-0", "taskmanager-1"), Flink: flinkView{Asked: true, Err: errors.New("refused")}},

@@ -92,7 +92,9 @@ func (d *Daemon) reconcile(ctx context.Context, k runtime.Key) (result, error) {
 	// details of jobs that may wait): see askAutoscale.
 	autoscaled := desired.Autoscale().Enabled && !rec.Deleted && desired.Spec.State == spec.StateRunning
 	need := flinkNeeds{
-		TaskManagers: len(obs.TaskManagers) > desired.TaskManagers() || autoscaled,
+		// Until it is RUNNING, also whether each TaskManager has reported its slots
+		// (slotsReported).
+		TaskManagers: len(obs.TaskManagers) > desired.TaskManagers() || autoscaled || rec.Status.Phase != spec.PhaseRunning,
 		Jobs:         rec.Deleted || desired.Spec.State == spec.StateStopped || (stop != nil && stop.Live()) || autoscaled,
 		Autoscale:    autoscaled,
 		Adaptive:     adaptiveScheduler(desired),
