@@ -22,9 +22,10 @@
 //   - Values of the machine and of the moment: hardware (physical and free memory),
 //     durations, the build's commit (a string in both), the patch release (the line is
 //     compared: the real images are the newest patch releases, the stand-in models a line).
-//   - The moment between a TaskManager's registration and its slot report, when Flink
-//     counts the TaskManager with no slots: the stand-in registers a TaskManager with its
-//     slots. The suite waits for the slots.
+//   - How long a TaskManager is counted with no slots, between its registration and its
+//     slot report: the stand-in has that moment too (sim.slotReportGap, longer than real
+//     Flink's usual one so that a client reading the count alone is caught), and the suite
+//     waits for the slots.
 //   - What a job's main() builds: the stand-in runs no user code. It knows the graph of
 //     the flink-examples-streaming programs the suite submits (by the jar's program-class),
 //     and gives any other jar its own pretend graph.

@@ -3,6 +3,7 @@ package sim
 import (
 	"maps"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,11 +80,53 @@ func (c *testCluster) overview(t *testing.T) map[string]any {
 	return obj(t, getJSON(t, c.rest+"/overview", 200))
 }
 
+// waitTaskManagers waits until n TaskManagers are registered and each has reported its
+// slots (they follow the registration in a second RPC, as on Flink).
 func (c *testCluster) waitTaskManagers(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, 10*time.Second, strconv.Itoa(n)+" registered TaskManagers", func() bool {
-		return c.overview(t)["taskmanagers"] == float64(n)
+	waitFor(t, 10*time.Second, strconv.Itoa(n)+" registered TaskManagers with their slots", func() bool {
+		if c.overview(t)["taskmanagers"] != float64(n) {
+			return false
+		}
+		tms := arr(t, obj(t, getJSON(t, c.rest+"/taskmanagers", 200))["taskmanagers"])
+		for _, tm := range tms {
+			if obj(t, tm)["slotsNumber"] == float64(0) {
+				return false
+			}
+		}
+		return len(tms) == n
 	})
+}
+
+// A TaskManager is counted once it registers, with no slot until its slot report comes
+// in (TaskExecutor.establishResourceManagerConnection sends it after the registration);
+// a report under a registration the JobManager does not know is refused.
+func TestARegisteredTaskManagerHasNoSlotsUntilItsSlotReport(t *testing.T) {
+	c := startJobManager(t, testConf(nil))
+	rpc := "http://" + c.jm.RPCAddr()
+	client := &http.Client{}
+	target := rpcAddress(Version{1, 20}, "jm.test", 6123, "resourcemanager_*") // the JobManager's jobmanager.rpc.address
+	var reg registerResponse
+	if err := postJSON(t.Context(), client, rpc+rpcRegister, registerRequest{ResourceID: "tm-x", Target: target, Address: "pekko.tcp://flink@127.0.0.1:1/user/rpc/taskmanager_0", Host: "127.0.0.1"}, &reg); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	o := c.overview(t)
+	if o["taskmanagers"] != float64(1) || o["slots-total"] != float64(0) || o["slots-available"] != float64(0) {
+		t.Errorf("overview after the registration alone = %v, want 1 TaskManager with no slots", o)
+	}
+	tms := arr(t, obj(t, getJSON(t, c.rest+"/taskmanagers", 200))["taskmanagers"])
+	if len(tms) != 1 || obj(t, tms[0])["slotsNumber"] != float64(0) || obj(t, tms[0])["freeSlots"] != float64(0) {
+		t.Errorf("/taskmanagers after the registration alone = %v, want tm-x with 0 slots", tms)
+	}
+	if err := postJSON(t.Context(), client, rpc+rpcSlotReport, slotReportRequest{ResourceID: "tm-x", RegistrationID: "stale", Slots: 4}, nil); err == nil {
+		t.Error("a slot report under an unknown registration id was taken")
+	}
+	if err := postJSON(t.Context(), client, rpc+rpcSlotReport, slotReportRequest{ResourceID: "tm-x", RegistrationID: reg.RegistrationID, Slots: 4}, nil); err != nil {
+		t.Fatalf("slot report: %v", err)
+	}
+	if o := c.overview(t); o["slots-total"] != float64(4) || o["slots-available"] != float64(4) {
+		t.Errorf("overview after the slot report = %v, want 4 slots, 4 free", o)
+	}
 }
 
 func TestTaskManagersRegisterAndOfferTheirSlots(t *testing.T) {
@@ -110,6 +153,10 @@ func TestKilledTaskManagerIsDroppedAfterHeartbeatTimeout(t *testing.T) {
 	tm, _ := c.addTaskManager(t, "tm-a", 1, nil)
 	c.addTaskManager(t, "tm-b", 1, nil)
 	c.waitTaskManagers(t, 2)
+	// The JobManager's clock for tm-a runs from its last heartbeat; kill it just after one.
+	const beat = "Received heartbeat from tm-a."
+	seen := strings.Count(c.log.String(), beat)
+	waitFor(t, 10*time.Second, "a heartbeat of tm-a", func() bool { return strings.Count(c.log.String(), beat) > seen })
 	killed := time.Now()
 	tm.Kill()
 	if n := c.overview(t)["taskmanagers"]; n != float64(2) && time.Since(killed) < 1500*time.Millisecond {

@@ -376,8 +376,9 @@ func TestJobManagerAndTaskManagerEntrypointsFormAClusterAndStopOnSIGTERM(t *test
 	tm := startEntrypoint(t, []string{"taskmanager", "-D", "taskmanager.resource-id=tm-1"}, "FLINK_HOME="+tmHome, "FLINK_VERSION=1.20",
 		"JOB_MANAGER_RPC_ADDRESS=localhost", "TASK_MANAGER_NUMBER_OF_TASK_SLOTS=3",
 		"FLINK_PROPERTIES=jobmanager.rpc.port: "+strconv.Itoa(rpcPort)+"\ntaskmanager.bind-host: 127.0.0.1\nheartbeat.timeout: 1h")
-	waitFor(t, 10*time.Second, "one TaskManager in /overview", func() bool {
-		return obj(t, getJSON(t, rest+"/overview", 200))["taskmanagers"] == float64(1)
+	waitFor(t, 10*time.Second, "one TaskManager with its slots in /overview", func() bool {
+		o := obj(t, getJSON(t, rest+"/overview", 200))
+		return o["taskmanagers"] == float64(1) && o["slots-total"] == float64(3)
 	})
 	tms := arr(t, obj(t, getJSON(t, rest+"/taskmanagers", 200))["taskmanagers"])
 	if id, slots := obj(t, tms[0])["id"], obj(t, tms[0])["slotsNumber"]; id != "tm-1" || slots != float64(3) {

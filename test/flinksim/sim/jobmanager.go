@@ -55,18 +55,19 @@ const (
 
 // Logger names, as Flink's classes.
 const (
-	logRM         = "org.apache.flink.runtime.resourcemanager.StandaloneResourceManager"
-	logDispatcher = "org.apache.flink.runtime.dispatcher.StandaloneDispatcher"
-	logEG         = "org.apache.flink.runtime.executiongraph.ExecutionGraph"
-	logRest       = "org.apache.flink.runtime.dispatcher.DispatcherRestEndpoint"
-	logEntrypoint = "org.apache.flink.runtime.entrypoint.ClusterEntrypoint"
-	logCheckpoint = "org.apache.flink.runtime.checkpoint.CheckpointCoordinator"
-	logSlotPool   = "org.apache.flink.runtime.jobmaster.slotpool.DeclarativeSlotPoolBridge"
-	logJobMaster  = "org.apache.flink.runtime.jobmaster.JobMaster"
-	logTM         = "org.apache.flink.runtime.taskexecutor.TaskExecutor"
-	logTMRunner   = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
-	logRetrying   = "org.apache.flink.runtime.registration.RetryingRegistration"
-	logGlobalConf = "org.apache.flink.configuration.GlobalConfiguration"
+	logRM          = "org.apache.flink.runtime.resourcemanager.StandaloneResourceManager"
+	logDispatcher  = "org.apache.flink.runtime.dispatcher.StandaloneDispatcher"
+	logEG          = "org.apache.flink.runtime.executiongraph.ExecutionGraph"
+	logRest        = "org.apache.flink.runtime.dispatcher.DispatcherRestEndpoint"
+	logEntrypoint  = "org.apache.flink.runtime.entrypoint.ClusterEntrypoint"
+	logCheckpoint  = "org.apache.flink.runtime.checkpoint.CheckpointCoordinator"
+	logSlotPool    = "org.apache.flink.runtime.jobmaster.slotpool.DeclarativeSlotPoolBridge"
+	logSlotManager = "org.apache.flink.runtime.resourcemanager.slotmanager.FineGrainedSlotManager"
+	logJobMaster   = "org.apache.flink.runtime.jobmaster.JobMaster"
+	logTM          = "org.apache.flink.runtime.taskexecutor.TaskExecutor"
+	logTMRunner    = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
+	logRetrying    = "org.apache.flink.runtime.registration.RetryingRegistration"
+	logGlobalConf  = "org.apache.flink.configuration.GlobalConfiguration"
 )
 
 // JobManager is an in-process Flink session JobManager: a ResourceManager that TaskManagers
@@ -301,6 +302,7 @@ func StartJobManager(ctx context.Context, cfg JobManagerConfig) (*JobManager, er
 	}
 	rpcMux := http.NewServeMux()
 	rpcMux.HandleFunc("POST "+rpcRegister, j.handleRegister)
+	rpcMux.HandleFunc("POST "+rpcSlotReport, j.handleSlotReport)
 	rpcMux.HandleFunc("POST "+rpcHeartbeat, j.handleHeartbeat)
 	rpcMux.HandleFunc("POST "+rpcDeregister, j.handleDeregister)
 	j.rpcSrv = &http.Server{Handler: rpcMux, ReadHeaderTimeout: 10 * time.Second}
@@ -522,7 +524,8 @@ func (j *JobManager) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	tm := &tmEntry{
 		id: req.ResourceID, regID: newID(16), path: req.Address, host: req.Host,
-		dataPort: req.DataPort, jmxPort: req.JMXPort, slots: req.Slots, cpuCores: req.CPUCores,
+		dataPort: req.DataPort, jmxPort: req.JMXPort, cpuCores: req.CPUCores, // slots: its slot report
+
 		hw: req.Hardware, mem: req.Memory, lastHeartbeat: now, alloc: map[string]int{},
 	}
 	j.tms[tm.id] = tm
@@ -530,6 +533,32 @@ func (j *JobManager) handleRegister(w http.ResponseWriter, r *http.Request) {
 	j.mu.Unlock()
 	j.kick()
 	writeJSON(w, http.StatusOK, registerResponse{RegistrationID: tm.regID, ResourceManagerID: j.rmID})
+}
+
+// handleSlotReport takes a registered TaskManager's slots into the slot manager
+// (ResourceManager.sendSlotReport, FineGrainedSlotManager.registerTaskManager). A report
+// of an unknown registration is refused, as Flink answers it with an
+// exception ("Unknown TaskManager registration id").
+func (j *JobManager) handleSlotReport(w http.ResponseWriter, r *http.Request) {
+	var req slotReportRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, "bad slot report: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	j.mu.Lock()
+	tm, ok := j.tms[req.ResourceID]
+	known := ok && tm.regID == req.RegistrationID
+	if known && tm.slots == 0 {
+		tm.slots = req.Slots
+		j.log.Logger(logSlotManager).Debugf("Registering task executor %s under %s at the slot manager.", req.ResourceID, tm.regID)
+	}
+	j.mu.Unlock()
+	if !known {
+		http.Error(w, "Unknown TaskManager registration id "+req.RegistrationID+".", http.StatusNotFound)
+		return
+	}
+	j.kick()
+	writeJSON(w, http.StatusOK, struct{}{})
 }
 
 func (j *JobManager) handleHeartbeat(w http.ResponseWriter, r *http.Request) {

@@ -15,7 +15,7 @@ import (
 )
 
 // The JobManager's RPC port speaks a small HTTP/JSON protocol of this package's own (Flink's
-// is Pekko remoting): a TaskManager registers, heartbeats and deregisters. What the
+// is Pekko remoting): a TaskManager registers, reports its slots, heartbeats and deregisters. What the
 // protocol keeps from Flink is what a deployment can get wrong: the address a TaskManager
 // uses must name the JobManager exactly as the JobManager's own jobmanager.rpc.address does
 // (Pekko drops messages for any other host name, even one that resolves to the same IP),
@@ -23,6 +23,7 @@ import (
 // never be reached.
 const (
 	rpcRegister   = "/rpc/resourcemanager/registerTaskExecutor"
+	rpcSlotReport = "/rpc/resourcemanager/sendSlotReport"
 	rpcHeartbeat  = "/rpc/resourcemanager/heartbeatFromTaskManager"
 	rpcDeregister = "/rpc/resourcemanager/disconnectTaskManager"
 )
@@ -44,7 +45,6 @@ type registerRequest struct {
 	Host     string            `json:"host"`
 	DataPort int               `json:"dataPort"`
 	JMXPort  int               `json:"jmxPort"`
-	Slots    int               `json:"slots"`
 	CPUCores float64           `json:"cpuCores"`
 	Hardware hardwareInfo      `json:"hardware"`
 	Memory   TaskManagerMemory `json:"memory"`
@@ -53,6 +53,17 @@ type registerRequest struct {
 type registerResponse struct {
 	RegistrationID    string `json:"registrationId"`
 	ResourceManagerID string `json:"resourceManagerId"`
+}
+
+// slotReportRequest offers a registered TaskManager's slots: Flink's TaskExecutor sends
+// its slot report in a second RPC once its registration succeeded
+// (TaskExecutor.establishResourceManagerConnection: resourceManagerGateway.sendSlotReport),
+// and the ResourceManager's slot manager counts the slots only then; until then the
+// TaskManager is registered with none.
+type slotReportRequest struct {
+	ResourceID     string `json:"resourceId"`
+	RegistrationID string `json:"registrationId"`
+	Slots          int    `json:"slots"`
 }
 
 type heartbeatRequest struct {
