@@ -419,7 +419,10 @@ func cluster(t *testing.T, image, conf string) string {
 		b.start(t)
 	}
 	rest := jm.rest(t)
-	waitFor(t, 90*time.Second, "one TaskManager", func() bool { return taskManagers(t, rest) == 1 })
+	waitFor(t, 90*time.Second, "one TaskManager with its slot", func() bool {
+		var o map[string]any
+		return getJSON(t, rest+"/overview", &o) && o["taskmanagers"] == float64(1) && o["slots-total"] == float64(1)
+	})
 	return rest
 }
 

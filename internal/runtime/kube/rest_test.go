@@ -127,10 +127,12 @@ func TestRESTReachesAStandInJobManagerThroughTheServiceProxy(t *testing.T) {
 
 	var tms struct {
 		TaskManagers []struct {
-			ID string `json:"id"`
+			ID          string `json:"id"`
+			SlotsNumber int    `json:"slotsNumber"`
 		} `json:"taskmanagers"`
 	}
-	eventually(t, 90*time.Second, "the taskmanager registered, seen through the proxy", func() (bool, string) {
+	// Its slots come in a slot report after the registration.
+	eventually(t, 90*time.Second, "the taskmanager registered with its slots, seen through the proxy", func() (bool, string) {
 		body, err := get(ctx, obs.REST, "/taskmanagers")
 		if err != nil {
 			return false, err.Error()
@@ -138,7 +140,7 @@ func TestRESTReachesAStandInJobManagerThroughTheServiceProxy(t *testing.T) {
 		if err := json.Unmarshal(body, &tms); err != nil {
 			return false, fmt.Sprintf("%v: %s", err, body)
 		}
-		return len(tms.TaskManagers) == 1 && tms.TaskManagers[0].ID == tmPod, string(body)
+		return len(tms.TaskManagers) == 1 && tms.TaskManagers[0].ID == tmPod && tms.TaskManagers[0].SlotsNumber > 0, string(body)
 	})
 	body, err := get(ctx, obs.REST, "/overview")
 	if err != nil {
