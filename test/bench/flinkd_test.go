@@ -506,8 +506,8 @@ func runningIn(name string, n int) func([]api.ClusterStatus) (bool, string) {
 }
 
 // firstReported polls the JobManager of cluster name every 10 ms, from when the watch first
-// shows its REST URL, and sends the time /overview first reported n TaskManagers (the zero
-// time if ctx ends first).
+// shows its REST URL, and sends the time /overview first reported n TaskManagers with their
+// slots, the condition of RUNNING (the zero time if ctx ends first).
 func firstReported(ctx context.Context, w *statusWatch, from int, name string, n int) <-chan time.Time {
 	out := make(chan time.Time, 1)
 	go func() {
@@ -536,7 +536,7 @@ func firstReported(ctx context.Context, w *statusWatch, from int, name string, n
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if ov, err := fc.Overview(ctx); err == nil && ov.TaskManagers == n {
+			if ov, err := fc.Overview(ctx); err == nil && ov.TaskManagers == n && ov.SlotsTotal >= n {
 				out <- time.Now()
 				return
 			}

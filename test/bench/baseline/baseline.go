@@ -3,7 +3,7 @@
 // observation creates the same network and containers flinkd's Docker runtime creates,
 // through the same engine API, as early as each can be, and watches the JobManager's
 // /overview as fast as is reasonable (every PollInterval, 20 ms) until it reports the wanted
-// number of TaskManagers. Nothing of flinkd's own cadence is in it.
+// number of TaskManagers and their slots. Nothing of flinkd's own cadence is in it.
 //
 // What is the same as flinkd (internal/runtime/docker/apply.go, internal/daemon/desired.go):
 //
@@ -16,7 +16,11 @@
 //   - the limits (memory = memory+swap, CPU as a CFS quota over a 100 ms period), restart
 //     policy "no", one user-defined bridge network per cluster, the network aliases
 //     ("jobmanager", "taskmanager-N"), the JobManager's REST port published on 127.0.0.1;
-//   - the readiness condition: /overview reports every TaskManager.
+//   - the readiness condition: /overview reports every TaskManager, and every one of them has
+//     offered its slots (Flink counts a TaskManager when it registers and its slots when its
+//     slot report follows; flinkd's RUNNING waits for both). From /overview alone the
+//     baseline takes "at least one slot per TaskManager", a condition no stricter than
+//     flinkd's, so it never makes the reference slower.
 //
 // The schedule is the fastest the engine allows for a Flink cluster: the network first;
 // then every container is created (and its configuration copied in) at once; the
@@ -381,7 +385,8 @@ func (c *Cluster) ScaleUp(ctx context.Context, n int) (Result, error) {
 
 // waitRegistered checks /overview at once and then every PollInterval (from the start of
 // one check to the start of the next; at once when a check took longer) until it reports n
-// TaskManagers, and returns the number of checks and when the last one answered.
+// TaskManagers with at least n slots, and returns the number of checks and when the last
+// one answered.
 func (b *Baseline) waitRegistered(ctx context.Context, c *Cluster, n int) (int, time.Time, error) {
 	fc := &flink.Client{BaseURL: c.RESTURL, HTTP: b.http}
 	polls := 0
@@ -392,11 +397,11 @@ func (b *Baseline) waitRegistered(ctx context.Context, c *Cluster, n int) (int, 
 		cctx, cancel := context.WithTimeout(ctx, restTimeout)
 		ov, err := fc.Overview(cctx)
 		cancel()
-		if err == nil && ov.TaskManagers == n {
+		if err == nil && ov.TaskManagers == n && ov.SlotsTotal >= n {
 			return polls, time.Now(), nil
 		}
 		if err == nil {
-			err = fmt.Errorf("%d/%d TaskManagers registered", ov.TaskManagers, n)
+			err = fmt.Errorf("%d/%d TaskManagers registered, %d slots", ov.TaskManagers, n, ov.SlotsTotal)
 		}
 		last = err
 		next = next.Add(b.cfg.PollInterval)
