@@ -36,6 +36,11 @@ const orphanGrace = 2
 func (d *Daemon) sweep(ctx context.Context) {
 	seen := map[runtime.Key][]string{}
 	listed := map[string]bool{}
+	recorded, err := d.store.ClusterNames(ctx)
+	if err != nil {
+		d.log.Debug("sweep: list recorded clusters", "err", err)
+		return // without the records nothing can be called an orphan
+	}
 	for _, name := range slices.Sorted(maps.Keys(d.targets)) {
 		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		keys, err := d.targets[name].Runtime.List(lctx)
@@ -46,10 +51,9 @@ func (d *Daemon) sweep(ctx context.Context) {
 		}
 		listed[name] = true
 		for _, k := range keys {
-			if _, err := d.store.Cluster(ctx, k.Namespace, k.Name); !errors.Is(err, db.ErrNotFound) {
-				continue
+			if !recorded[db.Name{Namespace: k.Namespace, Name: k.Name}] {
+				seen[k] = append(seen[k], name)
 			}
-			seen[k] = append(seen[k], name)
 		}
 	}
 	var due []runtime.Key
@@ -287,7 +291,7 @@ func (d *Daemon) reconcileOrphan(ctx context.Context, k runtime.Key, stop *db.St
 			if err := d.recordOrphan(ctx, k, od.Events, od.Stop); err != nil {
 				return result{}, err
 			}
-			if err := cancelJobs(ctx, obs.REST, od.CancelJobs); err != nil {
+			if err := d.cancelJobs(ctx, obs.REST, od.CancelJobs); err != nil {
 				return result{}, fmt.Errorf("forced removal of an orphan: %w", err)
 			}
 			res.RequeueAfter = requeueCancel

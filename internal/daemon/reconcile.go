@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/flinkd/flinkd/internal/db"
@@ -157,7 +156,7 @@ func (d *Daemon) askFlink(ctx context.Context, obs runtime.Observed, need flinkN
 	}
 	ctx, cancel := context.WithTimeout(ctx, flinkTimeout)
 	defer cancel()
-	c := flinkClient(obs.REST)
+	c := d.flinkClient(obs.REST)
 	fv := flinkView{Asked: true}
 	if fv.Overview, fv.Err = c.Overview(ctx); fv.Err != nil {
 		return fv
@@ -178,19 +177,19 @@ func (d *Daemon) askFlink(ctx context.Context, obs runtime.Observed, need flinkN
 	return fv
 }
 
-func flinkClient(ep runtime.Endpoint) *flink.Client {
+func (d *Daemon) flinkClient(ep runtime.Endpoint) *flink.Client {
 	hc := ep.Client
 	if hc == nil {
-		hc = &http.Client{Timeout: flinkTimeout}
+		hc = d.flinkHTTP
 	}
 	return &flink.Client{BaseURL: ep.URL, HTTP: hc}
 }
 
 // cancelJobs cancels jobs through the JobManager at ep; a job that is gone already is fine.
-func cancelJobs(ctx context.Context, ep runtime.Endpoint, jobs []flink.Job) error {
+func (d *Daemon) cancelJobs(ctx context.Context, ep runtime.Endpoint, jobs []flink.Job) error {
 	ctx, cancel := context.WithTimeout(ctx, flinkTimeout)
 	defer cancel()
-	fc := flinkClient(ep)
+	fc := d.flinkClient(ep)
 	for _, j := range jobs {
 		if err := fc.CancelJob(ctx, j.ID); err != nil && !flink.IsNotFound(err) {
 			return fmt.Errorf("cancel job %s (%s): %w", j.Name, j.ID, err)
@@ -211,7 +210,7 @@ func (d *Daemon) execute(ctx context.Context, rec db.Cluster, t Target, obs runt
 		if err := d.record(ctx, rec, decision{Status: dec.Status, Events: dec.Events, Stop: dec.Stop}); err != nil {
 			return result{}, err
 		}
-		if err := cancelJobs(ctx, obs.REST, dec.CancelJobs); err != nil {
+		if err := d.cancelJobs(ctx, obs.REST, dec.CancelJobs); err != nil {
 			return result{}, fmt.Errorf("forced stop: %w", err)
 		}
 		return result{RequeueAfter: requeueCancel}, nil

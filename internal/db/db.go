@@ -276,6 +276,34 @@ func (s *Store) Clusters(ctx context.Context) (cs []Cluster, err error) {
 	return cs, err
 }
 
+// Name is a cluster's namespace and name.
+type Name struct{ Namespace, Name string }
+
+// ClusterNames returns the name of every recorded cluster, in one query: what a check of
+// "is this cluster recorded?" over many clusters needs (the sweep's), without reading rows.
+func (s *Store) ClusterNames(ctx context.Context) (names map[Name]bool, err error) {
+	err = s.View(ctx, func(tx *Tx) error {
+		rows, err := tx.tx.QueryContext(tx.ctx, `SELECT namespace, name FROM clusters`)
+		if err != nil {
+			return fmt.Errorf("list cluster names: %w", err)
+		}
+		defer rows.Close()
+		names = map[Name]bool{}
+		for rows.Next() {
+			var n Name
+			if err := rows.Scan(&n.Namespace, &n.Name); err != nil {
+				return fmt.Errorf("list cluster names: %w", err)
+			}
+			names[n] = true
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list cluster names: %w", err)
+		}
+		return nil
+	})
+	return names, err
+}
+
 // ClusterStatuses returns every cluster without its specs, ordered by namespace and name.
 func (s *Store) ClusterStatuses(ctx context.Context) (cs []Cluster, err error) {
 	err = s.View(ctx, func(tx *Tx) error {

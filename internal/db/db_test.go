@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -615,5 +616,35 @@ func TestSpecChangedAtMovesWithTheFileHash(t *testing.T) {
 	}
 	if c := put("h2"); !c.SpecChangedAt.Equal(now) {
 		t.Errorf("new bytes: spec changed at %v, want %v", c.SpecChangedAt, now)
+	}
+}
+
+func TestClusterNamesListsEveryRecordedClusterDeletedOnesToo(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := t.Context()
+	if err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.PutDesired(desired("default", "a", "/x/a.yaml"), "STOPPED"); err != nil {
+			return err
+		}
+		if err := tx.PutDesired(desired("team", "a", "/x/team-a.yaml"), "STOPPED"); err != nil {
+			return err
+		}
+		return tx.MarkDeleted("team", "a")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	names, err := s.ClusterNames(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[Name]bool{{"default", "a"}: true, {"team", "a"}: true}
+	if !maps.Equal(names, want) {
+		t.Errorf("ClusterNames = %v, want %v", names, want)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.Forget("team", "a") }); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := s.ClusterNames(ctx); names[Name{"team", "a"}] || !names[Name{"default", "a"}] {
+		t.Errorf("ClusterNames after forgetting team/a = %v", names)
 	}
 }
