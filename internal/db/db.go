@@ -44,6 +44,24 @@ type Store struct {
 	db        *sql.DB
 	now       func() time.Time
 	maxEvents int
+	hot       hotStatements
+}
+
+// hotStatements are the queries every reconcile pass of every cluster runs, prepared once
+// at Open (with one connection, the transactions reuse them instead of preparing each
+// query again: a tenth of an idle daemon's CPU with 100 clusters).
+type hotStatements struct {
+	cluster, stopRequest *sql.Stmt
+}
+
+func (s *Store) prepare(ctx context.Context) (err error) {
+	if s.hot.cluster, err = s.db.PrepareContext(ctx, clusterQuery); err != nil {
+		return fmt.Errorf("prepare the cluster query: %w", err)
+	}
+	if s.hot.stopRequest, err = s.db.PrepareContext(ctx, stopRequestQuery); err != nil {
+		return fmt.Errorf("prepare the stop request query: %w", err)
+	}
+	return nil
 }
 
 // Open opens (creating if needed) the database at path, creates its folder with mode 0700,
@@ -87,6 +105,10 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 			return nil, damaged(path, err.Error())
 		}
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if err := s.prepare(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return s, nil
 }
@@ -133,7 +155,14 @@ func damaged(path, cause string) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, st := range []*sql.Stmt{s.hot.cluster, s.hot.stopRequest} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	return s.db.Close()
+}
 
 // SetMaxEvents changes how many events are kept per cluster (tests).
 func (s *Store) SetMaxEvents(n int) { s.maxEvents = n }
@@ -238,7 +267,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) (err error) {
 			sqlTx.Rollback()
 		}
 	}()
-	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.now().UTC(), maxEvents: s.maxEvents}
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.now().UTC(), maxEvents: s.maxEvents, hot: &s.hot}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -255,7 +284,7 @@ func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.now().UTC(), maxEvents: s.maxEvents})
+	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.now().UTC(), maxEvents: s.maxEvents, hot: &s.hot})
 }
 
 // Cluster returns one cluster.

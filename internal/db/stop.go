@@ -61,14 +61,16 @@ type Job struct {
 	State string `json:"state"`
 }
 
+const stopRequestQuery = `SELECT id, force, outcome, message, jobs, cancelled_at, created_at, decided_at
+	FROM stop_requests WHERE namespace = ? AND name = ?`
+
 // StopRequest returns the latest stop request of a key, or ErrNotFound.
 func (tx *Tx) StopRequest(namespace, name string) (StopRequest, error) {
 	r := StopRequest{Namespace: namespace, Name: name}
 	var force int
 	var jobs string
 	var cancelled, created, decided int64
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT id, force, outcome, message, jobs, cancelled_at, created_at, decided_at
-		FROM stop_requests WHERE namespace = ? AND name = ?`, namespace, name).
+	err := tx.queryRow(tx.hot.stopRequest, namespace, name).
 		Scan(&r.ID, &force, &r.Outcome, &r.Message, &jobs, &cancelled, &created, &decided)
 	if errors.Is(err, sql.ErrNoRows) {
 		return StopRequest{}, fmt.Errorf("stop request of %s/%s: %w", namespace, name, ErrNotFound)

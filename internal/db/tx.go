@@ -17,6 +17,12 @@ type Tx struct {
 	ctx       context.Context
 	now       time.Time
 	maxEvents int
+	hot       *hotStatements
+}
+
+// queryRow runs one of the store's prepared statements in the transaction.
+func (tx *Tx) queryRow(st *sql.Stmt, args ...any) *sql.Row {
+	return tx.tx.StmtContext(tx.ctx, st).QueryRowContext(tx.ctx, args...)
 }
 
 // Now is the transaction's timestamp.
@@ -154,9 +160,11 @@ func scanCluster(row interface{ Scan(...any) error }) (Cluster, error) {
 	return c, nil
 }
 
+const clusterQuery = `SELECT ` + clusterColumns + ` FROM ` + clustersFrom + ` WHERE namespace = ? AND name = ?`
+
 // Cluster returns one cluster, or ErrNotFound.
 func (tx *Tx) Cluster(namespace, name string) (Cluster, error) {
-	row := tx.tx.QueryRowContext(tx.ctx, `SELECT `+clusterColumns+` FROM `+clustersFrom+` WHERE namespace = ? AND name = ?`, namespace, name)
+	row := tx.queryRow(tx.hot.cluster, namespace, name)
 	c, err := scanCluster(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Cluster{}, fmt.Errorf("cluster %s/%s: %w", namespace, name, ErrNotFound)
