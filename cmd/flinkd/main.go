@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"syscall"
 	"time"
@@ -40,7 +41,16 @@ type options struct {
 	addressPools                                                []string
 }
 
+// gcPercent is flinkd's GOGC unless the environment sets one: a daemon that idles beside
+// the clusters it runs keeps its heap within half its live size of garbage (Go's default
+// lets it double). Measured with 100 clusters at rest: 2.7 MB less resident memory, no
+// more CPU than at 100 (docs/benchmarks.md).
+const gcPercent = 50
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stderr)
 	stop()
