@@ -33,7 +33,7 @@
 // What differs, by design (it is the work a supervisor does and a one-shot script does not):
 // the baseline does not look at the image (flinkd inspects it, and pulls it when missing),
 // does not list or inspect containers before or after acting, has no bound on concurrent
-// engine calls (flinkd runs at most 8 at a time), writes nothing to disk, lets the engine
+// engine calls (flinkd runs at most 24 at a time), writes nothing to disk, lets the engine
 // pick the network's subnet, and labels its resources with its own labels (LabelRun), not
 // flinkd's.
 //
