@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/flinkd/flinkd/test/flinkbox"
 )
 
 // clusterProperties are the FLINK_PROPERTIES of the session cluster scenario, as Flink's
@@ -37,14 +39,14 @@ func TestSessionClusterAndAJobThroughItsLife(t *testing.T) {
 	judge(t, func(t *testing.T, f flavor, r *record) {
 		s := newScope(t, f)
 		props := map[string]string{"FLINK_PROPERTIES": clusterProperties()}
-		jm := s.start(t, node{alias: "jobmanager", cmd: []string{"jobmanager"}, env: props, rest: true})
-		rest := restURL(t, jm)
+		jm := s.Start(t, flinkbox.Node{Alias: "jobmanager", Cmd: []string{"jobmanager"}, Env: props, REST: true})
+		rest := flinkbox.RESTURL(t, jm)
 
 		r.see("overview, no TaskManager", overviewOf(get(t, rest+"/overview")))
 		r.see("JobManager JVM options from FLINK_PROPERTIES", linesWith(containerLogs(t, jm), "-Dfidelity."))
 		r.see("/jobmanager/config", configOf(get(t, rest+"/jobmanager/config")))
 
-		s.start(t, node{alias: "taskmanager-1", cmd: []string{"taskmanager"}, env: props})
+		s.Start(t, flinkbox.Node{Alias: "taskmanager-1", Cmd: []string{"taskmanager"}, Env: props})
 		waitTaskManagers(t, rest, 1)
 		r.see("overview, one TaskManager", overviewOf(get(t, rest+"/overview")))
 		r.see("/taskmanagers", taskManagersOf(get(t, rest+"/taskmanagers")))
@@ -73,7 +75,7 @@ func TestSessionClusterAndAJobThroughItsLife(t *testing.T) {
 		r.see("stop while waiting for slots: outcome", savepointOf(t, rest, job, str(field(stop.body, "request-id"))))
 		r.see("/jobs/overview after that stop", settledJobs(t, f.line, rest, func(map[string]any) bool { return true }))
 
-		s.start(t, node{alias: "taskmanager-2", cmd: []string{"taskmanager"}, env: props})
+		s.Start(t, flinkbox.Node{Alias: "taskmanager-2", Cmd: []string{"taskmanager"}, Env: props})
 		waitTaskManagers(t, rest, 2)
 		r.see("/jobs/overview, running", settledJobs(t, f.line, rest, allTasks(job, "running")))
 		r.see("overview, job running", overviewOf(get(t, rest+"/overview")))
@@ -113,7 +115,7 @@ func TestSessionClusterAndAJobThroughItsLife(t *testing.T) {
 // slots-total 0), which the stand-in does not model (see doc.go).
 func waitTaskManagers(t *testing.T, rest string, n int) {
 	t.Helper()
-	waitFor(t, startTimeout, fmt.Sprintf("%d TaskManagers with their slots in %s/overview", n, rest), func() bool {
+	flinkbox.WaitFor(t, startTimeout, fmt.Sprintf("%d TaskManagers with their slots in %s/overview", n, rest), func() bool {
 		o := get(t, rest+"/overview").body
 		return field(o, "taskmanagers") == float64(n) && field(o, "slots-total") == float64(n*slotsPerTaskManager)
 	})

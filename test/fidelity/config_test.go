@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flinkd/flinkd/test/flinkbox"
 )
 
 // appendLines adds lines to a config.yaml.
@@ -54,14 +56,14 @@ func runRewrite(t *testing.T, s *scope, r *record, i int, c rewriteCase) {
 		env[k] = v
 	}
 	bind := []string{dir + ":/opt/flink/conf"}
-	code, out := waitExit(t, s.start(t, node{alias: fmt.Sprintf("help-%d", i), cmd: []string{"help"}, env: env, binds: bind}))
+	code, out := waitExit(t, s.Start(t, flinkbox.Node{Alias: fmt.Sprintf("help-%d", i), Cmd: []string{"help"}, Env: env, Binds: bind}))
 	r.see(c.name+": help", out.observed(code))
 	after := readFile(t, filepath.Join(dir, "config.yaml"))
 	r.see(c.name+": config.yaml after the rewrite", messages(after))
 	if !c.start {
 		return
 	}
-	code, out = waitExit(t, s.start(t, node{alias: fmt.Sprintf("jobmanager-%d", i), cmd: []string{"jobmanager"}, env: env, binds: bind}))
+	code, out = waitExit(t, s.Start(t, flinkbox.Node{Alias: fmt.Sprintf("jobmanager-%d", i), Cmd: []string{"jobmanager"}, Env: env, Binds: bind}))
 	r.see(c.name+": jobmanager", out.observed(code))
 	r.see(c.name+": config.yaml after the jobmanager", messages(readFile(t, filepath.Join(dir, "config.yaml"))))
 }
@@ -182,8 +184,8 @@ func TestLoadOrderOfANestedFilePerLine(t *testing.T) {
 	judge(t, func(t *testing.T, f flavor, r *record) {
 		s := newScope(t, f)
 		dir := confDir(t, f.line, only(lines...))
-		code, out := waitExit(t, s.start(t, node{alias: "taskmanager", cmd: []string{"taskmanager"},
-			binds: []string{dir + ":/opt/flink/conf:ro"}}))
+		code, out := waitExit(t, s.Start(t, flinkbox.Node{Alias: "taskmanager", Cmd: []string{"taskmanager"},
+			Binds: []string{dir + ":/opt/flink/conf:ro"}}))
 		r.see("taskmanager", out.observed(code))
 	})
 }
@@ -213,10 +215,10 @@ func TestReadOnlyConfigWithoutTheModuleFlags(t *testing.T) {
 		s := newScope(t, f)
 		dir := confDir(t, f.line, dropTopLevel("env"))
 		before := readFile(t, filepath.Join(dir, "config.yaml"))
-		jm := s.start(t, node{alias: "jobmanager", cmd: []string{"jobmanager"}, rest: true,
-			env:   map[string]string{"FLINK_PROPERTIES": clusterProperties()},
-			binds: []string{dir + ":/opt/flink/conf:ro"}})
-		rest := restURL(t, jm)
+		jm := s.Start(t, flinkbox.Node{Alias: "jobmanager", Cmd: []string{"jobmanager"}, REST: true,
+			Env:   map[string]string{"FLINK_PROPERTIES": clusterProperties()},
+			Binds: []string{dir + ":/opt/flink/conf:ro"}})
+		rest := flinkbox.RESTURL(t, jm)
 		logs := containerLogs(t, jm)
 		r.see("the shell's errors", linesWith(logs, "Read-only file system"))
 		r.see("JVM options with module flags", len(linesWith(logs, "--add-opens")))
@@ -249,8 +251,8 @@ func TestMemoryBelowFlinksMinimum(t *testing.T) {
 			{"taskmanager", "taskmanager.memory.process.size: 1000000000"},
 			{"jobmanager", "jobmanager.memory.process.size: 500m"},
 		} {
-			n := s.start(t, node{alias: c.cmd, cmd: []string{c.cmd},
-				env: map[string]string{"FLINK_PROPERTIES": "jobmanager.rpc.address: jobmanager\n" + c.props}})
+			n := s.Start(t, flinkbox.Node{Alias: c.cmd, Cmd: []string{c.cmd},
+				Env: map[string]string{"FLINK_PROPERTIES": "jobmanager.rpc.address: jobmanager\n" + c.props}})
 			code, out := waitExit(t, n)
 			r.see(c.cmd+" with "+c.props, out.observed(code))
 		}

@@ -1,14 +1,11 @@
 package fidelity
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,10 +16,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/moby/moby/api/types/container"
 	"github.com/testcontainers/testcontainers-go"
-	tcnetwork "github.com/testcontainers/testcontainers-go/network"
-	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/flinkd/flinkd/test/flinkbox"
 )
 
 // The containers of the suite run through testcontainers-go (networks, wait strategies,
@@ -119,73 +115,23 @@ func judge(t *testing.T, scenario func(t *testing.T, f flavor, r *record)) {
 
 // scope labels what one flavor's run creates; testcontainers removes it when the run ends.
 type scope struct {
-	id     string
-	f      flavor
-	labels map[string]string
-	nw     *testcontainers.DockerNetwork
+	*flinkbox.Scope
+	f flavor
 }
 
-// newScope makes a user-defined bridge network for the run's containers, as flinkd's
-// Docker runtime does per cluster.
+// newScope makes a user-defined bridge network for the run's containers (flinkbox.Scope):
+// they run the flavor's image with its env, and each one's host name is its alias.
 func newScope(t *testing.T, f flavor) *scope {
 	t.Helper()
-	s := &scope{id: randomHex(4), f: f}
-	s.labels = map[string]string{testLabel: s.id}
-	nw, err := tcnetwork.New(t.Context(), tcnetwork.WithLabels(s.labels))
-	testcontainers.CleanupNetwork(t, nw)
-	if err != nil {
-		t.Fatalf("create network: %v", err)
-	}
-	s.nw = nw
-	return s
-}
-
-// node is one container of the flavor's image.
-type node struct {
-	alias string            // its name on the network (and its host name)
-	cmd   []string          // jobmanager, taskmanager, help
-	env   map[string]string // FLINK_PROPERTIES, ...
-	binds []string          // host:container[:ro]
-	rest  bool              // publish 8081 and wait until GET /overview answers 200
-}
-
-func (s *scope) start(t *testing.T, n node) *testcontainers.DockerContainer {
-	t.Helper()
-	env := map[string]string{}
-	for k, v := range s.f.env {
-		env[k] = v
-	}
-	for k, v := range n.env {
-		env[k] = v
-	}
-	opts := []testcontainers.ContainerCustomizer{
-		testcontainers.WithName("fidelity-" + s.f.kind + "-" + s.id + "-" + n.alias),
-		testcontainers.WithLabels(s.labels),
-		tcnetwork.WithNetwork([]string{n.alias}, s.nw),
-		testcontainers.WithEnv(env),
-		testcontainers.WithCmd(n.cmd...),
-		testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = n.alias }),
-	}
-	if len(n.binds) > 0 {
-		opts = append(opts, testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.Binds = append(hc.Binds, n.binds...)
-		}))
-	}
-	if n.rest {
-		opts = append(opts, testcontainers.WithExposedPorts("8081/tcp"),
-			testcontainers.WithWaitStrategyAndDeadline(startTimeout,
-				wait.ForHTTP("/overview").WithPort("8081/tcp").WithPollInterval(500*time.Millisecond)))
-	}
-	c, err := testcontainers.Run(t.Context(), s.f.image, opts...)
-	testcontainers.CleanupContainer(t, c)
-	if err != nil {
-		logs := ""
-		if c != nil {
-			logs = containerLogs(t, c)
-		}
-		t.Fatalf("%s: run %s (%s): %v\nlogs:\n%s", s.f, n.alias, strings.Join(n.cmd, " "), err, logs)
-	}
-	return c
+	return &scope{f: f, Scope: flinkbox.NewScope(t, flinkbox.Config{
+		Label:        testLabel,
+		Name:         "fidelity-" + f.kind,
+		Image:        f.image,
+		Env:          f.env,
+		Hostname:     true,
+		StartTimeout: startTimeout,
+		What:         f.String(),
+	})}
 }
 
 // streams are a container's stdout and stderr, apart: the order in which lines of the
@@ -221,27 +167,8 @@ func (o streams) observed(code int) map[string]any {
 // waitExit waits for the container to stop and returns its exit code and output.
 func waitExit(t *testing.T, c *testcontainers.DockerContainer) (int, streams) {
 	t.Helper()
-	var code int
-	waitFor(t, startTimeout, "the container to exit", func() bool {
-		st, err := c.State(t.Context())
-		if err != nil {
-			t.Fatalf("inspect container: %v", err)
-		}
-		code = st.ExitCode
-		return !st.Running && st.Status != "created"
-	})
+	code := flinkbox.WaitExit(t, c, startTimeout)
 	return code, outputOf(t, c)
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(500 * time.Millisecond) // poll interval, not a wait for an outcome
-	}
 }
 
 // settled polls observe until it gives the same value twice in a row, a second apart,
@@ -273,15 +200,6 @@ func settled[T any](t *testing.T, what string, observe func() (T, bool)) T {
 	}
 }
 
-func restURL(t *testing.T, c *testcontainers.DockerContainer) string {
-	t.Helper()
-	ep, err := c.PortEndpoint(t.Context(), "8081/tcp", "http")
-	if err != nil {
-		t.Fatalf("REST endpoint: %v", err)
-	}
-	return ep
-}
-
 // reply is one REST answer: the status and the decoded JSON body.
 type reply struct {
 	status int
@@ -293,27 +211,10 @@ type reply struct {
 // Flink's REST API, errors included, is JSON.
 func call(t *testing.T, method, url, contentType string, body io.Reader) reply {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
-	}
-	r := reply{status: resp.StatusCode, raw: string(data)}
+	status, data := flinkbox.Call(t, method, url, contentType, body)
+	r := reply{status: status, raw: string(data)}
 	if err := json.Unmarshal(data, &r.body); err != nil {
-		t.Fatalf("%s %s: %d with a body that is not JSON (%v): %.500s", method, url, resp.StatusCode, err, data)
+		t.Fatalf("%s %s: %d with a body that is not JSON (%v): %.500s", method, url, status, err, data)
 	}
 	return r
 }
@@ -327,29 +228,6 @@ func postJSON(t *testing.T, url string, v any) reply {
 		t.Fatal(err)
 	}
 	return call(t, http.MethodPost, url, "application/json", bytes.NewReader(payload))
-}
-
-// fileOf reads a file of a container (running or stopped).
-func fileOf(t *testing.T, c *testcontainers.DockerContainer, path string) string {
-	t.Helper()
-	r, err := c.CopyFileFromContainer(t.Context(), path)
-	if err != nil {
-		t.Fatalf("copy %s out of the container: %v", path, err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	return string(data)
-}
-
-func docker(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
 }
 
 // fromRealImage reads files of the real image of a line, once per test binary: its
@@ -371,37 +249,12 @@ func realImageFile(t *testing.T, line, path string) []byte {
 			return data
 		}
 	}
-	name := "fidelity-files-" + randomHex(4)
-	if out, err := docker(t, "create", "--name", name, "--label", testLabel+"=files", image); err != nil {
-		t.Fatalf("docker create %s: %v\n%s", image, err, out)
-	}
-	defer docker(t, "rm", "-f", name) //nolint:errcheck // best effort; the label finds leftovers
-	out, err := exec.CommandContext(t.Context(), "docker", "cp", name+":"+path, "-").Output()
-	if err != nil {
-		t.Fatalf("docker cp %s:%s: %v", image, path, err)
-	}
-	tr := tar.NewReader(bytes.NewReader(out))
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("read the archive of %s: %v", path, err)
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
+	files := flinkbox.ImageFiles(t, image, path, "fidelity-files-"+flinkbox.RandomHex(4), testLabel+"=files")
+	for _, f := range files {
 		if fromRealImage.files[image] == nil {
 			fromRealImage.files[image] = map[string][]byte{}
 		}
-		// docker cp names entries after the last element of path.
-		full := filepath.Join(filepath.Dir(path), h.Name)
-		fromRealImage.files[image][full] = data
+		fromRealImage.files[image][f.Path] = f.Data
 	}
 	data, ok := fromRealImage.files[image][path]
 	if !ok {
@@ -428,21 +281,8 @@ func confDir(t *testing.T, line string, edit func(string) string) string {
 			t.Fatal(err)
 		}
 	}
-	chownFlink(t, dir)
+	flinkbox.ChownFlink(t, dir)
 	return dir
-}
-
-// chownFlink gives a folder to uid 9999 (the tests run as root, as CI does).
-func chownFlink(t *testing.T, dir string) {
-	t.Helper()
-	if err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Chown(p, 9999, 9999)
-	}); err != nil {
-		t.Fatalf("give %s to uid 9999: %v", dir, err)
-	}
 }
 
 func readFile(t *testing.T, path string) string {
@@ -458,19 +298,8 @@ func readFile(t *testing.T, path string) string {
 func uploadJar(t *testing.T, line, rest, name string) reply {
 	t.Helper()
 	jar := realImageFile(t, line, "/opt/flink/examples/streaming/"+name)
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	part, err := w.CreateFormFile("jarfile", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := part.Write(jar); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return call(t, http.MethodPost, rest+"/jars/upload", w.FormDataContentType(), &body)
+	body, contentType := flinkbox.JarForm(t, name, jar)
+	return call(t, http.MethodPost, rest+"/jars/upload", contentType, body)
 }
 
 // field digs into a decoded JSON value: field(v, "jobs", 0, "tasks").

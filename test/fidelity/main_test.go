@@ -2,8 +2,6 @@ package fidelity
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flinkd/flinkd/test/flinkbox"
 	"github.com/flinkd/flinkd/test/testenv"
 )
 
@@ -53,7 +52,7 @@ func TestMain(m *testing.M) {
 // cached: a warm run builds nothing) and a throwaway tag of the stand-in from this
 // worktree's source (hack/sim-image.sh with FLINK_SIM_IMAGE), so that the suite judges the
 // stand-in as it is written, not an image built earlier.
-var images = &imageSet{tag: randomHex(6), builds: map[string]*imageBuild{}}
+var images = &imageSet{tag: flinkbox.RandomHex(6), builds: map[string]*imageBuild{}}
 
 type imageSet struct {
 	tag    string
@@ -133,10 +132,4 @@ func flavors(t *testing.T, line string) (real, sim flavor) {
 	real = flavor{kind: "real", line: line, image: images.get(t, "real", line), env: map[string]string{}}
 	sim = flavor{kind: "sim", line: line, image: images.get(t, "sim", line), env: javaOfTheRealImage()}
 	return real, sim
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

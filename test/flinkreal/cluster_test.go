@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/flinkd/flinkd/test/flinkbox"
 )
 
 // help prints the official usage and exits 0; any other command runs as given (pass-through)
@@ -14,15 +16,15 @@ func TestHelpAndPassThroughRunAsFlink(t *testing.T) {
 	for _, line := range []string{"1.20", "2.2"} {
 		t.Run(line, func(t *testing.T) {
 			s := newScope(t, realImage(t, line))
-			code, logs := waitExit(t, s.start(t, node{alias: "help", cmd: []string{"help"}}))
+			code, logs := waitExit(t, s.Start(t, flinkbox.Node{Alias: "help", Cmd: []string{"help"}}))
 			if code != 0 || !strings.Contains(logs, "Usage: docker-entrypoint.sh (jobmanager|standalone-job|taskmanager|history-server)") {
 				t.Errorf("help: exit code %d, logs:\n%s", code, logs)
 			}
-			code, logs = waitExit(t, s.start(t, node{alias: "id", cmd: []string{"id"}}))
+			code, logs = waitExit(t, s.Start(t, flinkbox.Node{Alias: "id", Cmd: []string{"id"}}))
 			if want := "uid=9999(flink) gid=9999(flink) groups=9999(flink)"; code != 0 || !strings.Contains(logs, want) {
 				t.Errorf("pass-through id: exit code %d, logs %q, want %q", code, logs, want)
 			}
-			code, logs = waitExit(t, s.start(t, node{alias: "conf", cmd: []string{"cat", "/opt/flink/conf/config.yaml"}}))
+			code, logs = waitExit(t, s.Start(t, flinkbox.Node{Alias: "conf", Cmd: []string{"cat", "/opt/flink/conf/config.yaml"}}))
 			for _, want := range []string{"  rpc:\n    address: ", "blob:\n  server:\n    port: '6124'\n", "query:\n  server:\n    port: '6125'\n"} {
 				if code != 0 || !strings.Contains(logs, want) {
 					t.Errorf("config.yaml after a pass-through start does not contain %q (exit code %d):\n%s", want, code, logs)
@@ -42,13 +44,13 @@ func TestJobWaitsForSlotsRunsWhenATaskManagerJoinsAndIsCancelled(t *testing.T) {
 		t.Run(line, func(t *testing.T) {
 			s := newScope(t, realImage(t, line))
 			props := map[string]string{"FLINK_PROPERTIES": clusterProperties()}
-			jm := s.start(t, node{alias: "jobmanager", cmd: []string{"jobmanager"}, env: props, rest: true})
-			rest := restURL(t, jm)
+			jm := s.Start(t, flinkbox.Node{Alias: "jobmanager", Cmd: []string{"jobmanager"}, Env: props, REST: true})
+			rest := flinkbox.RESTURL(t, jm)
 			for _, alias := range []string{"taskmanager-1", "taskmanager-2"} {
-				s.start(t, node{alias: alias, cmd: []string{"taskmanager"}, env: props})
+				s.Start(t, flinkbox.Node{Alias: alias, Cmd: []string{"taskmanager"}, Env: props})
 			}
 
-			if logs := containerLogs(t, jm); !strings.Contains(logs, " OS current user: flink") {
+			if logs := flinkbox.Logs(t, jm); !strings.Contains(logs, " OS current user: flink") {
 				t.Errorf("the JobManager does not run as user flink:\n%.2000s", logs)
 			}
 			o := waitTaskManagers(t, rest, 2, 1)
@@ -113,7 +115,7 @@ func TestJobWaitsForSlotsRunsWhenATaskManagerJoinsAndIsCancelled(t *testing.T) {
 			}
 			var state string
 			var tasks map[string]int
-			waitFor(t, startTimeout, "the job's tasks to wait for slots", func() bool {
+			flinkbox.WaitFor(t, startTimeout, "the job's tasks to wait for slots", func() bool {
 				state, tasks = job()
 				return tasks["total"] > 0 && tasks["scheduled"]+tasks["created"] == tasks["total"]
 			})
@@ -122,20 +124,20 @@ func TestJobWaitsForSlotsRunsWhenATaskManagerJoinsAndIsCancelled(t *testing.T) {
 				t.Errorf("job waiting for slots: state %s, tasks %v; want RUNNING with no task running", state, tasks)
 			}
 
-			s.start(t, node{alias: "taskmanager-3", cmd: []string{"taskmanager"}, env: props})
+			s.Start(t, flinkbox.Node{Alias: "taskmanager-3", Cmd: []string{"taskmanager"}, Env: props})
 			waitTaskManagers(t, rest, 3, 1)
-			waitFor(t, startTimeout, "every task to run once the third slot is there", func() bool {
+			flinkbox.WaitFor(t, startTimeout, "every task to run once the third slot is there", func() bool {
 				state, tasks = job()
 				return tasks["total"] > 0 && tasks["running"] == tasks["total"]
 			})
 			t.Logf("running: state %s, tasks %v", state, tasks)
 
-			status, data = call(t, http.MethodPatch, rest+"/jobs/"+run.JobID+"?mode=cancel", "", nil)
+			status, data = flinkbox.Call(t, http.MethodPatch, rest+"/jobs/"+run.JobID+"?mode=cancel", "", nil)
 			t.Logf("PATCH /jobs/%s?mode=cancel -> %d %q", run.JobID, status, data)
 			if status != http.StatusAccepted {
 				t.Fatalf("PATCH /jobs/%s?mode=cancel = %d %s, want 202", run.JobID, status, data)
 			}
-			waitFor(t, startTimeout, "the job to end CANCELED", func() bool {
+			flinkbox.WaitFor(t, startTimeout, "the job to end CANCELED", func() bool {
 				state, tasks = job()
 				return state == "CANCELED"
 			})

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flinkd/flinkd/test/flinkbox"
 )
 
 // Prefix pairs in a writable conf/ (flat keys, as a user writes them): the entrypoint's
@@ -35,9 +37,9 @@ func TestPrefixPairsDropTheLongerKeySilently(t *testing.T) {
 				conf := confCopy(t, image, func(c string) string {
 					return c + pair.short + ": " + pair.shortValue + "\n" + pair.long + ": " + pair.longValue + "\n"
 				})
-				jm := s.start(t, node{alias: fmt.Sprintf("jobmanager-%d", i), cmd: []string{"jobmanager"}, rest: true,
-					env:   map[string]string{"FLINK_PROPERTIES": clusterProperties()},
-					binds: []string{conf + ":/opt/flink/conf"}})
+				jm := s.Start(t, flinkbox.Node{Alias: fmt.Sprintf("jobmanager-%d", i), Cmd: []string{"jobmanager"}, REST: true,
+					Env:   map[string]string{"FLINK_PROPERTIES": clusterProperties()},
+					Binds: []string{conf + ":/opt/flink/conf"}})
 				after, err := os.ReadFile(filepath.Join(conf, "config.yaml"))
 				if err != nil {
 					t.Fatal(err)
@@ -47,7 +49,7 @@ func TestPrefixPairsDropTheLongerKeySilently(t *testing.T) {
 				if !strings.Contains(string(after), pair.nested) || strings.Contains(string(after), last+":") {
 					t.Errorf("config.yaml after the start: want %s kept (%q) and %s gone", pair.short, pair.nested, pair.long)
 				}
-				got := jobManagerConfig(t, restURL(t, jm))
+				got := jobManagerConfig(t, flinkbox.RESTURL(t, jm))
 				if got[pair.short] != pair.shortValue {
 					t.Errorf("/jobmanager/config %s = %q, want %q", pair.short, got[pair.short], pair.shortValue)
 				}
@@ -90,8 +92,8 @@ func TestLegacyEnvJavaOptsBesideTheShippedModuleFlagsFailsTheStart(t *testing.T)
 				conf := confCopy(t, image, func(c string) string {
 					return c + "env.java.opts: -Dflinkreal=legacy\n"
 				})
-				jm := s.start(t, node{alias: "jobmanager-" + strings.ToLower(c.name[:5]), cmd: []string{"jobmanager"},
-					env: c.env, binds: []string{conf + ":/opt/flink/conf"}})
+				jm := s.Start(t, flinkbox.Node{Alias: "jobmanager-" + strings.ToLower(c.name[:5]), Cmd: []string{"jobmanager"},
+					Env: c.env, Binds: []string{conf + ":/opt/flink/conf"}})
 				code, logs := waitExit(t, jm)
 				after, err := os.ReadFile(filepath.Join(conf, "config.yaml"))
 				if err != nil {
@@ -137,10 +139,10 @@ func TestReadOnlyConfigStartsWithTheShellsError(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			jm := s.start(t, node{alias: "jobmanager", cmd: []string{"jobmanager"},
-				env:   map[string]string{"FLINK_PROPERTIES": clusterProperties()},
-				binds: []string{conf + ":/opt/flink/conf:ro"}, rest: true})
-			logs := containerLogs(t, jm)
+			jm := s.Start(t, flinkbox.Node{Alias: "jobmanager", Cmd: []string{"jobmanager"},
+				Env:   map[string]string{"FLINK_PROPERTIES": clusterProperties()},
+				Binds: []string{conf + ":/opt/flink/conf:ro"}, REST: true})
+			logs := flinkbox.Logs(t, jm)
 			t.Logf("--- logs (head) ---\n%.3000s", logs)
 			if want := ": /opt/flink/conf/config.yaml: Read-only file system"; !strings.Contains(logs, want) {
 				t.Errorf("logs do not contain %q", want)
@@ -149,7 +151,7 @@ func TestReadOnlyConfigStartsWithTheShellsError(t *testing.T) {
 			if err != nil || string(after) != string(before) {
 				t.Errorf("config.yaml changed under a read-only mount (err %v)", err)
 			}
-			conf2 := jobManagerConfig(t, restURL(t, jm))
+			conf2 := jobManagerConfig(t, flinkbox.RESTURL(t, jm))
 			t.Logf("/jobmanager/config under a read-only conf: jobmanager.rpc.address=%q blob.server.port=%q jobmanager.memory.process.size=%q",
 				conf2["jobmanager.rpc.address"], conf2["blob.server.port"], conf2["jobmanager.memory.process.size"])
 			if conf2["jobmanager.rpc.address"] == "jobmanager" || conf2["blob.server.port"] == "6124" {
@@ -165,13 +167,13 @@ func TestFlinkPropertiesLoseTheirSpaces(t *testing.T) {
 	for _, line := range []string{"1.20", "2.2"} {
 		t.Run(line, func(t *testing.T) {
 			s := newScope(t, realImage(t, line))
-			jm := s.start(t, node{alias: "jobmanager", cmd: []string{"jobmanager"}, rest: true,
-				env: map[string]string{"FLINK_PROPERTIES": clusterProperties(
+			jm := s.Start(t, flinkbox.Node{Alias: "jobmanager", Cmd: []string{"jobmanager"}, REST: true,
+				Env: map[string]string{"FLINK_PROPERTIES": clusterProperties(
 					"env.java.opts.jobmanager: -Dflinkreal.a=one -Dflinkreal.b=two",
 					"restart-strategy.fixed-delay.delay: 10 s",
 					"   flinkreal.spaced  :  a b   c  ",
 				)}})
-			conf := jobManagerConfig(t, restURL(t, jm))
+			conf := jobManagerConfig(t, flinkbox.RESTURL(t, jm))
 			for key, want := range map[string]string{
 				"env.java.opts.jobmanager":           "-Dflinkreal.a=one-Dflinkreal.b=two",
 				"restart-strategy.fixed-delay.delay": "10s",
@@ -181,11 +183,11 @@ func TestFlinkPropertiesLoseTheirSpaces(t *testing.T) {
 					t.Errorf("/jobmanager/config %s = %q, want %q", key, conf[key], want)
 				}
 			}
-			logs := containerLogs(t, jm)
+			logs := flinkbox.Logs(t, jm)
 			if want := "-Dflinkreal.a=one-Dflinkreal.b=two"; !strings.Contains(logs, "    "+want) {
 				t.Errorf("the JobManager's JVM options do not list %q", want)
 			}
-			t.Logf("config.yaml after the start:\n%s", fileFromContainer(t, jm, "/opt/flink/conf/config.yaml"))
+			t.Logf("config.yaml after the start:\n%s", flinkbox.ContainerFile(t, jm, "/opt/flink/conf/config.yaml"))
 		})
 	}
 }
@@ -214,8 +216,8 @@ func TestMemoryBelowFlinksMinimumFailsWithFlinksMessage(t *testing.T) {
 					"is less than the configured Off-heap Memory (128.000mb (134217728 bytes)).",
 			}}
 			for _, c := range cases {
-				n := s.start(t, node{alias: c.alias, cmd: []string{c.cmd},
-					env: map[string]string{"FLINK_PROPERTIES": properties("jobmanager.rpc.address: jobmanager", c.props)}})
+				n := s.Start(t, flinkbox.Node{Alias: c.alias, Cmd: []string{c.cmd},
+					Env: map[string]string{"FLINK_PROPERTIES": properties("jobmanager.rpc.address: jobmanager", c.props)}})
 				code, logs := waitExit(t, n)
 				t.Logf("%s with %s: exit code %d\n--- logs ---\n%s", c.cmd, c.props, code, logs)
 				if code != 1 {
@@ -244,11 +246,11 @@ func TestWithoutTheModuleFlagsAJobCannotBeSubmitted(t *testing.T) {
 			image := realImage(t, line)
 			s := newScope(t, image)
 			conf := confCopy(t, image, dropTopLevel("env"))
-			jm := s.start(t, node{alias: "jobmanager", cmd: []string{"jobmanager"}, rest: true,
-				env:   map[string]string{"FLINK_PROPERTIES": clusterProperties()},
-				binds: []string{conf + ":/opt/flink/conf"}})
-			rest := restURL(t, jm)
-			if logs := containerLogs(t, jm); strings.Contains(logs, "--add-opens") {
+			jm := s.Start(t, flinkbox.Node{Alias: "jobmanager", Cmd: []string{"jobmanager"}, REST: true,
+				Env:   map[string]string{"FLINK_PROPERTIES": clusterProperties()},
+				Binds: []string{conf + ":/opt/flink/conf"}})
+			rest := flinkbox.RESTURL(t, jm)
+			if logs := flinkbox.Logs(t, jm); strings.Contains(logs, "--add-opens") {
 				t.Fatalf("the JobManager runs with module flags although config.yaml has none")
 			}
 			jar := uploadJar(t, jm, rest, "WindowJoin.jar")
