@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"path"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	dockerclient "github.com/docker/docker/client"
 
+	"github.com/flinkd/flinkd/test/flinkbox"
 	"github.com/flinkd/flinkd/test/testenv"
 )
 
@@ -124,22 +124,11 @@ func BenchmarkAutoscaleSubmitToRunning(b *testing.B) {
 // benchSubmit uploads a jar to the stand-in and runs it with the given parallelism.
 func benchSubmit(b *testing.B, rest, name string, parallelism int) string {
 	b.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, err := mw.CreateFormFile("jarfile", name+".jar")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := fw.Write([]byte("PK fake jar")); err != nil {
-		b.Fatal(err)
-	}
-	if err := mw.Close(); err != nil {
-		b.Fatal(err)
-	}
+	body, contentType := flinkbox.JarForm(b, name+".jar", []byte("PK fake jar"))
 	var up struct {
 		Filename string `json:"filename"`
 	}
-	benchDo(b, http.MethodPost, rest+"/jars/upload", mw.FormDataContentType(), body.Bytes(), &up)
+	benchDo(b, http.MethodPost, rest+"/jars/upload", contentType, body.Bytes(), &up)
 	req, _ := json.Marshal(map[string]any{"parallelism": parallelism})
 	var started struct {
 		JobID string `json:"jobid"`

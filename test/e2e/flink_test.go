@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"path"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/flinkd/flinkd/test/flinkbox"
 )
 
 // Helpers for the JobManager's REST API (the stand-in speaks Flink's wire format), reached at
@@ -76,22 +77,11 @@ func getJSON(t *testing.T, url string, out any) {
 // submitJob uploads a jar and runs it with the given parallelism; it returns the job ID.
 func submitJob(t *testing.T, restURL, name string, parallelism int) string {
 	t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, err := mw.CreateFormFile("jarfile", name+".jar")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fw.Write([]byte("PK fake jar")); err != nil {
-		t.Fatal(err)
-	}
-	if err := mw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	body, contentType := flinkbox.JarForm(t, name+".jar", []byte("PK fake jar"))
 	var up struct {
 		Filename string `json:"filename"`
 	}
-	restDo(t, http.MethodPost, restURL+"/jars/upload", mw.FormDataContentType(), body.Bytes(), &up)
+	restDo(t, http.MethodPost, restURL+"/jars/upload", contentType, body.Bytes(), &up)
 	req, _ := json.Marshal(map[string]any{"parallelism": parallelism})
 	var run struct {
 		JobID string `json:"jobid"`

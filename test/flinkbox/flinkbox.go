@@ -1,8 +1,8 @@
 // Package flinkbox is the container harness of the tests that run Flink images on the real
 // Docker engine through testcontainers-go: a labelled user-defined bridge network per test,
 // the containers of one image on it, waits for their REST API or their exit, their logs and
-// files, REST calls, and the docker CLI. test/flinkreal and test/fidelity use it; it is test
-// support, never imported by the product.
+// files, REST calls, and the docker CLI. test/flinkreal and test/fidelity use it (test/e2e and
+// test/bench its jar upload form); it is test support, never imported by the product.
 //
 // testcontainers-go must be prepared first (testenv.Testcontainers, in each package's
 // TestMain): this package does not guess the engine either.
