@@ -268,7 +268,12 @@ func (f *flinkd) sweep() {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	flt := f.ownerFilter()
+	// A removal can fail for a moment (an engine just restarted may still hold a
+	// container's root filesystem mounted: "device or resource busy"): each round removes
+	// what is left, and only what the last round could not remove is an error.
+	const rounds = 6
 	for round := 0; ; round++ {
+		var failed []string
 		ctrs, err := f.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: flt})
 		if err != nil {
 			f.t.Errorf("cleanup: list containers: %v", err)
@@ -276,7 +281,7 @@ func (f *flinkd) sweep() {
 		}
 		for _, c := range ctrs {
 			if err := f.docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-				f.t.Errorf("cleanup: remove container %v: %v", c.Names, err)
+				failed = append(failed, fmt.Sprintf("remove container %v: %v", c.Names, err))
 			}
 		}
 		nets, err := f.docker.NetworkList(ctx, network.ListOptions{Filters: flt})
@@ -286,14 +291,23 @@ func (f *flinkd) sweep() {
 		}
 		for _, n := range nets {
 			if err := f.docker.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
-				f.t.Errorf("cleanup: remove network %s: %v", n.Name, err)
+				failed = append(failed, fmt.Sprintf("remove network %s: %v", n.Name, err))
 			}
 		}
 		if len(ctrs) == 0 && len(nets) == 0 {
 			return
 		}
-		if round == 5 {
+		if round == rounds-1 {
+			for _, msg := range failed {
+				f.t.Errorf("cleanup: %s", msg)
+			}
 			f.t.Errorf("cleanup: containers or networks of owner %s keep appearing", f.owner)
+			return
+		}
+		select { // the next round after a pause that grows: 100 ms, 200 ms, ... 500 ms
+		case <-time.After(time.Duration(round+1) * 100 * time.Millisecond):
+		case <-ctx.Done():
+			f.t.Errorf("cleanup: %v", ctx.Err())
 			return
 		}
 	}

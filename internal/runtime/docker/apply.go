@@ -335,17 +335,27 @@ func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c 
 		return "", err
 	}
 	cfg, hc, nc := r.containerSpec(own, c, img, op)
-	cctx, cancel := r.callCtx(ctx)
-	resp, err := r.cli.ContainerCreate(cctx, cfg, hc, nc, nil, op.Name)
-	cancel()
-	id := resp.ID
-	switch {
-	case err == nil:
-		for _, w := range resp.Warnings {
-			r.log.Warn("engine warning", "container", op.Name, "warning", w)
+	var id string
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := r.callCtx(ctx)
+		resp, err := r.cli.ContainerCreate(cctx, cfg, hc, nc, nil, op.Name)
+		cancel()
+		id = resp.ID
+		if err == nil {
+			for _, w := range resp.Warnings {
+				r.log.Warn("engine warning", "container", op.Name, "warning", w)
+			}
+			break
 		}
-	case cerrdefs.IsConflict(err):
+		if !cerrdefs.IsConflict(err) {
+			return "", err
+		}
 		adopted, running, aerr := r.adoptContainer(ctx, c, op)
+		if cerrdefs.IsNotFound(aerr) && attempt == 0 {
+			// The name was held by a create the engine then rolled back (one an earlier
+			// apply cancelled, seen in CI): it is free now.
+			continue
+		}
 		if aerr != nil {
 			return "", aerr
 		}
@@ -353,8 +363,7 @@ func (r *Runtime) createContainer(ctx context.Context, own runtime.Ownership, c 
 			return adopted, nil
 		}
 		id = adopted
-	default:
-		return "", err
+		break
 	}
 	if op.InstanceID == jobManagerID && gate != nil {
 		gate.created()
