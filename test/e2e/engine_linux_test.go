@@ -31,7 +31,7 @@ func TestEngineRestartUnderRunningClusters(t *testing.T) {
 	requireE2E(t)
 	engine := privateEngine(t)
 	t.Setenv("DOCKER_HOST", "unix://"+engine.socket) // for flinkd and this test's client (no t.Parallel)
-	f := newFlinkd(t)
+	f := newFlinkd(t, "--docker-address-pool", privateFlinkdPool)
 	names := []string{uniqueName("engine-a"), uniqueName("engine-b")}
 	for i, n := range names {
 		f.write(n+".yaml", clusterYAML(n, "RUNNING", 1+i, ""))
@@ -115,12 +115,16 @@ type dockerd struct {
 	logPath string
 }
 
-// Addresses of the private engine: its default bridge, and the pool it allocates from. Apart
-// from the shared engine's (172.17.0.0/16 and Docker's default pools), test/kubetest's pod
-// networks (10.213.0.0/16) and flinkd's own default pool (10.200.0.0/14).
+// Addresses of the private engine: its default bridge, the pool it allocates from, and the
+// pool its flinkd gives cluster networks. Apart from the shared engine's (172.17.0.0/16 and
+// Docker's default pools), test/kubetest's pod networks (10.213.0.0/16) and flinkd's own
+// default pool (10.200.0.0/14), which the other tests' flinkds use on the shared engine: two
+// engines on one range make one engine's containers reachable at the other's addresses (seen
+// in CI, when both picked one subnet at the same moment).
 const (
 	privateBridgeCIDR = "10.218.0.1/24"
 	privatePool       = "base=10.218.128.0/17,size=24"
+	privateFlinkdPool = "base=10.218.64.0/18,size=24"
 )
 
 // privateEngine starts a dockerd of this test's own: its own socket, data and exec roots, its

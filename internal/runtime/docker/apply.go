@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -292,7 +293,19 @@ func (r *Runtime) createNetwork(ctx context.Context, own runtime.Ownership, c ru
 		r.subnets.release(subnet)
 		switch {
 		case err == nil:
-			return resp.ID, nil
+			clash, cerr := r.takenOnHost(ctx, subnet, resp.ID)
+			if cerr != nil {
+				return "", cerr
+			}
+			if len(clash) == 0 {
+				return resp.ID, nil
+			}
+			if len(refused) >= maxRefusedSubnets {
+				return "", fmt.Errorf("subnet %s: also routed elsewhere on the host (%s); gave up after %d subnets", subnet, strings.Join(clash, ", "), len(refused)+1)
+			}
+			r.log.Info("subnet taken on the host meanwhile, trying another", "network", name, "subnet", subnet.String(), "routes", strings.Join(clash, ", "))
+			refused = append(refused, subnet)
+			continue
 		case isPoolOverlap(err) && len(refused) < maxRefusedSubnets:
 			r.log.Debug("subnet taken meanwhile, trying another", "network", name, "subnet", subnet.String(), "err", err)
 			refused = append(refused, subnet)
@@ -302,6 +315,39 @@ func (r *Runtime) createNetwork(ctx context.Context, own runtime.Ownership, c ru
 		}
 		return r.adoptNetwork(ctx, c, name, err)
 	}
+}
+
+// takenOnHost checks, for an engine on this host, that the network just created (id, on
+// subnet) is the only way into its range: another engine on the host may have put a bridge
+// on the same range since flinkd looked (the engine checks its own networks only), and then
+// the two clusters' addresses collide, one reachable from the other. If so, the network is
+// removed (it is flinkd's, just made, empty) and the routes in the way are returned.
+func (r *Runtime) takenOnHost(ctx context.Context, subnet netip.Prefix, id string) ([]string, error) {
+	if !r.subnets.checkHost {
+		return nil, nil
+	}
+	clash, err := routesElsewhere(subnet, bridgeName(id))
+	if err != nil || len(clash) == 0 {
+		if err != nil {
+			r.log.Debug("could not check the new network's range on the host", "network_id", id, "err", err)
+		}
+		return nil, nil
+	}
+	cctx, cancel := r.callCtx(ctx)
+	defer cancel()
+	if err := r.cli.NetworkRemove(cctx, id); err != nil {
+		return nil, fmt.Errorf("remove network %s, whose subnet %s is also routed elsewhere on the host (%s): %w", id, subnet, strings.Join(clash, ", "), err)
+	}
+	return clash, nil
+}
+
+// bridgeName is the Linux bridge the engine makes for network id (the bridge driver's
+// "br-" and the ID's first 12 characters; flinkd never sets com.docker.network.bridge.name).
+func bridgeName(id string) string {
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return "br-" + id
 }
 
 // maxRefusedSubnets bounds the subnets one creation tries after the engine refused one.

@@ -155,6 +155,8 @@ type subnets struct {
 	checkHost bool // the engine runs on this host: its addresses and routes count too
 	mu        sync.Mutex
 	reserved  map[netip.Prefix]bool
+	// picked, when set (by tests), is told each subnet reserve hands out.
+	picked func(netip.Prefix)
 }
 
 // reserve picks a free subnet given what is in use (and refused: subnets the engine said
@@ -176,6 +178,9 @@ func (s *subnets) reserve(k runtime.Key, inUse, refused []netip.Prefix) (netip.P
 			strings.Join(names, "; "))
 	}
 	s.reserved[p] = true
+	if s.picked != nil {
+		s.picked(p)
+	}
 	return p, nil
 }
 

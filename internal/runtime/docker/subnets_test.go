@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -199,6 +200,51 @@ func TestSubnetsSkipWhatTheEngineAndTheHostUse(t *testing.T) {
 	_, err = r.createNetwork(t.Context(), r.own, runtime.Cluster{Key: keys[2], Hash: "hash-net"})
 	if err == nil || !strings.Contains(err.Error(), "no free subnet") || !strings.Contains(err.Error(), pool.String()) {
 		t.Errorf("third network: %v, want no free subnet in %s", err, pool)
+	}
+}
+
+// TestASubnetRoutedElsewhereOnTheHostAfterTheLookIsGivenUp: another engine on this host
+// puts a bridge on the range flinkd picked between flinkd's look and the create (here a
+// blackhole route, added as the subnet is picked; this engine accepts the subnet, as it
+// checks only its own networks). flinkd removes the network it made and takes the next
+// subnet, so the cluster's addresses are its own.
+func TestASubnetRoutedElsewhereOnTheHostAfterTheLookIsGivenUp(t *testing.T) {
+	pool := AddressPool{Base: netip.MustParsePrefix("10.223.0.0/23"), Size: 24}
+	r, cli := newRuntime(t, Config{AddressPools: []AddressPool{pool}})
+	if !r.subnets.checkHost {
+		t.Fatal("the engine is not on this host (unix socket): this test needs one that is")
+	}
+	k := testKey(t, cli)
+	var first netip.Prefix
+	r.subnets.picked = func(p netip.Prefix) {
+		if first.IsValid() {
+			return
+		}
+		first = p
+		route := &netlink.Route{Dst: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}, Type: unix.RTN_BLACKHOLE}
+		if err := netlink.RouteAdd(route); err != nil {
+			t.Errorf("add a host route for %s: %v", p, err)
+			return
+		}
+		t.Cleanup(func() { _ = netlink.RouteDel(route) })
+	}
+	id, err := r.createNetwork(t.Context(), r.own, runtime.Cluster{Key: k, Hash: "hash-net"})
+	if err != nil {
+		t.Fatalf("create network of %s: %v", k, err)
+	}
+	if !first.IsValid() {
+		t.Fatal("no subnet was picked")
+	}
+	got := subnetOf(t, r, id)
+	if got == first || !pool.Base.Contains(got.Addr()) {
+		t.Errorf("network on %s, want the other /24 of %s (%s is routed elsewhere)", got, pool, first)
+	}
+	nets, err := cli.NetworkList(t.Context(), network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", networkName(k)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nets) != 1 || nets[0].ID != id {
+		t.Errorf("networks named %s: %d (want only %s: the one on %s removed)", networkName(k), len(nets), id, first)
 	}
 }
 
