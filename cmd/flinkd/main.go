@@ -308,6 +308,7 @@ func buildTargets(cfg *config.Config, file string, own runtime.Ownership, client
 				closeAll()
 				return nil, nil, fmt.Errorf("%s: targets.%s.kubernetes: %w", where, name, err)
 			}
+			closers = append(closers, rt.Close)
 			detail := "namespace " + rt.Namespace()
 			if k.Context != "" {
 				detail = "context " + k.Context + ", " + detail

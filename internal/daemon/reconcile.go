@@ -151,7 +151,13 @@ type flinkNeeds struct {
 // askFlink asks a running JobManager for its overview and, as needed, its TaskManagers and
 // jobs.
 func (d *Daemon) askFlink(ctx context.Context, obs runtime.Observed, need flinkNeeds) flinkView {
-	if obs.REST.URL == "" || obs.JobManager == nil || obs.JobManager.State != runtime.StateRunning {
+	if obs.JobManager == nil || obs.JobManager.State != runtime.StateRunning {
+		return flinkView{}
+	}
+	if obs.REST.URL == "" {
+		if obs.REST.Err != nil {
+			return flinkView{Asked: true, Err: obs.REST.Err}
+		}
 		return flinkView{}
 	}
 	ctx, cancel := context.WithTimeout(ctx, flinkTimeout)

@@ -145,6 +145,9 @@ type Endpoint struct {
 	// name to check the server's certificate against when URL's host is not among its SANs.
 	TLS        bool
 	ServerName string
+	// Err says why the REST API cannot be reached now although the JobManager runs (URL is
+	// then empty), e.g. a port-forward the API server refused.
+	Err error
 }
 
 // InstanceState is a coarse container or pod state.

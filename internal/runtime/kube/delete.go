@@ -21,6 +21,7 @@ const deletePollInterval = 250 * time.Millisecond
 // labels, each guarded by its UID, under its names and its legacy ones) and waits until they
 // and k's pods are gone, or ctx ends. Absent is not an error.
 func (r *Runtime) Delete(ctx context.Context, k runtime.Key) error {
+	r.fwd.end(k)
 	fg := metav1.DeletePropagationForeground
 	opts := func(uid types.UID) metav1.DeleteOptions {
 		return metav1.DeleteOptions{PropagationPolicy: &fg, Preconditions: &metav1.Preconditions{UID: &uid}}

@@ -75,6 +75,8 @@ type Runtime struct {
 	timeout   time.Duration
 	own       runtime.Ownership
 	clientTLS runtime.ClientTLS
+	inCluster bool
+	fwd       forwards // port-forwards to secure clusters (portforward.go)
 	log       *slog.Logger
 }
 
@@ -132,8 +134,15 @@ func New(cfg Config) (*Runtime, error) {
 		timeout:   timeout,
 		own:       cfg.Ownership,
 		clientTLS: cfg.ClientTLS,
+		inCluster: cfg.InCluster,
 		log:       log.With("runtime", "kube", "namespace", ns),
 	}, nil
+}
+
+// Close ends the runtime's port-forwards. The runtime is not used after.
+func (r *Runtime) Close() error {
+	r.fwd.endAll()
+	return nil
 }
 
 func loadConfig(cfg Config) (*rest.Config, string, error) {

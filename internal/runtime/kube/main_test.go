@@ -55,6 +55,7 @@ func newRuntime(t *testing.T, cp *kubetest.ControlPlane, ns string) *Runtime {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() { r.Close() })
 	return r
 }
 

@@ -29,7 +29,7 @@ func (r *Runtime) Observe(ctx context.Context, k runtime.Key) (runtime.Observed,
 	obs := observed(k, cur, pods)
 	switch {
 	case cur.service != nil && cur.service.Annotations[annotationTLS] == "true":
-		obs.REST = r.secureEndpoint(k, cur.names.service, jobManagerPodIP(pods))
+		obs.REST = r.secureEndpoint(ctx, k, cur.names.service, jobManagerPod(pods))
 	case cur.service != nil:
 		obs.REST = r.endpoint(cur.names.service)
 	}

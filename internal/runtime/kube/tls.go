@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net"
@@ -35,13 +36,13 @@ import (
 // that connection, as it should. The honest routes are the ones where TLS runs end to end
 // between flinkd and the JobManager:
 //
-//   - Directly, to the JobManager pod's IP, checking the server certificate against the
-//     Service's name (its SANs hold the Service's DNS names). This is what Observe reports:
-//     it works when flinkd runs in the cluster (inCluster targets) or where pod IPs are
-//     routable from flinkd's host (flat pod networks, the tests' pod runner).
-//   - A port-forward (API server → kubelet → pod), a byte tunnel, so that flinkd's TLS
-//     reaches the JobManager. That needs the kubelet's streaming endpoint, which the tests'
-//     pod runner does not serve; flinkd does not open one itself yet (see README).
+//   - In the cluster (inCluster targets): directly to the JobManager pod's IP.
+//   - From outside: a port-forward (API server → kubelet → pod), a byte tunnel, as
+//     `kubectl port-forward` makes (portforward.go). It needs the pods/portforward
+//     permission in the namespace.
+//
+// Either way the server certificate is checked against the Service's name (its SANs hold
+// the Service's DNS names).
 //
 // Users reach it the same ways: `kubectl port-forward svc/<name>-jobmanager 8081` and then
 // https://localhost:8081 (localhost and 127.0.0.1 are among the SANs), with the files of
@@ -125,19 +126,31 @@ func (r *Runtime) RESTHosts(k runtime.Key) []string {
 
 var _ runtime.RESTHosts = (*Runtime)(nil)
 
-// secureEndpoint is how flinkd reaches a secure cluster's REST API: the JobManager pod's IP
-// directly, TLS end to end (see the package comment above), the server certificate checked
-// against the Service's name.
-func (r *Runtime) secureEndpoint(k runtime.Key, svc, podIP string) runtime.Endpoint {
+// secureEndpoint is how flinkd reaches a secure cluster's REST API, TLS end to end (see the
+// package comment above), the server certificate checked against the Service's name: in the
+// cluster, the JobManager pod's IP; from outside, a port-forward to the pod (portforward.go).
+func (r *Runtime) secureEndpoint(ctx context.Context, k runtime.Key, svc string, jm *corev1.Pod) runtime.Endpoint {
 	ep := runtime.Endpoint{
 		TLS:        true,
 		ServerName: svc + "." + r.ns + ".svc",
 		Display:    fmt.Sprintf("kubectl -n %s port-forward svc/%s %d, then https://localhost:%d", r.ns, svc, flinkconf.DefaultRESTPort, flinkconf.DefaultRESTPort),
 	}
-	if podIP == "" {
+	if jm == nil {
+		r.fwd.end(k)
 		return ep
 	}
-	ep.URL = "https://" + net.JoinHostPort(podIP, strconv.Itoa(flinkconf.DefaultRESTPort))
+	host := jm.Status.PodIP
+	if !r.inCluster {
+		port, err := r.forwardTo(ctx, k, jm.Name)
+		if err != nil {
+			ep.Err = err
+			return ep
+		}
+		host = "127.0.0.1:" + strconv.Itoa(port)
+	} else {
+		host = net.JoinHostPort(host, strconv.Itoa(flinkconf.DefaultRESTPort))
+	}
+	ep.URL = "https://" + host
 	if r.clientTLS == nil {
 		return ep
 	}
@@ -155,20 +168,17 @@ func (r *Runtime) secureEndpoint(k runtime.Key, svc, podIP string) runtime.Endpo
 // restClientTimeout bounds one REST call of the daemon to a secure cluster.
 const restClientTimeout = 5 * time.Second
 
-// jobManagerPodIP is the IP of the newest running JobManager pod ("" when none).
-func jobManagerPodIP(pods []corev1.Pod) string {
+// jobManagerPod is the newest JobManager pod that has an IP (nil when none).
+func jobManagerPod(pods []corev1.Pod) *corev1.Pod {
 	var best *corev1.Pod
 	for i := range pods {
 		p := &pods[i]
-		if p.DeletionTimestamp != nil || p.Labels[runtime.LabelComponent] != runtime.ComponentJobManager || p.Status.PodIP == "" {
+		if p.DeletionTimestamp != nil || p.Labels[runtime.LabelComponent] != runtime.ComponentJobManager || strings.TrimSpace(p.Status.PodIP) == "" {
 			continue
 		}
 		if best == nil || p.CreationTimestamp.After(best.CreationTimestamp.Time) {
 			best = p
 		}
 	}
-	if best == nil {
-		return ""
-	}
-	return strings.TrimSpace(best.Status.PodIP)
+	return best
 }

@@ -152,9 +152,25 @@ func TestSecureClusterKeepsItsMaterialInALabelledSecretAndNoPasswordInTheConfigM
 		}
 	}
 
-	obs, err := e.r.Observe(ctx, c.Key)
+	// The pods run on the control plane's fake nodes, whose kubelet serves no port-forward:
+	// flinkd (outside the cluster) cannot open its tunnel, and says so; it tries again only
+	// after a back-off.
+	obs := waitReady(t, e.r, c.Key, 1, c.Hash)
+	jm, err := e.r.pods(ctx, c.Key, runtime.ComponentJobManager)
+	if err != nil || len(jm) != 1 {
+		t.Fatalf("jobmanager pods: %d (%v)", len(jm), err)
+	}
+	if obs.REST.URL != "" || obs.REST.Err == nil || !strings.Contains(obs.REST.Err.Error(), "port-forward to pod "+jm[0].Name+" port 8081") {
+		t.Errorf("REST endpoint %+v, want no URL and the port-forward's failure", obs.REST)
+	}
+	t.Logf("REST endpoint error: %v", obs.REST.Err)
+	began := time.Now()
+	again, err := e.r.Observe(ctx, c.Key)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if took := time.Since(began); again.REST.Err == nil || again.REST.Err.Error() != obs.REST.Err.Error() || took > time.Second {
+		t.Errorf("observed again at once: %v after %s, want the same failure without a new dial", again.REST.Err, took)
 	}
 	if !obs.REST.TLS || obs.REST.ServerName != nm("sec").service+"."+e.ns+".svc" || !strings.Contains(obs.REST.Display, "https://localhost:8081") {
 		t.Errorf("REST endpoint %+v, want TLS to the pod, checked as the Service's name", obs.REST)
