@@ -208,6 +208,14 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
 	env.ControlPlane.GetAPIServer().Path = filepath.Join(assets, "kube-apiserver")
+	// The API server reaches a kubelet (pods/portforward, and logs or exec where served) at
+	// the first of the Node's addresses of these types. Its default puts Hostname first, and
+	// a PodRunner's Node's hostname does not resolve; InternalIP first is what kubeadm (so
+	// kind) sets (k8s.io/kubernetes cmd/kubeadm/app/phases/controlplane/manifests.go). The
+	// kubelet's serving certificate is not verified: without --kubelet-certificate-authority
+	// the API server's kubelet client skips verification (k8s.io/kubernetes
+	// pkg/kubelet/client/kubelet_client.go, transportConfig).
+	env.ControlPlane.GetAPIServer().Configure().Set("kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname")
 	env.ControlPlane.Etcd = &envtest.Etcd{Path: filepath.Join(assets, "etcd")}
 	apiLog, err := os.Create(filepath.Join(cp.LogDir, "kube-apiserver.log"))
 	if err != nil {

@@ -82,7 +82,18 @@ type PodRunnerConfig struct {
 // container per pod, init containers' own commands, volume kinds other than emptyDir,
 // ConfigMap and Secret, readOnlyRootFilesystem, Services created after a pod started (no
 // alias for them), ClusterIPs (nothing routes them), service environment variables, and the
-// kubelet's API (pod logs, exec, port-forward).
+// kubelet's API except port-forward (no pod logs, exec, attach, node proxy or metrics).
+//
+// Port-forward is served as the kubelet serves it, so that kubectl port-forward and
+// client-go's tools/portforward reach a pod's port through the API server's
+// pods/portforward subresource: the runner serves HTTPS (a self-signed certificate made at
+// start, not verified by the API server) on the Node's InternalIP 127.0.0.1 at a free
+// port, reports that port as the Node's kubelet endpoint, and forwards each connection to
+// the pod's current IP with k8s.io/cri-streaming's portforward (SPDY, and websockets; the
+// API server translates kubectl's SPDY-over-websockets to SPDY). The API server must prefer
+// the InternalIP to reach it, as Start's control plane does
+// (--kubelet-preferred-address-types): the Node's Hostname address does not resolve.
+// Callers are not authenticated. See portforward.go.
 type PodRunner struct {
 	cs     kubernetes.Interface
 	docker *client.Client
@@ -90,8 +101,9 @@ type PodRunner struct {
 	id     string // labelRunner value of everything this runner creates
 	log    *slog.Logger
 
-	pods  cache.SharedIndexInformer
-	queue workqueue.TypedRateLimitingInterface[string]
+	pods    cache.SharedIndexInformer
+	queue   workqueue.TypedRateLimitingInterface[string]
+	kubelet *kubeletServer // the kubelet API (port-forward); nil once stopped
 
 	mu       sync.Mutex
 	networks map[string]*podNetwork // by namespace
@@ -171,7 +183,12 @@ func StartPodRunner(ctx context.Context, cfg PodRunnerConfig) (*PodRunner, error
 			return nil, err
 		}
 	}
+	// The kubelet API first: the Node's status reports its port from the start.
+	if r.kubelet, err = r.startKubeletServer(); err != nil {
+		return nil, err
+	}
 	if err := r.registerNode(ctx); err != nil {
+		_ = r.stopKubeletServer(context.Background())
 		return nil, err
 	}
 
@@ -195,12 +212,14 @@ func StartPodRunner(ctx context.Context, cfg PodRunnerConfig) (*PodRunner, error
 		DeleteFunc: enqueue,
 	}); err != nil {
 		cancel()
+		_ = r.stopKubeletServer(context.Background())
 		return nil, fmt.Errorf("watch the pods of node %s: %w", node, err)
 	}
 	factory.Start(runCtx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), r.pods.HasSynced) {
 		cancel()
 		factory.Shutdown()
+		_ = r.stopKubeletServer(context.Background())
 		return nil, fmt.Errorf("list the pods of node %s: %w", node, ctx.Err())
 	}
 	r.wg.Add(runnerWorkers + 3)
@@ -256,8 +275,9 @@ func (r *PodRunner) ContainerIDs(ctx context.Context, ns string) (map[string]str
 	return out, nil
 }
 
-// Stop stops running pods: it stops its loops, removes every container and network it
-// created, and deletes its Node and Lease (pods still bound to the Node stay in the API).
+// Stop stops running pods: it stops its loops and its kubelet API (ending port-forwards in
+// progress), removes every container and network it created, and deletes its Node and Lease
+// (pods still bound to the Node stay in the API).
 func (r *PodRunner) Stop(ctx context.Context) error {
 	if r.cancel != nil {
 		r.cancel()
@@ -267,6 +287,9 @@ func (r *PodRunner) Stop(ctx context.Context) error {
 	var errs []error
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	if err := r.stopKubeletServer(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	f := filters.NewArgs(filters.Arg("label", labelRunner+"="+r.id))
 	ctrs, err := r.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
@@ -415,6 +438,10 @@ func (r *PodRunner) tryUpdateNodeStatus(cctx context.Context) error {
 	n.Status.Allocatable = nodeResources()
 	n.Status.Phase = corev1.NodeRunning
 	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: hostIP}, {Type: corev1.NodeHostName, Address: r.node}}
+	if r.kubelet != nil {
+		// Where the API server connects for pods/portforward (at the address it prefers).
+		n.Status.DaemonEndpoints.KubeletEndpoint.Port = r.kubelet.port
+	}
 	n.Status.NodeInfo = corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: "amd64",
 		KubeletVersion: "podrunner", ContainerRuntimeVersion: "docker://" + r.docker.ClientVersion()}
 	if _, err := r.cs.CoreV1().Nodes().UpdateStatus(cctx, n, metav1.UpdateOptions{}); err != nil {

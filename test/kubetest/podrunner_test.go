@@ -66,13 +66,7 @@ func TestPodRunnerRunsPodsAsDockerContainersLikeAKubelet(t *testing.T) {
 	}
 	ns := cp.Namespace(t)
 
-	conf := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-conf"}, Data: map[string]string{
-		"config.yaml": "jobmanager.rpc.address: web\njobmanager.bind-host: 0.0.0.0\nrest.bind-address: 0.0.0.0\n" +
-			"rest.port: 8081\njobmanager.memory.process.size: 1600m\ntest.marker: from-the-configmap\n",
-		"log4j-console.properties": "rootLogger.level = INFO\nrootLogger.appenderRef.console.ref = ConsoleAppender\n" +
-			"appender.console.name = ConsoleAppender\nappender.console.type = CONSOLE\n",
-	}}
-	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, conf, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, jobManagerConfig("web-conf", "web"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.ServiceSpec{
@@ -189,6 +183,17 @@ func TestPodRunnerRunsPodsAsDockerContainersLikeAKubelet(t *testing.T) {
 	if _, err := cs.CoreV1().Nodes().Get(ctx, r.NodeName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("node %s after Stop: %v, want it deleted", r.NodeName(), err)
 	}
+}
+
+// jobManagerConfig is the Flink configuration of a stand-in JobManager whose REST API
+// listens on 0.0.0.0:8081, with test.marker from-the-configmap.
+func jobManagerConfig(name, jobManager string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{
+		"config.yaml": "jobmanager.rpc.address: " + jobManager + "\njobmanager.bind-host: 0.0.0.0\nrest.bind-address: 0.0.0.0\n" +
+			"rest.port: 8081\njobmanager.memory.process.size: 1600m\ntest.marker: from-the-configmap\n",
+		"log4j-console.properties": "rootLogger.level = INFO\nrootLogger.appenderRef.console.ref = ConsoleAppender\n" +
+			"appender.console.name = ConsoleAppender\nappender.console.type = CONSOLE\n",
+	}}
 }
 
 // jobManagerPod is a stand-in JobManager pod shaped like flinkd's: the ConfigMap reaches the
