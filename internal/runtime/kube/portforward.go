@@ -196,7 +196,7 @@ func (r *Runtime) startForward(ctx context.Context, k runtime.Key, pod string) (
 	log := r.log.With("cluster", k.String(), "pod", pod)
 	// The forward outlives this call: it ends with stop. client-go logs through klog, here
 	// into flinkd's log.
-	fctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logr.FromSlogHandler(log.Handler())))
+	fctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logr.FromSlogHandler(debugHandler{log.Handler()})))
 	ready := make(chan struct{})
 	pf, err := portforward.NewOnAddressesWithContext(fctx, dialer, []string{"127.0.0.1"},
 		[]string{"0:" + strconv.Itoa(flinkconf.DefaultRESTPort)}, ready, io.Discard, debugWriter{log})
@@ -241,4 +241,26 @@ type debugWriter struct{ log *slog.Logger }
 func (w debugWriter) Write(p []byte) (int, error) {
 	w.log.Debug("port-forward", "detail", strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// debugHandler logs every record at debug level: client-go's port-forwarder reports each
+// connection that ends abruptly (a client closing a finished connection with a reset) as
+// an error, which says nothing about the cluster.
+type debugHandler struct{ slog.Handler }
+
+func (h debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
+	return h.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (h debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h debugHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return debugHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h debugHandler) WithGroup(name string) slog.Handler {
+	return debugHandler{h.Handler.WithGroup(name)}
 }
