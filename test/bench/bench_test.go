@@ -192,8 +192,9 @@ func composeFor(b *testing.B, bl *baseline.Baseline) *baseline.Compose {
 // BenchmarkStartToRunning compares the time from writing a SessionCluster file with 1
 // JobManager and 8 TaskManagers until `flinkctl status --watch` shows it RUNNING, with the
 // baseline (the engine's limit) and docker compose creating the same containers and
-// waiting for the same REST condition. Each iteration is one run of each, in that order, on
-// fresh clusters; an unmeasured iteration warms up first.
+// waiting for the same REST condition. Each iteration is one run of each, on fresh
+// clusters, in an order that turns from one iteration to the next (inTurn); an unmeasured
+// iteration warms up first.
 //
 //	go test -run '^$' -bench StartToRunning -benchtime 5x -timeout 60m ./test/bench
 func BenchmarkStartToRunning(b *testing.B) {
@@ -209,20 +210,24 @@ func BenchmarkStartToRunning(b *testing.B) {
 	iteration := func(i int) sides {
 		var out sides
 		s := benchSpec{Name: fmt.Sprintf("start%d-%s", i, run), TaskManagers: tms, FastHeartbeats: true}
-		out.flinkd = flinkdRun(d, w, s)
-		d.remove(s.Name)
-
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*waitTimeout)
 		defer cancel()
-		_, res, err := bl.Start(ctx, s.Name, tms)
-		if err != nil {
-			b.Fatalf("baseline: %v", err)
-		}
-		out.baseline = baselineSample("baseline", res)
-		if err := bl.Remove(ctx); err != nil {
-			b.Fatalf("remove the baseline's cluster: %v", err)
-		}
-		if comp != nil {
+		inTurn(i, func() {
+			out.flinkd = flinkdRun(d, w, s)
+			d.remove(s.Name)
+		}, func() {
+			_, res, err := bl.Start(ctx, s.Name, tms)
+			if err != nil {
+				b.Fatalf("baseline: %v", err)
+			}
+			out.baseline = baselineSample("baseline", res)
+			if err := bl.Remove(ctx); err != nil {
+				b.Fatalf("remove the baseline's cluster: %v", err)
+			}
+		}, func() {
+			if comp == nil {
+				return
+			}
 			_, res, err := comp.Start(ctx, s.Name, tms)
 			if err != nil {
 				b.Fatalf("compose: %v", err)
@@ -232,7 +237,7 @@ func BenchmarkStartToRunning(b *testing.B) {
 			if err := bl.Remove(ctx); err != nil {
 				b.Fatalf("remove compose's cluster: %v", err)
 			}
-		}
+		})
 		return out
 	}
 
@@ -259,29 +264,33 @@ func BenchmarkScale2To20(b *testing.B) {
 	iteration := func(i int) sides {
 		var out sides
 		name := fmt.Sprintf("scale%d-%s", i, run)
-		s := benchSpec{Name: name, TaskManagers: from, FastHeartbeats: true}
-		mark := w.mark()
-		d.write(name, s.yaml())
-		w.waitFor(mark, name+": RUNNING", runningIn(name, from))
-		s.TaskManagers = to
-		out.flinkd = flinkdRun(d, w, s)
-		d.remove(name)
-
-		ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), 6*waitTimeout)
 		defer cancel()
-		c, _, err := bl.Start(ctx, name, from)
-		if err != nil {
-			b.Fatalf("baseline: start %d TaskManagers: %v", from, err)
-		}
-		res, err := c.ScaleUp(ctx, to)
-		if err != nil {
-			b.Fatalf("baseline: scale to %d: %v", to, err)
-		}
-		out.baseline = baselineSample("baseline", res)
-		if err := bl.Remove(ctx); err != nil {
-			b.Fatalf("remove the baseline's cluster: %v", err)
-		}
-		if comp != nil {
+		inTurn(i, func() {
+			s := benchSpec{Name: name, TaskManagers: from, FastHeartbeats: true}
+			mark := w.mark()
+			d.write(name, s.yaml())
+			w.waitFor(mark, name+": RUNNING", runningIn(name, from))
+			s.TaskManagers = to
+			out.flinkd = flinkdRun(d, w, s)
+			d.remove(name)
+		}, func() {
+			c, _, err := bl.Start(ctx, name, from)
+			if err != nil {
+				b.Fatalf("baseline: start %d TaskManagers: %v", from, err)
+			}
+			res, err := c.ScaleUp(ctx, to)
+			if err != nil {
+				b.Fatalf("baseline: scale to %d: %v", to, err)
+			}
+			out.baseline = baselineSample("baseline", res)
+			if err := bl.Remove(ctx); err != nil {
+				b.Fatalf("remove the baseline's cluster: %v", err)
+			}
+		}, func() {
+			if comp == nil {
+				return
+			}
 			cc, _, err := comp.Start(ctx, name, from)
 			if err != nil {
 				b.Fatalf("compose: start %d TaskManagers: %v", from, err)
@@ -295,11 +304,21 @@ func BenchmarkScale2To20(b *testing.B) {
 			if err := bl.Remove(ctx); err != nil {
 				b.Fatalf("remove compose's cluster: %v", err)
 			}
-		}
+		})
 		return out
 	}
 
 	compare(b, load0, iteration)
+}
+
+// inTurn runs sides one after the other, starting with side i (mod their number): run i of
+// a comparison goes flinkd, baseline, compose; run i+1 baseline, compose, flinkd; and so on,
+// so that no side always follows the same one (each side's cleanup leaves the engine busy
+// for a moment, and the engine carries what the previous side left).
+func inTurn(i int, sides ...func()) {
+	for j := range sides {
+		sides[(i+j)%len(sides)]()
+	}
 }
 
 // compare runs iteration(0) as an unmeasured warm-up, then iteration(1), iteration(2), …

@@ -118,9 +118,13 @@ func (s *Scope) Start(t testing.TB, n Node) *testcontainers.DockerContainer {
 		}))
 	}
 	if n.REST {
+		// The strategy's own timeout (testcontainers' default: 60 s) bounds it too, and a JVM
+		// JobManager on a loaded 2-core machine can take longer (seen in CI): both are the
+		// scope's.
 		opts = append(opts, testcontainers.WithExposedPorts("8081/tcp"),
 			testcontainers.WithWaitStrategyAndDeadline(s.cfg.StartTimeout,
-				wait.ForHTTP("/overview").WithPort("8081/tcp").WithPollInterval(500*time.Millisecond)))
+				wait.ForHTTP("/overview").WithPort("8081/tcp").WithPollInterval(500*time.Millisecond).
+					WithStartupTimeout(s.cfg.StartTimeout)))
 	}
 	c, err := testcontainers.Run(t.Context(), s.cfg.Image, opts...)
 	testcontainers.CleanupContainer(t, c)
