@@ -582,11 +582,32 @@ func RemoveRun(ctx context.Context, cli *client.Client, run string) error {
 		return fmt.Errorf("list baseline networks: %w", err)
 	}
 	for _, n := range nets {
-		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+		if err := removeNetwork(ctx, cli, n.ID); err != nil {
 			return fmt.Errorf("remove network %s: %w", n.Name, err)
 		}
 	}
 	return nil
+}
+
+// removeNetwork removes a network whose containers were just removed. The engine may
+// still hold an endpoint of one of them for a moment ("has active endpoints", seen after
+// compose's containers): it is tried again until it goes, for up to 10 s.
+func removeNetwork(ctx context.Context, cli *client.Client, id string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := cli.NetworkRemove(ctx, id)
+		if err == nil || cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "active endpoints") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond): // poll interval
+		}
+	}
 }
 
 // resourceName is the baseline's counterpart of flinkd's "flinkd_<ns>_<name>".
