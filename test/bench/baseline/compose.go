@@ -91,6 +91,18 @@ func (cc *ComposeCluster) ScaleUp(ctx context.Context, n int) (Result, error) {
 	return Result{Started: started, Ready: ready.Sub(start), Polls: polls}, err
 }
 
+// Down removes the project as a compose user does (`docker compose down`, no stop timeout).
+func (cc *ComposeCluster) Down(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, "docker", "compose", "--progress", "quiet", "-p", cc.Project, "-f", cc.file,
+		"down", "--timeout", "0", "--remove-orphans")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("docker compose down (%s): %w: %s", cc.Project, err, bytes.TrimSpace(out.Bytes()))
+	}
+	return nil
+}
+
 func (cc *ComposeCluster) up(ctx context.Context, taskManagers int) error {
 	doc, err := cc.c.project(cc.Name, taskManagers)
 	if err != nil {
