@@ -212,7 +212,7 @@ func BenchmarkStartToRunning(b *testing.B) {
 		s := benchSpec{Name: fmt.Sprintf("start%d-%s", i, run), TaskManagers: tms, FastHeartbeats: true}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*waitTimeout)
 		defer cancel()
-		inTurn(i, func() {
+		inOrder(func() {
 			out.flinkd = flinkdRun(d, w, s)
 			d.remove(s.Name)
 		}, func() {
@@ -264,7 +264,7 @@ func BenchmarkScale2To20(b *testing.B) {
 		name := fmt.Sprintf("scale%d-%s", i, run)
 		ctx, cancel := context.WithTimeout(context.Background(), 6*waitTimeout)
 		defer cancel()
-		inTurn(i, func() {
+		inOrder(func() {
 			s := benchSpec{Name: name, TaskManagers: from, FastHeartbeats: true}
 			mark := w.mark()
 			d.write(name, s.yaml())
@@ -325,11 +325,11 @@ func removeCompose(b *testing.B, ctx context.Context, bl *baseline.Baseline, cc 
 	}
 }
 
-// inTurn runs the sides in the order given. (Turning the order from run to run, so that no
-// side always follows the same one, was tried: in 3 of 3 sets of 10 runs the engine then
+// inOrder runs the sides one after the other. (Turning the order from run to run, so that
+// no side always follows the same one, was tried: in 3 of 3 sets of 10 runs the engine then
 // kept a stale endpoint of a removed container, on compose's network or flinkd's, which it
 // never did in 8 sets in this order.)
-func inTurn(_ int, sides ...func()) {
+func inOrder(sides ...func()) {
 	for _, side := range sides {
 		side()
 	}
