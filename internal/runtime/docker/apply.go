@@ -526,9 +526,29 @@ func (r *Runtime) configureAndStart(ctx context.Context, c runtime.Cluster, id, 
 		if rerr := r.removeContainer(ctx, id); rerr != nil {
 			return fmt.Errorf("start: %w (and removing it: %v)", err, rerr)
 		}
+		if net, name := networkName(c.Key), containerName(c.Key, instanceID); staleEndpoint(err, net, name) {
+			// After an engine restart, the cluster's network can keep the endpoint of this
+			// container's dead predecessor (Docker 20.10; seen in CI), and every container of
+			// that name then fails to start. With the container gone, a forced disconnect by
+			// name deletes that endpoint (the engine's own remedy, `docker network disconnect
+			// -f`). Both the network and the name are this cluster's.
+			dctx, dcancel := r.callCtx(ctx)
+			derr := r.cli.NetworkDisconnect(dctx, net, name, true)
+			dcancel()
+			if derr != nil {
+				return fmt.Errorf("start: %w; removed the container, but not the network's stale endpoint %s: %v", err, name, derr)
+			}
+			return fmt.Errorf("start: %w; removed the container and the network's stale endpoint of that name, the next pass creates it anew", err)
+		}
 		return fmt.Errorf("start: %w; removed the container, the next pass creates it anew", err)
 	}
 	return nil
+}
+
+// staleEndpoint says whether a start failed because network net still holds an endpoint
+// named like the container.
+func staleEndpoint(err error, net, name string) bool {
+	return err != nil && strings.Contains(err.Error(), "endpoint with name "+name+" already exists in network "+net)
 }
 
 // containerEnv is the process environment plus JOB_MANAGER_RPC_ADDRESS: without it the
