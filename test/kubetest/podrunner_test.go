@@ -41,21 +41,9 @@ func TestPodRunnerRunsPodsAsDockerContainersLikeAKubelet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and containers on the Docker engine (not with -short)")
 	}
-	docker := runnerDocker(t)
-	cp := startControlPlane(t, Options{Nodes: true, KwokOwnNodeOnly: true})
+	docker, cp, r, stopped := startExclusiveRunner(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	r, err := StartPodRunner(ctx, PodRunnerConfig{REST: cp.Config, Docker: docker, Exclusive: true,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatalf("StartPodRunner: %v", err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = r.Stop(context.Background())
-		}
-	})
 	cs, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +155,7 @@ func TestPodRunnerRunsPodsAsDockerContainersLikeAKubelet(t *testing.T) {
 	})
 
 	// Stop removes everything the runner made, and its Node.
-	stopped = true
+	*stopped = true
 	if err := r.Stop(ctx); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
@@ -317,6 +305,29 @@ func eventuallyOK(t *testing.T, timeout time.Duration, what string, cond func() 
 
 // startControlPlane starts a control plane for one test: skipped loudly without the
 // binaries (failed under CI or FLINKD_REQUIRE_KUBE=1).
+// startExclusiveRunner starts a control plane with nodes (kwok's own cordoned) and an
+// exclusive pod runner on it; the runner is stopped when the test ends unless the test set
+// *stopped after stopping it itself.
+func startExclusiveRunner(t *testing.T) (*client.Client, *ControlPlane, *PodRunner, *bool) {
+	t.Helper()
+	docker := runnerDocker(t)
+	cp := startControlPlane(t, Options{Nodes: true, KwokOwnNodeOnly: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	r, err := StartPodRunner(ctx, PodRunnerConfig{REST: cp.Config, Docker: docker, Exclusive: true,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatalf("StartPodRunner: %v", err)
+	}
+	stopped := new(bool)
+	t.Cleanup(func() {
+		if !*stopped {
+			_ = r.Stop(context.Background())
+		}
+	})
+	return docker, cp, r, stopped
+}
+
 func startControlPlane(t *testing.T, opts Options) *ControlPlane {
 	t.Helper()
 	// envtest logs through controller-runtime's logger; without one it prints a stack trace.

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,21 +35,9 @@ func TestPodRunnerServesPortForwardLikeAKubelet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and containers on the Docker engine (not with -short)")
 	}
-	docker := runnerDocker(t)
-	cp := startControlPlane(t, Options{Nodes: true, KwokOwnNodeOnly: true})
+	_, cp, r, stopped := startExclusiveRunner(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	r, err := StartPodRunner(ctx, PodRunnerConfig{REST: cp.Config, Docker: docker, Exclusive: true,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatalf("StartPodRunner: %v", err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = r.Stop(context.Background())
-		}
-	})
 	kubeletPort := r.kubelet.port
 	cs, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
@@ -197,7 +183,7 @@ func TestPodRunnerServesPortForwardLikeAKubelet(t *testing.T) {
 	}
 	defer close(pf.stop)
 	getMarker(t, "SPDY dialer before Stop", pf.local, 1)
-	stopped = true
+	*stopped = true
 	if err := r.Stop(ctx); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
