@@ -252,6 +252,40 @@ func prefixOf(ipn *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, ones).Masked(), true
 }
 
+// takenOnHost checks, for an engine on this host, that the network just created (id, on
+// subnet) is the only way into its range: another engine on the host may have put a bridge
+// on the same range since flinkd looked (the engine checks its own networks only), and then
+// the two clusters' addresses collide, one reachable from the other. If so, the network is
+// removed (it is flinkd's, just made, empty) and the routes in the way are returned.
+func (r *Runtime) takenOnHost(ctx context.Context, subnet netip.Prefix, id string) ([]string, error) {
+	if !r.subnets.checkHost {
+		return nil, nil
+	}
+	clash, err := routesElsewhere(subnet, bridgeName(id))
+	if err != nil {
+		r.log.Debug("could not check the new network's range on the host", "network_id", id, "err", err)
+		return nil, nil
+	}
+	if len(clash) == 0 {
+		return nil, nil
+	}
+	cctx, cancel := r.callCtx(ctx)
+	defer cancel()
+	if err := r.cli.NetworkRemove(cctx, id); err != nil {
+		return nil, fmt.Errorf("remove network %s, whose subnet %s is also routed elsewhere on the host (%s): %w", id, subnet, strings.Join(clash, ", "), err)
+	}
+	return clash, nil
+}
+
+// bridgeName is the Linux bridge the engine makes for network id (the bridge driver's
+// "br-" and the ID's first 12 characters; flinkd never sets com.docker.network.bridge.name).
+func bridgeName(id string) string {
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return "br-" + id
+}
+
 // isPoolOverlap says whether the engine refused a subnet because it overlaps another
 // network's (one created since the list, by another program or another flinkd).
 func isPoolOverlap(err error) bool {
